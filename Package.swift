@@ -1,0 +1,69 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers depend downward only:
+// C shims -> Torch (tensors, autograd) -> NN, Optim, Checkpoint, Models -> Vision
+// -> Notebook (parse, run, cache) -> Site, Grader -> WorkbookCLI.
+let engineTargets: [Target.Dependency] = ["Torch", "NN", "Optim", "Checkpoint", "Models", "Vision"]
+
+let package = Package(
+    name: "TransferWorkbook",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "workbook", targets: ["WorkbookCLI"]),
+        // Lesson and exercise programs are compiled with swiftc against this one library.
+        .library(name: "WorkbookKit", type: .dynamic, targets: ["Workbook"]),
+        .library(name: "WorkbookEngine", targets: ["Torch", "NN", "Optim", "Checkpoint", "Models", "Vision"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+    ],
+    targets: [
+        // System libraries from Debian.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CCmark", pkgConfig: "libcmark", providers: [.apt(["libcmark-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "SystemZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Small C helpers: OpenBLAS kernel selection at load time; libjpeg/libpng error trapping.
+        .target(name: "CEngineSupport", dependencies: ["CBLAS"]),
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
+
+        // The engine.
+        .target(name: "Torch", dependencies: ["CBLAS", "CEngineSupport"]),
+        .target(name: "NN", dependencies: ["Torch"]),
+        .target(name: "Optim", dependencies: ["Torch", "NN"]),
+        .target(name: "Checkpoint", dependencies: ["Torch", "NN", "SystemZlib",
+                                                   .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(name: "Models", dependencies: ["Torch", "NN"]),
+        .target(name: "Vision", dependencies: ["Torch", "CImageCodecs", "SystemZlib"]),
+        // What lesson cells call to emit rich outputs (tables, images, plots, progress).
+        .target(name: "NotebookRuntime", dependencies: ["Torch", "Vision"]),
+        // Everything a lesson or exercise imports, in one module.
+        .target(name: "Workbook", dependencies: engineTargets + ["NotebookRuntime"]),
+
+        // Course tooling.
+        .target(name: "Notebook", dependencies: ["CCmark", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Site", dependencies: ["Notebook", "CCmark",
+                                             .product(name: "Mustache", package: "swift-mustache")]),
+        .target(name: "Grader", dependencies: ["Notebook"]),
+        .executableTarget(name: "WorkbookCLI", dependencies: [
+            "Notebook", "Site", "Grader", "Workbook",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "Bench", dependencies: ["Workbook"], path: "bench/Sources/Bench"),
+
+        .testTarget(name: "TorchTests", dependencies: ["Torch"]),
+        .testTarget(name: "NNTests", dependencies: ["Torch", "NN", "Optim", "Models"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Torch", "NN", "Models", "Checkpoint"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "VisionTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NotebookTests", dependencies: ["Notebook"]),
+        .testTarget(name: "SiteTests", dependencies: ["Site", "Notebook"]),
+        .testTarget(name: "GraderTests", dependencies: ["Grader", "Notebook"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+// Checkpoint: filled in by its issue.

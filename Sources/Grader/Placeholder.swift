@@ -1,0 +1,1 @@
+// Grader: filled in by its issue.

@@ -1,0 +1,1 @@
+// Notebook: filled in by its issue.

@@ -1,0 +1,1 @@
+// NotebookRuntime: filled in by its issue.

@@ -1,0 +1,1 @@
+// Optim: filled in by its issue.

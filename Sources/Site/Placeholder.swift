@@ -1,0 +1,1 @@
+// Site: filled in by its issue.

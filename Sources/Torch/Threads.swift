@@ -1,0 +1,58 @@
+import CBLAS
+import CEngineSupport
+import Dispatch
+import Foundation
+
+/// The engine's thread settings: OpenBLAS's threads and the data-parallel loops of element-wise and
+/// im2col kernels. Work is split into chunks that depend only on the size and thread count, so a
+/// fixed seed and thread count give bit-identical results.
+public enum Threads {
+    nonisolated(unsafe) private static var configured: Int = {
+        let env = ProcessInfo.processInfo.environment
+        let fromEnv = env["WORKBOOK_THREADS"].flatMap(Int.init) ?? env["OMP_NUM_THREADS"].flatMap(Int.init)
+        let n = max(1, fromEnv ?? ProcessInfo.processInfo.activeProcessorCount)
+        openblas_set_num_threads(Int32(n))
+        return n
+    }()
+
+    /// Number of threads the engine uses (default: all cores, or `WORKBOOK_THREADS`).
+    public static var count: Int {
+        get { configured }
+        set {
+            configured = max(1, newValue)
+            openblas_set_num_threads(Int32(configured))
+        }
+    }
+
+    /// OpenBLAS's core type: "SkylakeX" when the AVX-512 kernels were selected at load time.
+    public static var openBLASCoreType: String {
+        String(cString: engine_openblas_coretype())
+    }
+
+    /// OpenBLAS's own report of its build and selected kernels.
+    public static var openBLASConfig: String {
+        String(cString: openblas_get_config())
+    }
+
+    /// Runs `body(range)` over `0..<n` split into at most `count` contiguous chunks, in parallel
+    /// when the work is large enough (`n * costPerItem >= 32_768`). Chunks never overlap.
+    @inlinable
+    public static func parallelFor(_ n: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+        let threads = count
+        if threads <= 1 || n * costPerItem < 32_768 || n < 2 {
+            body(0..<n)
+            return
+        }
+        let chunks = min(threads, n)
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let lo = n * c / chunks
+                let hi = n * (c + 1) / chunks
+                if lo < hi { body(lo..<hi) }
+            }
+        }
+    }
+
+    /// Sets the number of threads, `torch.set_num_threads`.
+    public static func setNumThreads(_ n: Int) { count = n }
+}

@@ -1,0 +1,1 @@
+// Vision: filled in by its issue.
