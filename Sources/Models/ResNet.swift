@@ -33,14 +33,17 @@ public final class ResNet: Module {
         }
         blockKind = block
         var inPlanes = 64
-        conv1 = Conv2d(inChannels, inPlanes, kernelSize: 7, stride: 2, padding: 3, bias: false)
-        bn1 = BatchNorm2d(inPlanes)
+        // Convolutions are re-initialised below (torchvision's scheme), so skip their default draw.
+        (conv1, layer1, layer2, layer3, layer4) = Init.withoutDefaultInitialization {
+            (Conv2d(inChannels, 64, kernelSize: 7, stride: 2, padding: 3, bias: false),
+             makeResidualStage(block, inPlanes: &inPlanes, planes: 64, blocks: layers[0], groups: groups, baseWidth: widthPerGroup),
+             makeResidualStage(block, inPlanes: &inPlanes, planes: 128, blocks: layers[1], stride: 2, groups: groups, baseWidth: widthPerGroup),
+             makeResidualStage(block, inPlanes: &inPlanes, planes: 256, blocks: layers[2], stride: 2, groups: groups, baseWidth: widthPerGroup),
+             makeResidualStage(block, inPlanes: &inPlanes, planes: 512, blocks: layers[3], stride: 2, groups: groups, baseWidth: widthPerGroup))
+        }
+        bn1 = BatchNorm2d(64)
         relu = ReLU(inplace: true)
         maxpool = MaxPool2d(kernelSize: 3, stride: 2, padding: 1)
-        layer1 = makeResidualStage(block, inPlanes: &inPlanes, planes: 64, blocks: layers[0], groups: groups, baseWidth: widthPerGroup)
-        layer2 = makeResidualStage(block, inPlanes: &inPlanes, planes: 128, blocks: layers[1], stride: 2, groups: groups, baseWidth: widthPerGroup)
-        layer3 = makeResidualStage(block, inPlanes: &inPlanes, planes: 256, blocks: layers[2], stride: 2, groups: groups, baseWidth: widthPerGroup)
-        layer4 = makeResidualStage(block, inPlanes: &inPlanes, planes: 512, blocks: layers[3], stride: 2, groups: groups, baseWidth: widthPerGroup)
         avgpool = AdaptiveAvgPool2d((1, 1))
         fc = Linear(inPlanes, numClasses)
         super.init()

@@ -17,12 +17,14 @@ public final class SmallResNet: Module {
 
     public init(numClasses: Int = 10, inChannels: Int = 1, zeroInitResidual: Bool = false) {
         var inPlanes = 16
-        conv1 = conv3x3(inChannels, inPlanes)
-        bn1 = BatchNorm2d(inPlanes)
+        (conv1, layer1, layer2, layer3) = Init.withoutDefaultInitialization {
+            (conv3x3(inChannels, 16),
+             makeResidualStage(.basic, inPlanes: &inPlanes, planes: 16, blocks: 2),
+             makeResidualStage(.basic, inPlanes: &inPlanes, planes: 32, blocks: 2, stride: 2),
+             makeResidualStage(.basic, inPlanes: &inPlanes, planes: 64, blocks: 2, stride: 2))
+        }
+        bn1 = BatchNorm2d(16)
         relu = ReLU(inplace: true)
-        layer1 = makeResidualStage(.basic, inPlanes: &inPlanes, planes: 16, blocks: 2)
-        layer2 = makeResidualStage(.basic, inPlanes: &inPlanes, planes: 32, blocks: 2, stride: 2)
-        layer3 = makeResidualStage(.basic, inPlanes: &inPlanes, planes: 64, blocks: 2, stride: 2)
         avgpool = AdaptiveAvgPool2d((1, 1))
         fc = Linear(64, numClasses)
         super.init()

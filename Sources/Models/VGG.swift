@@ -19,13 +19,18 @@ public final class VGG: Module {
     @Child public var avgpool: Module
     @Child public var classifier: Sequential
 
+    /// `features` is usually `VGG.makeFeatures(...)`; `initWeights` applies torchvision's scheme
+    /// (convolutions kaiming-normal, linear layers N(0, 0.01), biases 0).
     public init(features: Sequential, numClasses: Int = 1000, initWeights: Bool = true, dropout: Float = 0.5) {
         self.features = features
         avgpool = AdaptiveAvgPool2d((7, 7))
-        classifier = Sequential(
-            Linear(512 * 7 * 7, 4096), ReLU(inplace: true), Dropout(p: dropout),
-            Linear(4096, 4096), ReLU(inplace: true), Dropout(p: dropout),
-            Linear(4096, numClasses))
+        func makeClassifier() -> Sequential {
+            Sequential(Linear(512 * 7 * 7, 4096), ReLU(inplace: true), Dropout(p: dropout),
+                       Linear(4096, 4096), ReLU(inplace: true), Dropout(p: dropout),
+                       Linear(4096, numClasses))
+        }
+        // Linear layers are re-initialised below when initWeights is set; skip the default draw then.
+        classifier = initWeights ? Init.withoutDefaultInitialization(makeClassifier) : makeClassifier()
         super.init()
         if initWeights {
             for m in modules() {
@@ -66,7 +71,10 @@ public final class VGG: Module {
 }
 
 private func vgg(_ config: String, batchNorm: Bool, numClasses: Int, inChannels: Int) -> VGG {
-    VGG(features: VGG.makeFeatures(VGG.configurations[config]!, batchNorm: batchNorm, inChannels: inChannels), numClasses: numClasses)
+    let features = Init.withoutDefaultInitialization {
+        VGG.makeFeatures(VGG.configurations[config]!, batchNorm: batchNorm, inChannels: inChannels)
+    }
+    return VGG(features: features, numClasses: numClasses)
 }
 
 /// VGG-11 (configuration "A").

@@ -6,7 +6,7 @@ import Torch
 /// (unbiased) variance with `momentum` (nil: cumulative average); in evaluation mode it uses the
 /// running statistics.
 ///
-/// **Frozen batch norm keeps its statistics.** When the layer's weight and bias both have
+/// **Frozen batch norm keeps its statistics.** When the layer's weight and bias (if any) have
 /// `requiresGrad == false` (for example after `model.freeze()`), a training-mode forward normalises
 /// with the running statistics and leaves them (and `num_batches_tracked`) unchanged, exactly as in
 /// evaluation mode. In PyTorch, `requires_grad=False` alone still updates the running statistics, a
@@ -19,6 +19,8 @@ open class BatchNorm: Module {
     /// Running-statistics update factor; nil means a cumulative moving average.
     public let momentum: Float?
     public let affine: Bool
+    /// Whether an affine layer learns a bias (PyTorch 2.15's `bias` argument).
+    public let hasBias: Bool
     public let trackRunningStats: Bool
     /// Opt in to PyTorch's behaviour of updating running statistics of a frozen layer in training mode.
     public var updatesStatisticsWhenFrozen = false
@@ -30,14 +32,15 @@ open class BatchNorm: Module {
     @Buffer public var numBatchesTracked: Tensor?
 
     public init(_ numFeatures: Int, eps: Float = 1e-5, momentum: Float? = 0.1, affine: Bool = true,
-                trackRunningStats: Bool = true) {
+                bias: Bool = true, trackRunningStats: Bool = true) {
         self.numFeatures = numFeatures
         self.eps = eps
         self.momentum = momentum
         self.affine = affine
+        self.hasBias = affine && bias
         self.trackRunningStats = trackRunningStats
         self.weight = affine ? Tensor.ones([numFeatures]) : nil
-        self.bias = affine ? Tensor.zeros([numFeatures]) : nil
+        self.bias = affine && bias ? Tensor.zeros([numFeatures]) : nil
         // Backing stores are set directly to give the PyTorch keys (an attribute with arguments
         // cannot be initialised by assignment).
         _runningMean = Buffer(wrappedValue: trackRunningStats ? Tensor.zeros([numFeatures]) : nil, "running_mean")
@@ -49,8 +52,8 @@ open class BatchNorm: Module {
 
     /// True when the affine parameters are frozen and the running statistics are therefore kept.
     public var isFrozen: Bool {
-        guard affine, trackRunningStats, let weight, let bias else { return false }
-        return !weight.requiresGrad && !bias.requiresGrad
+        guard affine, trackRunningStats, let weight else { return false }
+        return !weight.requiresGrad && !(bias?.requiresGrad ?? false)
     }
 
     /// Ranks accepted by this layer, for error messages.
@@ -77,7 +80,7 @@ open class BatchNorm: Module {
 
     public override var extraDescription: String {
         "\(numFeatures), eps=\(pythonFloat(eps)), momentum=\(momentum.map(pythonFloat) ?? "None"), "
-            + "affine=\(pythonBool(affine)), track_running_stats=\(pythonBool(trackRunningStats))"
+            + "affine=\(pythonBool(affine)), bias=\(pythonBool(bias != nil)), track_running_stats=\(pythonBool(trackRunningStats))"
     }
 }
 

@@ -27,11 +27,13 @@ public final class Conv2d: Module {
         self.padding = padding
         self.dilation = dilation
         self.groups = groups
-        let w = Init.kaimingUniform(Tensor.zeros([outChannels, inChannels / groups, kernelSize.0, kernelSize.1]), a: 5.0.squareRoot())
-        self.weight = w
+        let initialize = !Init.skipsDefaultInitialization
+        let w = Tensor.zeros([outChannels, inChannels / groups, kernelSize.0, kernelSize.1])
+        self.weight = initialize ? Init.kaimingUniform(w, a: 5.0.squareRoot()) : w
         let fanIn = Init.fans(w).fanIn
         let bound = fanIn > 0 ? 1 / Double(fanIn).squareRoot() : 0
-        self.bias = bias ? Init.uniform(Tensor.zeros([outChannels]), low: -bound, high: bound) : nil
+        let b = Tensor.zeros([outChannels])
+        self.bias = bias ? (initialize ? Init.uniform(b, low: -bound, high: bound) : b) : nil
         super.init()
     }
 

@@ -11,10 +11,12 @@ public final class Linear: Module {
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true) {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        let w = Init.kaimingUniform(Tensor.zeros([outFeatures, inFeatures]), a: 5.0.squareRoot())
-        self.weight = w
+        let initialize = !Init.skipsDefaultInitialization
+        let w = Tensor.zeros([outFeatures, inFeatures])
+        self.weight = initialize ? Init.kaimingUniform(w, a: 5.0.squareRoot()) : w
         let bound = inFeatures > 0 ? 1 / Double(inFeatures).squareRoot() : 0
-        self.bias = bias ? Init.uniform(Tensor.zeros([outFeatures]), low: -bound, high: bound) : nil
+        let b = Tensor.zeros([outFeatures])
+        self.bias = bias ? (initialize ? Init.uniform(b, low: -bound, high: bound) : b) : nil
         super.init()
     }
 

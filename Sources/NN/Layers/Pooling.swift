@@ -36,13 +36,14 @@ public final class MaxPool2d: Module {
         self.ceilMode = ceilMode
     }
 
-    public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
-                dilation: (Int, Int) = (1, 1), ceilMode: Bool = false) {
+    /// Pairs; omitted padding and dilation print as PyTorch's defaults (`padding=0, dilation=1`).
+    public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int)? = nil,
+                dilation: (Int, Int)? = nil, ceilMode: Bool = false) {
         self.kernelSize = .pair(kernelSize.0, kernelSize.1)
         let s = stride ?? kernelSize
         self.stride = .pair(s.0, s.1)
-        self.padding = .pair(padding.0, padding.1)
-        self.dilation = .pair(dilation.0, dilation.1)
+        self.padding = padding.map { .pair($0.0, $0.1) } ?? .square(0)
+        self.dilation = dilation.map { .pair($0.0, $0.1) } ?? .square(1)
         self.ceilMode = ceilMode
     }
 
@@ -72,12 +73,12 @@ public final class AvgPool2d: Module {
         self.countIncludePad = countIncludePad
     }
 
-    public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+    public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int)? = nil,
                 ceilMode: Bool = false, countIncludePad: Bool = true) {
         self.kernelSize = .pair(kernelSize.0, kernelSize.1)
         let s = stride ?? kernelSize
         self.stride = .pair(s.0, s.1)
-        self.padding = .pair(padding.0, padding.1)
+        self.padding = padding.map { .pair($0.0, $0.1) } ?? .square(0)
         self.ceilMode = ceilMode
         self.countIncludePad = countIncludePad
     }
