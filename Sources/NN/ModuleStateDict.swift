@@ -19,6 +19,14 @@ public struct LoadResult: Equatable {
     public var unexpectedKeys: [String] = []
     public var skippedKeys: [String] = []
     public var shapeMismatches: [ShapeMismatch] = []
+
+    public init(missingKeys: [String] = [], unexpectedKeys: [String] = [], skippedKeys: [String] = [],
+                shapeMismatches: [ShapeMismatch] = []) {
+        self.missingKeys = missingKeys
+        self.unexpectedKeys = unexpectedKeys
+        self.skippedKeys = skippedKeys
+        self.shapeMismatches = shapeMismatches
+    }
 }
 
 /// Why a state dict could not be loaded; nothing was loaded. The message lists every offending key,
