@@ -7,9 +7,36 @@ func fixture(_ name: String) throws -> String {
     return try String(contentsOf: url, encoding: .utf8)
 }
 
+/// A JSON fixture as nested `[String: Any]`/`[Any]`/Double. Parsed with `JSONDecoder`, which reads
+/// doubles exactly (JSONSerialization on Linux can be off by a few ulps).
 func jsonFixture(_ name: String) throws -> [String: Any] {
     let data = Data(try fixture(name).utf8)
-    return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+    return try XCTUnwrap(try JSONDecoder().decode(JSONValue.self, from: data).any as? [String: Any])
+}
+
+enum JSONValue: Decodable {
+    case number(Double), string(String), bool(Bool), null, array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let d = try? c.decode(Double.self) { self = .number(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    var any: Any {
+        switch self {
+        case .number(let d): return d
+        case .string(let s): return s
+        case .bool(let b): return b
+        case .null: return NSNull()
+        case .array(let a): return a.map(\.any)
+        case .object(let o): return o.mapValues(\.any)
+        }
+    }
 }
 
 /// "key [d0, d1] torch.float32" lines of a state-dict fixture.
