@@ -111,13 +111,13 @@ public enum SafeTensors {
         guard String(data: headerData, encoding: .utf8) != nil else {
             throw fail("header is not valid UTF-8")
         }
-        let json: Any
+        let json: JSONValue
         do {
-            json = try JSONSerialization.jsonObject(with: headerData, options: [])
+            json = try JSONDecoder().decode(JSONValue.self, from: headerData)
         } catch {
             throw fail("header is not valid JSON: \(shortJSONError(error))")
         }
-        guard let object = json as? [String: Any] else {
+        guard case .object(let object) = json else {
             throw fail("header JSON is not an object")
         }
 
@@ -125,38 +125,38 @@ public enum SafeTensors {
         var entries: [Entry] = []
         for (name, value) in object {
             if name == "__metadata__" {
-                guard let map = value as? [String: Any] else {
+                guard case .object(let map) = value else {
                     throw fail("__metadata__ is not an object of strings")
                 }
                 for (key, item) in map {
-                    guard let text = item as? String else {
+                    guard case .string(let text) = item else {
                         throw fail("__metadata__ value for '\(key)' is not a string")
                     }
                     metadata[key] = text
                 }
                 continue
             }
-            guard let info = value as? [String: Any] else {
+            guard case .object(let info) = value else {
                 throw fail("tensor '\(name)': entry is not an object")
             }
-            guard let dtypeName = info["dtype"] as? String else {
+            guard case .string(let dtypeName)? = info["dtype"] else {
                 throw fail("tensor '\(name)': missing or non-string \"dtype\"")
             }
             guard let type = ElementType(rawValue: dtypeName) else {
                 throw fail(.unsupported, "tensor '\(name)': unknown or unsupported dtype \"\(dtypeName)\" (supported: \(ElementType.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
-            guard let shapeItems = info["shape"] as? [Any] else {
+            guard case .array(let shapeItems)? = info["shape"] else {
                 throw fail("tensor '\(name)': missing or non-array \"shape\"")
             }
             var shape: [Int] = []
             for item in shapeItems {
-                guard let d = jsonInteger(item), d >= 0 else {
-                    throw fail("tensor '\(name)': shape \(shapeItems) must hold non-negative integers")
+                guard case .int(let d) = item, d >= 0 else {
+                    throw fail("tensor '\(name)': shape \(shapeItems.map(\.description)) must hold non-negative integers")
                 }
                 shape.append(d)
             }
-            guard let offsets = info["data_offsets"] as? [Any], offsets.count == 2,
-                  let begin = jsonInteger(offsets[0]), let end = jsonInteger(offsets[1]), begin >= 0, end >= 0 else {
+            guard case .array(let offsets)? = info["data_offsets"], offsets.count == 2,
+                  case .int(let begin) = offsets[0], case .int(let end) = offsets[1], begin >= 0, end >= 0 else {
                 throw fail("tensor '\(name)': \"data_offsets\" must be two non-negative integers [begin, end]")
             }
             entries.append(Entry(name: name, type: type, shape: shape, begin: begin, end: end))
@@ -171,22 +171,22 @@ public enum SafeTensors {
         for entry in entries {
             let range = "data_offsets [\(entry.begin), \(entry.end)]"
             guard let expected = checkedByteCount(shape: entry.shape, itemSize: entry.type.itemSize) else {
-                throw fail("tensor '\(entry.name)': shape \(describeShape(entry.shape)) is too large")
+                throw fail("tensor '\(entry.name)' shape \(describeShape(entry.shape)) is too large")
             }
             if entry.end < entry.begin {
-                throw fail("tensor '\(entry.name)': \(range) end before begin")
+                throw fail("tensor '\(entry.name)' \(range) end before begin")
             }
             if entry.begin < cursor {
-                throw fail("tensor '\(entry.name)': \(range) overlap the previous tensor, which ends at \(cursor)")
+                throw fail("tensor '\(entry.name)' \(range) overlap the previous tensor, which ends at \(cursor)")
             }
             if entry.begin > cursor {
-                throw fail("tensor '\(entry.name)': \(range) leave a gap of \(entry.begin - cursor) bytes after offset \(cursor)")
+                throw fail("tensor '\(entry.name)' \(range) leave a gap of \(entry.begin - cursor) bytes after offset \(cursor)")
             }
             if entry.end - entry.begin != expected {
-                throw fail("tensor '\(entry.name)': \(range) do not match shape \(describeShape(entry.shape)) x \(entry.type.rawValue) = \(expected) bytes")
+                throw fail("tensor '\(entry.name)' \(range) do not match shape \(describeShape(entry.shape)) x \(entry.type.rawValue) = \(expected) bytes")
             }
             if entry.end > bufferSize {
-                throw fail(.truncated, "tensor '\(entry.name)': \(range) run past the end of the data buffer (\(bufferSize) bytes; file truncated?)")
+                throw fail(.truncated, "tensor '\(entry.name)' \(range) run past the end of the data buffer (\(bufferSize) bytes; file truncated?)")
             }
             cursor = entry.end
         }
@@ -197,15 +197,58 @@ public enum SafeTensors {
     }
 }
 
-/// A JSON number that is exactly a non-huge integer (JSONSerialization hands back NSNumber).
-func jsonInteger(_ value: Any) -> Int? {
-    if value is Bool { return nil }
-    if let n = value as? Int { return n }
-    if let d = value as? Double, d.rounded() == d, abs(d) < 9.0e15 { return Int(d) }
-    return nil
+/// A parsed JSON value. Decoding is strict about kinds: `1` is never a Bool, `1.5` never an Int.
+enum JSONValue: Decodable, CustomStringConvertible {
+    case null, bool(Bool), int(Int), double(Double), string(String)
+    case array([JSONValue]), object([String: JSONValue])
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: Decoder) throws {
+        if let container = try? decoder.container(keyedBy: Key.self) {
+            var object: [String: JSONValue] = [:]
+            for key in container.allKeys { object[key.stringValue] = try container.decode(JSONValue.self, forKey: key) }
+            self = .object(object)
+        } else if var container = try? decoder.unkeyedContainer() {
+            var items: [JSONValue] = []
+            while !container.isAtEnd { items.append(try container.decode(JSONValue.self)) }
+            self = .array(items)
+        } else {
+            let single = try decoder.singleValueContainer()
+            if single.decodeNil() { self = .null }
+            else if let b = try? single.decode(Bool.self) { self = .bool(b) }
+            else if let i = try? single.decode(Int.self) { self = .int(i) }
+            else if let d = try? single.decode(Double.self) { self = .double(d) }
+            else { self = .string(try single.decode(String.self)) }
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return String(b)
+        case .int(let i): return String(i)
+        case .double(let d): return String(d)
+        case .string(let s): return jsonString(s)
+        case .array(let items): return "[" + items.map(\.description).joined(separator: ", ") + "]"
+        case .object: return "{...}"
+        }
+    }
 }
 
 private func shortJSONError(_ error: Error) -> String {
+    if case DecodingError.dataCorrupted(let context) = error {
+        if let underlying = context.underlyingError {
+            let detail = (underlying as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+            return detail ?? "\(underlying)"
+        }
+        return context.debugDescription
+    }
     let nsError = error as NSError
     if let detail = nsError.userInfo[NSDebugDescriptionErrorKey] as? String { return detail }
     return nsError.localizedDescription
