@@ -124,13 +124,18 @@ struct ZipReader {
         index[name].map { entries[$0] }
     }
 
+    /// Where `entry`'s data begins, after its local header.
+    func dataOffset(of entry: ZipEntry) throws -> Int {
+        let header = entry.localHeaderOffset
+        guard try u32(header) == 0x0403_4B50 else { throw fail("entry '\(entry.name)': no local header at offset \(header)") }
+        return header + 30 + (try u16(header + 26)) + (try u16(header + 28))
+    }
+
     /// The uncompressed bytes of `entry`, CRC-checked. Stored entries are slices of the mapped file.
     func contents(of entry: ZipEntry) throws -> Data {
         let name = "'\(entry.name)'"
         guard entry.flags & 1 == 0 else { throw fail("entry \(name) is encrypted", .unsupported) }
-        let header = entry.localHeaderOffset
-        guard try u32(header) == 0x0403_4B50 else { throw fail("entry \(name): no local header at offset \(header)") }
-        let start = header + 30 + (try u16(header + 26)) + (try u16(header + 28))
+        let start = try dataOffset(of: entry)
         guard start <= data.count, entry.compressedSize <= data.count - start else {
             throw fail("entry \(name): \(entry.compressedSize) bytes at offset \(start) run past the end of the file (\(data.count) bytes)", .truncated)
         }
