@@ -76,9 +76,10 @@ public enum PyTorchCheckpoint {
         var unpickler = Unpickler(data: try zip.contents(of: pickleEntry), url: url, entryName: pickleName,
                                   maximumTensorBytes: max(data.count, 1 << 20) &* 16, loadStorage: loader)
         unpickler.storageIsBigEndian = bigEndian
-        let root = try unpickler.load()
+        defer { unpickler.dismantle() }
+        try unpickler.load()
         var converter = PickleConverter(url: url, entryName: pickleName)
-        return try converter.convert(root)
+        return try converter.convert(unpickler.root)
     }
 
     /// The state dict inside a decoded checkpoint (see `read`), or nil when it holds no tensors.

@@ -130,8 +130,36 @@ struct Unpickler {
 
     // MARK: Main loop
 
-    /// Runs the pickle to STOP and returns the object it built.
-    mutating func load() throws -> Item {
+    /// The object built by `load()`.
+    private(set) var root: Item = .none
+
+    /// Runs the pickle to STOP; the object it built is `root`.
+    mutating func load() throws {
+        root = try run()
+    }
+
+    /// Releases everything the unpickler built without recursion. A hostile pickle can nest
+    /// containers hundreds of thousands deep in a few bytes each; letting Swift free such a tree
+    /// recursively would overflow the stack. Here each item's children are moved to a work list
+    /// (and boxes emptied) before the item itself is freed, so no release goes deeper than a level.
+    mutating func dismantle() {
+        var pending = stack + Array(memo.values) + [root]
+        stack = []
+        memo = [:]
+        root = .none
+        while let item = pending.popLast() {
+            switch item {
+            case .tuple(let children): pending += children
+            case .list(let box): pending += box.items; box.items = []
+            case .dict(let box):
+                for (k, v) in box.pairs { pending.append(k); pending.append(v) }
+                box.pairs = []
+            default: break
+            }
+        }
+    }
+
+    private mutating func run() throws -> Item {
         while true {
             opcodeStart = position
             guard position < data.count else { throw fail("pickle ends without STOP", .truncated) }
@@ -414,6 +442,9 @@ struct Unpickler {
             guard args.count >= 3, case .tuple(let inner) = args[2] else { throw fail("_rebuild_from_type_v2 with unexpected arguments") }
             guard case .global(let m, let n) = args[1], ["torch.Tensor", "torch.nn.parameter.Parameter"].contains("\(m).\(n)") else {
                 throw CheckpointError(.forbiddenGlobal, url, "\(entryName) at byte \(opcodeStart): refusing tensor subclass in _rebuild_from_type_v2")
+            }
+            guard case .global(let fm, let fn) = args[0], fm == "torch._utils", fn.hasPrefix("_rebuild_") else {
+                throw fail("_rebuild_from_type_v2 with an unexpected rebuild function")
             }
             return try call(args[0], inner)
         default:

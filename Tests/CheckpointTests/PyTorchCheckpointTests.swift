@@ -45,6 +45,30 @@ final class PyTorchCheckpointTests: XCTestCase {
         XCTAssertTrue(object.description.contains("'epoch': 3"))
     }
 
+    func testDeflateCompressedArchiveReadsTheSame() throws {
+        assertSameStateDict(try PyTorchCheckpoint.read(fixture("plain.pth")), try PyTorchCheckpoint.read(fixture("deflated.pth")))
+    }
+
+    func testBigEndianStoragesAreSwapped() throws {
+        var p = PickleBuilder()
+        p.beginDict()
+        p.string("f"); p.tensor("FloatStorage", key: "0", numel: 2, offset: 0, size: [2], stride: [1])
+        p.string("h"); p.tensor("HalfStorage", key: "1", numel: 1, offset: 0, size: [], stride: [])
+        p.string("i"); p.tensor("LongStorage", key: "2", numel: 1, offset: 0, size: [1], stride: [1])
+        p.endDict(); p.stop()
+        let floats: [UInt8] = [0x3F, 0x80, 0, 0, 0xC0, 0x20, 0, 0]  // 1.0, -2.5 big-endian
+        let half: [UInt8] = [0x3C, 0x00]  // 1.0
+        let long: [UInt8] = [0, 0, 0, 0, 0, 0, 0x01, 0x02]  // 258
+        let dir = TemporaryDirectory()
+        let url = dir.file("big.pth")
+        try writeZip([("a/data.pkl", p.bytes), ("a/byteorder", Array("big".utf8)),
+                      ("a/data/0", floats), ("a/data/1", half), ("a/data/2", long)], to: url)
+        let dict = try PyTorchCheckpoint.read(url)
+        XCTAssertEqual(dict["f"]!.scalars, [1, -2.5])
+        XCTAssertEqual(dict["h"]!.scalars, [1])
+        XCTAssertEqual(dict["i"]!.int64Scalars, [258])
+    }
+
     func testPickledCodeIsRefusedNotRun() {
         assertCheckpointError(.forbiddenGlobal, mentions: ["evil.pth", "posix.system", "nothing was executed"]) {
             _ = try PyTorchCheckpoint.read(fixture("evil.pth"))

@@ -50,6 +50,13 @@ plain["empty"] = torch.zeros(0, 3)
 plain["param"] = torch.nn.Parameter(torch.randn(2, 2))  # pickled via _rebuild_parameter
 torch.save(plain, out("plain.pth"))
 
+# The same archive re-zipped with deflate compression (what a user's zip tool might do).
+import zipfile
+with zipfile.ZipFile(out("plain.pth")) as src, \
+        zipfile.ZipFile(out("deflated.pth"), "w", zipfile.ZIP_DEFLATED) as dst:
+    for info in src.infolist():
+        dst.writestr(info.filename.replace("plain/", "deflated/"), src.read(info.filename))
+
 # 2. A training checkpoint: DataParallel "module." prefixes nested under "state_dict", plus
 # an epoch, a float, a string and an optimizer state dict.
 model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
