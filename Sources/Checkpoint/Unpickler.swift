@@ -29,7 +29,12 @@ struct Unpickler {
     // Mutable containers are references while unpickling, because the memo shares them and
     // APPENDS/SETITEMS mutate them after they were memoized.
     final class ListBox { var items: [Item] = []; let isSet: Bool; init(isSet: Bool = false) { self.isSet = isSet } }
-    final class DictBox { var pairs: [(Item, Item)] = [] }
+    final class DictBox {
+        var pairs: [(Item, Item)] = []
+        /// Positions of string and integer keys, so large dicts fill in linear time.
+        var stringKeys: [String: Int] = [:]
+        var intKeys: [Int: Int] = [:]
+    }
 
     enum Item {
         case none, bool(Bool), int(Int), float(Double), string(String), bytes([UInt8])
@@ -154,6 +159,8 @@ struct Unpickler {
             case .dict(let box):
                 for (k, v) in box.pairs { pending.append(k); pending.append(v) }
                 box.pairs = []
+                box.stringKeys = [:]
+                box.intKeys = [:]
             default: break
             }
         }
@@ -349,20 +356,18 @@ struct Unpickler {
     private func setItems(_ box: DictBox, _ items: [Item]) throws {
         guard items.count % 2 == 0 else { throw fail("odd number of items for a dict") }
         for i in stride(from: 0, to: items.count, by: 2) {
-            let key = items[i]
-            if let existing = box.pairs.firstIndex(where: { sameKey($0.0, key) }) {
-                box.pairs[existing].1 = items[i + 1]
-            } else {
-                box.pairs.append((key, items[i + 1]))
+            let key = items[i], value = items[i + 1]
+            let existing: Int?
+            switch key {
+            case .string(let k): existing = box.stringKeys[k]; if existing == nil { box.stringKeys[k] = box.pairs.count }
+            case .int(let k): existing = box.intKeys[k]; if existing == nil { box.intKeys[k] = box.pairs.count }
+            default: existing = nil  // other keys (tuples, floats) are kept as given
             }
-        }
-    }
-
-    private func sameKey(_ a: Item, _ b: Item) -> Bool {
-        switch (a, b) {
-        case (.string(let x), .string(let y)): return x == y
-        case (.int(let x), .int(let y)): return x == y
-        default: return false
+            if let existing {
+                box.pairs[existing].1 = value
+            } else {
+                box.pairs.append((key, value))
+            }
         }
     }
 

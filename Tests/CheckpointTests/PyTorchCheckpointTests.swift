@@ -324,6 +324,26 @@ final class PyTorchCheckpointTests: XCTestCase {
         XCTAssertEqual(dir.contents, ["notes.txt", "weights.bin", "weights.pt", "weights.safetensors"])
     }
 
+    func testStateDictConveniences() throws {
+        let dir = TemporaryDirectory()
+        let dict = sampleStateDict()
+        try dict.save(to: dir.file("a.pth"))
+        try dict.save(to: dir.file("b.safetensors"), metadata: ["epoch": "1"])
+        assertSameStateDict(dict, try StateDict(contentsOf: dir.file("a.pth")))
+        assertSameStateDict(dict, try StateDict(contentsOf: dir.file("b.safetensors")))
+        XCTAssertEqual(try SafeTensors.readMetadata(dir.file("b.safetensors")), ["epoch": "1"])
+    }
+
+    func testDuplicateDictKeysKeepFirstPositionAndLastValue() throws {
+        var p = PickleBuilder()
+        p.raw([0x7D]); p.mark()
+        p.string("a"); p.int(1); p.string("b"); p.int(2); p.string("a"); p.int(3); p.int(7); p.int(8)
+        p.raw([0x75, 0x2E])
+        let (dir, url) = try craftedArchive(pickle: p.bytes)
+        XCTAssertEqual(try PyTorchCheckpoint.readObject(url).description, "{'a': 3, 'b': 2, 7: 8}")
+        _ = dir
+    }
+
     func testFailedWriteKeepsTheOldFileAndLeavesNoTemporary() throws {
         let dir = TemporaryDirectory()
         let url = dir.file("model.pth")
