@@ -79,7 +79,7 @@ extension Tensor {
         check(chunks > 0, "chunk", "number of chunks must be positive, got \(chunks)", file: file, line: line)
         let d = resolveDim(dim, rank: rank, op: "chunk", shape: shape).orFail(file: file, line: line)
         let size = rank == 0 ? 1 : shape[d]
-        let piece = max(1, (size + chunks - 1) / chunks)
+        let piece = Swift.max(1, (size + chunks - 1) / chunks)
         return split(piece, dim: d, file: file, line: line)
     }
 
@@ -88,7 +88,7 @@ extension Tensor {
         check(splitSize > 0, "split", "split size must be positive, got \(splitSize)", file: file, line: line)
         check(rank > 0, "split", "cannot split a 0-dim tensor (shape [])", file: file, line: line)
         let d = resolveDim(dim, rank: rank, op: "split", shape: shape).orFail(file: file, line: line)
-        return stride(from: 0, to: max(shape[d], 1), by: splitSize).map {
+        return stride(from: 0, to: Swift.max(shape[d], 1), by: splitSize).map {
             narrowed(dim: d, start: $0, length: Swift.min(splitSize, shape[d] - $0))
         }
     }
