@@ -1,6 +1,6 @@
 /// Reductions with autograd: sum, mean, var, std, max/min (all and along a dim), argmax/argmin.
 ///
-/// Float sums accumulate in Double (after short 8-lane Float partial sums), and every output
+/// Float sums accumulate in Double (8 lanes wide), and every output
 /// element is computed by one thread in a fixed order, so results do not depend on thread count.
 /// Sums of Int64 and Bool tensors are exact and return Int64 tensors (as in PyTorch), so
 /// `(predictions .== labels).sum().intItem()` counts matches.
@@ -59,26 +59,21 @@ struct ReductionPlan {
 
 // MARK: - Sum kernels
 
-/// Sum of `n` contiguous Floats: 8-lane Float partials over blocks of 256, blocks added in Double.
+/// Sum of `n` contiguous Floats, widened to Double 8 lanes at a time (exact products of the
+/// conversion, so only the Double additions round).
 @inline(__always)
 private func sumContiguous(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
-    var total = 0.0
-    var i = 0
-    while i < n {
-        let m = Swift.min(256, n - i)
-        var acc = SIMD8<Float>()
-        var j = 0
-        let base = UnsafeRawPointer(p + i)
-        while j + 8 <= m {
-            acc += base.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
-            j += 8
-        }
-        var s = Double(acc.sum())
-        while j < m { s += Double(p[i + j]); j += 1 }
-        total += s
-        i += m
+    var acc = SIMD8<Double>()
+    var j = 0
+    let base = UnsafeRawPointer(p)
+    while j + 8 <= n {
+        let v = base.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
+        acc += SIMD8<Double>(v)
+        j += 8
     }
-    return total
+    var s = acc.sum()
+    while j < n { s += Double(p[j]); j += 1 }
+    return s
 }
 
 @inline(__always)
