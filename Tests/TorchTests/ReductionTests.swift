@@ -44,7 +44,7 @@ final class ReductionTests: XCTestCase {
     }
 
     func testSumIsIndependentOfThreadCount() {
-        let x = Tensor.randn([3, 200_000], generator: g)
+        let x = Tensor.randn([2, 100_000], generator: g)
         let before = Threads.count
         defer { Threads.count = before }
         Threads.count = 1
