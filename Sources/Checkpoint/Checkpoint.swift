@@ -24,7 +24,10 @@ public enum Checkpoint {
 
     /// The format of a file, judged by its content (not its name).
     public static func format(of url: URL) throws -> Format {
-        let data = try readFileBytes(url)
+        try format(of: try readFileBytes(url), url)
+    }
+
+    static func format(of data: Data, _ url: URL) throws -> Format {
         if PyTorchCheckpoint.isZip(data) { return .pytorch }
         if PyTorchCheckpoint.isLegacy(data) { try PyTorchCheckpoint.checkIsZip(data, url) }
         // safetensors: an 8-byte length followed by a JSON object.
@@ -37,9 +40,14 @@ public enum Checkpoint {
 
     /// The tensors of a safetensors or PyTorch checkpoint, whichever the content is.
     public static func load(_ url: URL) throws -> StateDict {
-        switch try format(of: url) {
-        case .safetensors: return try SafeTensors.read(url)
-        case .pytorch: return try PyTorchCheckpoint.read(url)
+        try decode(try readFileBytes(url), url)
+    }
+
+    /// `load` for contents already in memory; `url` names the file in errors.
+    static func decode(_ data: Data, _ url: URL) throws -> StateDict {
+        switch try format(of: data, url) {
+        case .safetensors: return try SafeTensors.decode(data, url).stateDict
+        case .pytorch: return try PyTorchCheckpoint.stateDict(from: PyTorchCheckpoint.decodeObject(data, url), url)
         }
     }
 

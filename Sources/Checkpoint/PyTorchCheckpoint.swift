@@ -16,7 +16,10 @@ public enum PyTorchCheckpoint {
     /// `state_dict` / `model_state_dict` / `model` / `net` dict; `module.` prefixes left by
     /// `nn.DataParallel` are removed.
     public static func read(_ url: URL) throws -> StateDict {
-        let object = try readObject(url)
+        try stateDict(from: try readObject(url), url)
+    }
+
+    static func stateDict(from object: PickleValue, _ url: URL) throws -> StateDict {
         guard let dict = stateDict(from: object) else {
             let what: String
             switch object {
@@ -33,7 +36,11 @@ public enum PyTorchCheckpoint {
     /// Everything the checkpoint's pickle holds (epoch, optimizer state, metrics, tensors), decoded
     /// safely: the Swift counterpart of `torch.load(path, weights_only=True)`.
     public static func readObject(_ url: URL) throws -> PickleValue {
-        let data = try readFileBytes(url)
+        try decodeObject(try readFileBytes(url), url)
+    }
+
+    /// Decodes file contents already in memory; `url` names the file in errors.
+    static func decodeObject(_ data: Data, _ url: URL) throws -> PickleValue {
         try checkIsZip(data, url)
         let zip = try ZipReader(data: data, url: url)
 
@@ -73,12 +80,19 @@ public enum PyTorchCheckpoint {
             storages[cacheKey] = storage
             return storage
         }
-        var unpickler = Unpickler(data: try zip.contents(of: pickleEntry), url: url, entryName: pickleName,
-                                  maximumTensorBytes: max(data.count, 1 << 20) &* 16, loadStorage: loader)
+        return try unpickle(try zip.contents(of: pickleEntry), url: url, entryName: pickleName,
+                            maximumTensorBytes: max(data.count, 1 << 20) &* 16, bigEndian: bigEndian, loader: loader)
+    }
+
+    /// Runs the restricted unpickler over one pickle stream and converts the result.
+    static func unpickle(_ pickle: Data, url: URL, entryName: String, maximumTensorBytes: Int, bigEndian: Bool,
+                         loader: @escaping Unpickler.StorageLoader) throws -> PickleValue {
+        var unpickler = Unpickler(data: pickle, url: url, entryName: entryName,
+                                  maximumTensorBytes: maximumTensorBytes, loadStorage: loader)
         unpickler.storageIsBigEndian = bigEndian
         defer { unpickler.dismantle() }
         try unpickler.load()
-        var converter = PickleConverter(url: url, entryName: pickleName)
+        var converter = PickleConverter(url: url, entryName: entryName)
         return try converter.convert(unpickler.root)
     }
 

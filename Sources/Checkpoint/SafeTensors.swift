@@ -18,7 +18,11 @@ public enum SafeTensors {
 
     /// The tensors and the `__metadata__` string map of a safetensors file.
     public static func readWithMetadata(_ url: URL) throws -> (stateDict: StateDict, metadata: [String: String]) {
-        let data = try readFileBytes(url)
+        try decode(try readFileBytes(url), url)
+    }
+
+    /// Parses file contents already in memory; `url` names the file in errors.
+    static func decode(_ data: Data, _ url: URL) throws -> (stateDict: StateDict, metadata: [String: String]) {
         let header = try parseHeader(data, url)
         var dict = StateDict()
         data.withUnsafeBytes { raw in

@@ -81,10 +81,16 @@ struct Unpickler {
     }
 
     private mutating func uint(_ n: Int) throws -> UInt64 {
-        let b = try byteArray(n)
-        var v: UInt64 = 0
-        for (i, byte) in b.enumerated() { v |= UInt64(byte) << (8 * UInt64(i)) }
-        return v
+        guard n <= data.count - position else {
+            throw fail("pickle ends early: needs \(n) more bytes, \(data.count - position) left", .truncated)
+        }
+        let start = position
+        position += n
+        return data.withUnsafeBytes { raw in
+            var v: UInt64 = 0
+            for i in 0..<n { v |= UInt64(raw[start + i]) << (8 * UInt64(i)) }
+            return v
+        }
     }
 
     private mutating func length(_ n: Int) throws -> Int {

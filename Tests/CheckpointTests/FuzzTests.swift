@@ -45,15 +45,22 @@ final class FuzzTests: XCTestCase {
         return bytes
     }
 
+    /// 300 by default; set CHECKPOINT_FUZZ_ITERATIONS for a longer run by hand.
+    static let iterations = ProcessInfo.processInfo.environment["CHECKPOINT_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 300
+
+    /// Mutates `original` `iterations` times and decodes each result in memory (every 10th goes
+    /// through a real file and the public API, mapping included).
     private func fuzz(_ original: [UInt8], name: String, seed: UInt64, iterations: Int) {
         let dir = TemporaryDirectory()
         let url = dir.file(name)
         var rng = SeededRandom(state: seed)
         var errors = 0, loaded = 0
         for i in 0..<iterations {
-            write(Self.mutate(original, &rng), to: url)
+            let mutated = Self.mutate(original, &rng)
+            let throughFile = i % 10 == 0
+            if throughFile { write(mutated, to: url) }
             do {
-                let dict = try Checkpoint.load(url)
+                let dict = throughFile ? try Checkpoint.load(url) : try Checkpoint.decode(Data(mutated), url)
                 for (key, tensor) in dict {
                     let n = tensor.dtype == .int64 ? tensor.int64Scalars.count : tensor.scalars.count
                     XCTAssertEqual(n, tensor.shape.reduce(1, *), "iteration \(i): tensor \(key) has a consistent size")
@@ -66,7 +73,7 @@ final class FuzzTests: XCTestCase {
                 XCTFail("iteration \(i): unexpected error type \(error)")
             }
             if name.hasSuffix(".pth") {
-                do { _ = try Checkpoint.loadPyTorchObject(url) } catch is CheckpointError {} catch {
+                do { _ = try PyTorchCheckpoint.decodeObject(Data(mutated), url) } catch is CheckpointError {} catch {
                     XCTFail("iteration \(i): unexpected error type \(error)")
                 }
             }
@@ -77,38 +84,44 @@ final class FuzzTests: XCTestCase {
 
     func testMutatedSafetensors() throws {
         let original = [UInt8](try Data(contentsOf: fixture("all_dtypes.safetensors")))
-        fuzz(original, name: "fuzz.safetensors", seed: 1, iterations: 300)
+        fuzz(original, name: "fuzz.safetensors", seed: 1, iterations: Self.iterations)
     }
 
     func testMutatedTorchSavedPth() throws {
         let original = [UInt8](try Data(contentsOf: fixture("plain.pth")))
-        fuzz(original, name: "fuzz.pth", seed: 2, iterations: 300)
+        fuzz(original, name: "fuzz.pth", seed: 2, iterations: Self.iterations)
     }
 
     func testMutatedEngineWrittenPth() throws {
         let dir = TemporaryDirectory()
         try PyTorchCheckpoint.write(sampleStateDict(), to: dir.file("m.pth"))
         let original = [UInt8](try Data(contentsOf: dir.file("m.pth")))
-        fuzz(original, name: "fuzz.pth", seed: 3, iterations: 300)
+        fuzz(original, name: "fuzz.pth", seed: 3, iterations: Self.iterations)
     }
 
     /// Pickle-level mutations reach the unpickler (zip CRCs would otherwise catch most damage).
     func testMutatedPickleStreams() throws {
-        let data = try Data(contentsOf: fixture("nested.pth"))
-        let zip = try ZipReader(data: data, url: fixture("nested.pth"))
-        var entries: [(String, [UInt8])] = []
-        for entry in zip.entries { entries.append((entry.name, [UInt8](try zip.contents(of: entry)))) }
-        let pickleIndex = entries.firstIndex { $0.0.hasSuffix("data.pkl") }!
-        let dir = TemporaryDirectory()
-        let url = dir.file("pickle.pth")
+        let url = fixture("nested.pth")
+        let zip = try ZipReader(data: try Data(contentsOf: url), url: url)
+        let pickleEntry = zip.entries.first { $0.name.hasSuffix("data.pkl") }!
+        let prefix = String(pickleEntry.name.dropLast("data.pkl".count))
+        let original = [UInt8](try zip.contents(of: pickleEntry))
+        let loader: Unpickler.StorageLoader = { type, key, numel in
+            guard let entry = zip.entry(named: prefix + "data/" + key) else {
+                throw CheckpointError(.malformed, url, "missing storage \(key)")
+            }
+            let bytes = try zip.contents(of: entry)
+            guard numel >= 0, numel <= bytes.count / type.itemSize else { throw CheckpointError(.truncated, url, "short storage \(key)") }
+            return TorchStorage(key: key, type: type, bytes: bytes.prefix(numel * type.itemSize))
+        }
         var rng = SeededRandom(state: 4)
         var errors = 0
-        for i in 0..<300 {
-            var mutated = entries
-            mutated[pickleIndex].1 = Self.mutate(entries[pickleIndex].1, &rng)
-            try writeZip(mutated, to: url)
+        for i in 0..<Self.iterations {
+            let mutated = Self.mutate(original, &rng)
             do {
-                _ = try Checkpoint.loadPyTorchObject(url)
+                let object = try PyTorchCheckpoint.unpickle(Data(mutated), url: url, entryName: pickleEntry.name,
+                                                            maximumTensorBytes: 1 << 24, bigEndian: false, loader: loader)
+                _ = object.description
             } catch is CheckpointError {
                 errors += 1
             } catch {
