@@ -159,31 +159,41 @@ struct ZipReader {
         return bytes
     }
 
+    /// Inflates raw deflate data chunk by chunk, so memory grows only with real output and a
+    /// size claim in a damaged directory cannot force a huge allocation.
     private func inflate(_ input: Data, expected: Int, name: String) throws -> Data {
-        // Deflate cannot expand more than ~1032:1; a larger claim is a zip bomb or damage.
-        guard expected <= input.count &* 1032 + 1024 else {
-            throw fail("entry \(name) claims \(expected) bytes from \(input.count) compressed bytes")
-        }
-        var output = Data(count: expected)
         var stream = z_stream()
         guard inflateInit2_(&stream, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw fail("cannot initialise zlib")
         }
         defer { inflateEnd(&stream) }
+        var output = Data()
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var status: Int32 = Z_OK
-        var produced = 0
-        input.withUnsafeBytes { (src: UnsafeRawBufferPointer) in
-            output.withUnsafeMutableBytes { (dst: UnsafeMutableRawBufferPointer) in
-                stream.next_in = UnsafeMutablePointer(mutating: src.bindMemory(to: Bytef.self).baseAddress)
-                stream.avail_in = uInt(src.count)
-                stream.next_out = dst.bindMemory(to: Bytef.self).baseAddress
-                stream.avail_out = uInt(dst.count)
-                status = SystemZlib.inflate(&stream, Z_FINISH)
-                produced = dst.count - Int(stream.avail_out)
-            }
+        try input.withUnsafeBytes { (src: UnsafeRawBufferPointer) in
+            stream.next_in = UnsafeMutablePointer(mutating: src.bindMemory(to: Bytef.self).baseAddress)
+            stream.avail_in = uInt(src.count)
+            repeat {
+                let produced: Int = chunk.withUnsafeMutableBytes { dst in
+                    stream.next_out = dst.bindMemory(to: Bytef.self).baseAddress
+                    stream.avail_out = uInt(dst.count)
+                    status = SystemZlib.inflate(&stream, Z_NO_FLUSH)
+                    return dst.count - Int(stream.avail_out)
+                }
+                guard status == Z_OK || status == Z_STREAM_END else {
+                    throw fail("entry \(name): deflate data is corrupt (zlib status \(status))")
+                }
+                guard output.count + produced <= expected else {
+                    throw fail("entry \(name) inflates to more than the \(expected) bytes the directory declares")
+                }
+                output.append(contentsOf: chunk[0..<produced])
+                if produced == 0 && status != Z_STREAM_END && stream.avail_in == 0 {
+                    throw fail("entry \(name): deflate data ends early", .truncated)
+                }
+            } while status != Z_STREAM_END
         }
-        guard status == Z_STREAM_END, produced == expected else {
-            throw fail("entry \(name): deflate data is corrupt (zlib status \(status), \(produced) of \(expected) bytes)")
+        guard output.count == expected else {
+            throw fail("entry \(name) inflates to \(output.count) bytes, the directory declares \(expected)")
         }
         return output
     }

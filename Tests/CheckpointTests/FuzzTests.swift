@@ -92,6 +92,11 @@ final class FuzzTests: XCTestCase {
         fuzz(original, name: "fuzz.pth", seed: 2, iterations: Self.iterations)
     }
 
+    func testMutatedDeflatedPth() throws {
+        let original = [UInt8](try Data(contentsOf: fixture("deflated.pth")))
+        fuzz(original, name: "fuzz.pth", seed: 5, iterations: Self.iterations)
+    }
+
     func testMutatedEngineWrittenPth() throws {
         let dir = TemporaryDirectory()
         try PyTorchCheckpoint.write(sampleStateDict(), to: dir.file("m.pth"))
