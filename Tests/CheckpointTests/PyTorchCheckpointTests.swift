@@ -119,10 +119,11 @@ final class PyTorchCheckpointTests: XCTestCase {
         XCTAssertTrue(text.contains("torch\nLongStorage\n"))
     }
 
-    func testExportForPyTorchCheck() throws {
-        // check_engine_written.py loads these with torch; set the variable to regenerate them.
-        guard let path = ProcessInfo.processInfo.environment["CHECKPOINT_EXPORT_DIR"] else { return }
-        let dir = URL(fileURLWithPath: path)
+    /// Writes the files check_engine_written.py loads in PyTorch and checks them here; with
+    /// CHECKPOINT_EXPORT_DIR set they are written there for the Python check.
+    func testFilesForThePyTorchCheck() throws {
+        let temporary = TemporaryDirectory()
+        let dir = ProcessInfo.processInfo.environment["CHECKPOINT_EXPORT_DIR"].map { URL(fileURLWithPath: $0) } ?? temporary.url
         var dict = StateDict()
         dict["0.weight"] = Tensor(shape: [3, 4], scalars: (0..<12).map { Float($0) * 0.5 - 2 })
         dict["0.bias"] = Tensor(shape: [3], scalars: [0.1, -0.2, 0.3])
@@ -134,8 +135,14 @@ final class PyTorchCheckpointTests: XCTestCase {
         try PyTorchCheckpoint.write(dict, to: dir.appendingPathComponent("engine_model.pth"))
         try SafeTensors.write(dict, to: dir.appendingPathComponent("engine_model.safetensors"), metadata: ["format": "pt"])
         var extra = sampleStateDict()
-        extra["we\"ird\\name\n\u{1}é"] = nil  // torch prints NaN fine, but keep the check's comparison simple
+        extra["we\"ird\\name\n\u{1}é"] = nil  // NaN would need special handling in the Python comparison
         try PyTorchCheckpoint.write(extra, to: dir.appendingPathComponent("engine_dtypes.pth"))
+        try SafeTensors.write(sampleStateDict(), to: dir.appendingPathComponent("engine_dtypes.safetensors"), metadata: ["k\"": "v\n"])
+
+        assertSameStateDict(dict, try Checkpoint.load(dir.appendingPathComponent("engine_model.pth")))
+        assertSameStateDict(dict, try Checkpoint.load(dir.appendingPathComponent("engine_model.safetensors")))
+        assertSameStateDict(extra, try Checkpoint.load(dir.appendingPathComponent("engine_dtypes.pth")))
+        assertSameStateDict(sampleStateDict(), try Checkpoint.load(dir.appendingPathComponent("engine_dtypes.safetensors")))
     }
 
     // MARK: Crafted archives

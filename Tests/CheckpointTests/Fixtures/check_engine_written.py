@@ -1,7 +1,7 @@
 """Checks that checkpoints written by the Swift engine load in PyTorch.
 
     mkdir -p /tmp/engine_ckpt
-    CHECKPOINT_EXPORT_DIR=/tmp/engine_ckpt swift test --filter PyTorchCheckpointTests/testExportForPyTorchCheck
+    CHECKPOINT_EXPORT_DIR=/tmp/engine_ckpt swift test --filter PyTorchCheckpointTests/testFilesForThePyTorchCheck
     /opt/torchenv/bin/python Tests/CheckpointTests/Fixtures/check_engine_written.py /tmp/engine_ckpt
 
 Loads engine_model.pth with torch.load(weights_only=True) into the model it was shaped after
@@ -59,6 +59,15 @@ assert d["mask"].dtype == torch.bool and d["mask"].tolist() == [True, False, Tru
 assert d["scalar"].shape == () and d["scalar"].item() == 3.25
 assert d["empty"].shape == (0, 4)
 print("ok: engine_dtypes.pth (float32, int64, bool, scalar, empty) loads with weights_only=True")
+
+from safetensors import safe_open
+with safe_open(os.path.join(directory, "engine_dtypes.safetensors"), framework="pt") as f:
+    assert f.metadata() == {'k"': "v\n"}, f.metadata()
+    odd = 'we"ird\\name\n\x01\u00e9'
+    assert odd in f.keys(), list(f.keys())
+    assert math.isnan(f.get_tensor(odd).item())
+    assert f.get_tensor("mask").dtype == torch.bool and f.get_tensor("big.ints").tolist() == [-(2 ** 63), -1, 2 ** 63 - 1]
+print("ok: engine_dtypes.safetensors (escaped names, metadata, bool, int64) loads with safetensors")
 
 # mmap=True needs the storages aligned the way torch.save aligns them.
 m = torch.load(os.path.join(directory, "engine_model.pth"), weights_only=True, mmap=True)
