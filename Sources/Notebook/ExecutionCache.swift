@@ -20,7 +20,7 @@ public struct ExecutionCache: Sendable {
                            packageRoot: URL) throws -> (key: String, inputs: [String: String]) {
         var h = SHA256()
         func field(_ s: String) { h.update("\(s.utf8.count):\(s)\n") }
-        field("workbook-cache-\(LessonResult.format)")
+        field("workbook-cache-\(LessonResult.format)-generator-\(ProgramGenerator.version)")
         field(toolchain)
         field(engine)
         field(lesson.path)

@@ -157,7 +157,11 @@ public struct OutputCollector: Sendable {
             result.outputs[i].text = kept.joined(separator: "\n")
         }
         result.outputs.removeAll { $0.kind == .stderr && ($0.text ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
-        guard let found = message.map({ relocate($0, lesson: lesson) }) else { return nil }
+        guard var found = message.map({ relocate($0, lesson: lesson) }) else { return nil }
+        // `Torch/Broadcasting.swift:161: ` says where the engine noticed, not where the reader erred.
+        if !found.hasPrefix(lesson.path), let r = found.range(of: #"^[\w./-]+\.swift:\d+: "#, options: .regularExpression) {
+            found.removeSubrange(r)
+        }
         // Engine operators (`+`) cannot take the caller's line; name the cell then.
         if found.contains(lesson.path) { return found }
         return "\(lesson.path):\(result.line): in cell \(result.index + 1): \(found)"

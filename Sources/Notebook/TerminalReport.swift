@@ -29,7 +29,11 @@ public struct TerminalReport {
                 }
             }
             if let error = result.error {
-                out += (result.status == .expectedError ? "expected error: " : "error: ") + error + "\n"
+                switch result.status {
+                case .compileError: out += error + "\n"
+                case .expectedError: out += "expected error: " + error + "\n"
+                default: out += "error: " + error + "\n"
+                }
             }
         }
         for message in run.result.messages { out += "error: \(message)\n" }
