@@ -1,48 +1,13 @@
 // TEMPORARY (branch nn-models): naive stand-ins for the agreed functional API (BRIEF.md) so NN,
-// Models and Optim compile and test before the `kernels` and `tensor-ops` branches land.
-// DELETE this file (or the parts that landed) when merging those branches into main.
+// Models and Optim compile and test before the `kernels` branch lands.
+// DELETE this file when merging `kernels` into main.
 import CBLAS
 
 public enum Reduction { case none, mean, sum }
 
 private func pendingPair(_ x: (Int, Int)) -> [Int] { [x.0, x.1] }
 
-extension Tensor {
-    /// TEMPORARY: flatten dims startDim...endDim into one.
-    public func flatten(startDim: Int = 0, endDim: Int = -1, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
-        if rank == 0 { return reshape([1]) }
-        let s = Shape.normalize(dim: startDim, rank: rank)!, e = Shape.normalize(dim: endDim, rank: rank)!
-        let merged = shape[s...e].reduce(1, *)
-        return reshape(Array(shape[..<s]) + [merged] + Array(shape[(e + 1)...]))
-    }
-
-    /// TEMPORARY: reshape with -1 inference.
-    public func reshape(_ newShape: [Int], file: StaticString = #fileID, line: UInt = #line) -> Tensor {
-        var target = newShape
-        if let i = target.firstIndex(of: -1) {
-            let known = target.enumerated().filter { $0.offset != i }.map(\.element).reduce(1, *)
-            target[i] = known == 0 ? 0 : count / known
-        }
-        check(Shape.count(target) == count, "reshape", "shape \(describe(shape: newShape)) is invalid for input of size \(count)",
-              file: file, line: line)
-        let out = Tensor(shape: target, dtype: dtype, storage: storage, int64Storage: int64Storage)
-        let original = shape
-        return Tensor.record(out, "reshape", [self]) { g, _ in
-            [Tensor(shape: original, dtype: .float32, storage: g.storage, int64Storage: [])]
-        }
-    }
-
-    /// TEMPORARY: rectified linear unit.
-    public func relu() -> Tensor {
-        let out = map { max($0, 0) }
-        let x = self
-        return Tensor.record(out, "relu", [self]) { g, _ in
-            [Tensor.binaryKernel(g, x, outShape: g.shape) { gv, xv in xv > 0 ? gv : 0 }]
-        }
-    }
-}
-
-public func relu(_ x: Tensor) -> Tensor { x.relu() }
+// flatten, reshape and relu landed with tensor-ops.
 
 public func matmul(_ a: Tensor, _ b: Tensor, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
     check(a.rank == 2 && b.rank == 2 && a.shape[1] == b.shape[0], "matmul",
