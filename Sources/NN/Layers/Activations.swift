@@ -59,3 +59,15 @@ public final class Dropout: Module {
     public override func forward(_ input: Tensor) -> Tensor { dropout(input, p: p, training: isTraining) }
     public override var extraDescription: String { "p=\(pythonFloat(p)), inplace=\(pythonBool(inplace))" }
 }
+
+/// The logistic function 1/(1 + e⁻ˣ) (`nn.Sigmoid`).
+public final class Sigmoid: Module {
+    public override init() {}
+    public override func forward(_ input: Tensor) -> Tensor { input.sigmoid() }
+}
+
+/// Hyperbolic tangent (`nn.Tanh`).
+public final class Tanh: Module {
+    public override init() {}
+    public override func forward(_ input: Tensor) -> Tensor { input.tanh() }
+}

@@ -11,8 +11,9 @@ open class ModuleList: Module {
 
     public convenience override init() { self.init([]) }
 
+    /// Indexed children after any declared by a subclass.
     override func entries() -> [Entry] {
-        slots.enumerated().map { .child(String($0.offset), $0.element) }
+        super.entries() + slots.enumerated().map { .child(String($0.offset), $0.element) }
     }
 
     /// Number of modules.
