@@ -142,6 +142,21 @@ final class ModuleTests: XCTestCase {
         XCTAssertEqual(live.numBatchesTracked!.intItem(), 1)
     }
 
+    func testBatchNormCumulativeAverageAndEvalMode() {
+        // momentum nil: running mean is the plain average of the batch means seen so far.
+        let bn = BatchNorm1d(2, momentum: nil)
+        _ = bn(Tensor([[1, 10], [3, 20]]))
+        _ = bn(Tensor([[5, 0], [7, 0]]))
+        XCTAssertEqual(bn.runningMean!.scalars, [(2 + 6) / 2, (15 + 0) / 2])
+        XCTAssertEqual(bn.numBatchesTracked!.intItem(), 2)
+        // Unbiased batch variance goes into running_var: batches {1,3} and {5,7} both have var 2.
+        XCTAssertEqual(bn.runningVar!.scalars[0], 2, accuracy: 1e-5)
+        bn.eval()
+        let y = bn(Tensor([[4, 7.5]]))
+        XCTAssertEqual(y.scalars[0], 0, accuracy: 1e-6)
+        XCTAssertEqual(bn.numBatchesTracked!.intItem(), 2)
+    }
+
     func testLoadStateDictRoundTripAndErrors() throws {
         manualSeed(1)
         let a = smallResNet()

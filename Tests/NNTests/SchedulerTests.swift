@@ -74,6 +74,15 @@ final class SchedulerTests: XCTestCase {
             lrs2.append(maxMode.getLastLr()[0])
         }
         XCTAssertEqual(lrs2, try expected("plateau_max_abs").lr)
+
+        // Saved progress carries over: one more bad epoch reduces again (patience 1).
+        let optimizer3 = makeOptimizer()
+        let resumed = ReduceLROnPlateau(optimizer3, mode: .max, factor: 0.1, patience: 1, threshold: 0.05, thresholdMode: .abs)
+        try resumed.loadStateDict(maxMode.stateDict())
+        XCTAssertEqual(resumed.best, 0.6)
+        XCTAssertEqual(resumed.numBadEpochs, 1)
+        resumed.step(0.6)
+        XCTAssertEqual(optimizer3.paramGroups[0].lr, 0.1 * 0.1, accuracy: 1e-17)
     }
 
     func testSchedulersChangeEveryGroupAndOneCycleCyclesAdamBetas() {

@@ -78,4 +78,24 @@ public final class ReduceLROnPlateau {
 
     /// The groups' learning rates after the last `step`.
     public func getLastLr() -> [Double] { lastLrs }
+
+    /// The scheduler's progress, for saving with a checkpoint.
+    public func stateDict() -> [String: OptimizerValue] {
+        ["best": .double(best), "num_bad_epochs": .int(numBadEpochs), "cooldown_counter": .int(cooldownCounter),
+         "last_epoch": .int(lastEpoch), "_last_lr": .doubles(lastLrs)]
+    }
+
+    /// Restores progress saved by `stateDict()`.
+    public func loadStateDict(_ dict: [String: OptimizerValue]) throws {
+        guard case .double(let best)? = dict["best"], case .int(let bad)? = dict["num_bad_epochs"],
+              case .int(let cool)? = dict["cooldown_counter"], case .int(let epoch)? = dict["last_epoch"],
+              case .doubles(let last)? = dict["_last_lr"] else {
+            throw OptimizerError(message: "ReduceLROnPlateau state needs best, num_bad_epochs, cooldown_counter, last_epoch and _last_lr")
+        }
+        self.best = best
+        numBadEpochs = bad
+        cooldownCounter = cool
+        lastEpoch = epoch
+        lastLrs = last
+    }
 }
