@@ -43,7 +43,13 @@ public struct IDXImageDataset: Dataset {
     public func image(at index: Int) -> Image {
         checkIndex(index, count, "IDXImageDataset")
         let size = height * width
-        return Image(uncheckedWidth: width, height: height, channels: 1, pixels: Swift.Array(pixels[(index * size)..<((index + 1) * size)]))
+        // Borrowing the buffer (rather than slicing the array) avoids touching its shared
+        // reference count, which worker threads would otherwise contend on.
+        return pixels.withUnsafeBufferPointer { src in
+            Image.make(width: width, height: height, channels: 1) { dst in
+                dst.baseAddress!.update(from: src.baseAddress! + index * size, count: size)
+            }
+        }
     }
 
     public func label(at index: Int) -> Int {
