@@ -25,16 +25,24 @@ func runDataLoaderBenchmark(workerCounts: [Int] = [0, 1, 2]) {
     for (name, transform) in pipelines {
         for workers in workerCounts {
             let loader = DataLoader(train, batchSize: 128, shuffle: true, numWorkers: workers, seed: 0, transform: transform)
-            let start = Date()
+            let start = Date(), cpuStart = processCPUSeconds()
             var images = 0
             var checksum: Float = 0
             for (batch, _) in loader {
                 images += batch.shape[0]
                 checksum += batch.withUnsafeBufferPointer { $0[0] }
             }
-            let seconds = Date().timeIntervalSince(start)
-            print(String(format: "%@, numWorkers %d: %.0f images/s (%.2f s for %d images, checksum %.3f)",
-                         name, workers, Double(images) / seconds, seconds, images, checksum))
+            let seconds = Date().timeIntervalSince(start), cpu = processCPUSeconds() - cpuStart
+            print(String(format: "%@, numWorkers %d: %.0f images/s (%.2f s wall, %.2f s CPU for %d images, checksum %.3f)",
+                         name, workers, Double(images) / seconds, seconds, cpu, images, checksum))
         }
     }
+}
+
+/// User + system CPU time of the whole process (all threads), to tell contention from a busy machine.
+private func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
