@@ -93,6 +93,25 @@ final class TransformTests: XCTestCase {
         XCTAssertGreaterThan(Double(close) / Double(ref.pixels.count), 0.97, "bilinear rotation close to PIL")
     }
 
+    func testRandomRotationDrawsItsAngleFromTheGenerator() {
+        let rotation = RandomRotation(40, fill: [3])
+        let g = Generator(seed: 8)
+        let angle = -40 + 80 * g.nextDouble()
+        XCTAssertEqual(rotation(Self.rgbSource, generator: Generator(seed: 8)).image,
+                       Self.rgbSource.rotated(degrees: angle, fill: [3]))
+        XCTAssertEqual(RandomRotation(range: 0...0)(Self.graySource, generator: g).image, Self.graySource)
+        let quarter = Image(width: 2, height: 2, channels: 1, pixels: [1, 2, 3, 4]).rotated(degrees: 90)
+        XCTAssertEqual(quarter.pixels, [2, 4, 1, 3], "counter-clockwise")
+    }
+
+    func testCropsOutsideTheImageAreFilled() {
+        let image = Image(width: 2, height: 2, channels: 1, pixels: [1, 2, 3, 4])
+        XCTAssertEqual(image.cropped(top: -1, left: 1, height: 3, width: 2, fill: [9]).pixels, [9, 9, 2, 9, 4, 9])
+        XCTAssertEqual(image.cropped(top: 5, left: 5, height: 1, width: 2, fill: [7]).pixels, [7, 7])
+        XCTAssertEqual(image.verticallyFlipped().pixels, [3, 4, 1, 2])
+        XCTAssertEqual(RandomVerticalFlip(p: 1)(image).image.pixels, [3, 4, 1, 2])
+    }
+
     func testRandomCropWithPaddingOnImagesAndTensors() {
         let image = Self.graySource
         let crop = RandomCrop(28, padding: 2)
