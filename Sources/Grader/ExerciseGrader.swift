@@ -227,7 +227,7 @@ public final class ExerciseGrader: @unchecked Sendable {
     }
 
     static func clean(_ s: String) -> String {
-        s.replacingOccurrences(of: #"\u{1E}WB:\d+\n?"#, with: "", options: .regularExpression)
+        s.replacingOccurrences(of: "\u{1E}WB:[0-9]+\n?", with: "", options: .regularExpression)
     }
 
     /// Sets the exercise status from how the program ended.

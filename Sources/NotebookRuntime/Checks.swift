@@ -155,7 +155,7 @@ public struct Answers: Sendable {
         if let s = any as? String {
             switch s { case "nan": return .nan; case "inf": return .infinity; case "-inf": return -.infinity; default: return nil }
         }
-        if any is Bool { return nil }
+        // (On Linux a JSON number 0 or 1 also casts to Bool, so do not reject Bools here.)
         return (any as? NSNumber)?.doubleValue
     }
 
