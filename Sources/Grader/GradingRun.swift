@@ -74,9 +74,13 @@ public struct GradingRun {
             }
         }
         let total = students.count * exercises.count
-        var results = [[ExerciseGrade]](repeating: [], count: students.count)
+        final class Shared: @unchecked Sendable {
+            var results: [[ExerciseGrade]]
+            var done = 0
+            init(count: Int) { results = Array(repeating: [], count: count) }
+        }
+        let shared = Shared(count: students.count)
         let lock = NSLock()
-        var done = 0
         let queue = DispatchQueue(label: "grading", attributes: .concurrent)
         let group = DispatchGroup()
         let slots = DispatchSemaphore(value: parallelism)
@@ -92,15 +96,15 @@ public struct GradingRun {
                                                  uid: 62000 + UInt32(index % 3000))
                     mine.append(grade)
                     lock.lock()
-                    done += 1
-                    self.progress(done, total, grade)
+                    shared.done += 1
+                    self.progress(shared.done, total, grade)
                     lock.unlock()
                 }
-                lock.lock(); results[index] = mine; lock.unlock()
+                lock.lock(); shared.results[index] = mine; lock.unlock()
             }
         }
         group.wait()
-        let grades = results.flatMap { $0 }
+        let grades = shared.results.flatMap { $0 }
         let book = Gradebook(grades: grades,
                              explanations: Dictionary(uniqueKeysWithValues: exercises.map { ($0.name, $0.explanation ?? "") }),
                              titles: Dictionary(uniqueKeysWithValues: exercises.map { ($0.name, $0.title) }))
