@@ -175,6 +175,7 @@ public final class ExerciseGrader: @unchecked Sendable {
         let fm0 = exercise.lesson.frontMatter
         let compiled = try compiler.compile(source: program.source(seed: fm0.seed, threads: fm0.threads),
                                             name: "program", in: scratch)
+        grade.compileSeconds = compiled.seconds
         guard let executable = compiled.executable else {
             let first = compiled.errors.first ?? "compilation failed"
             grade.status = .compileError
@@ -196,6 +197,7 @@ public final class ExerciseGrader: @unchecked Sendable {
         let result = isolate
             ? try sandbox.run(executable: executable.path, directory: scratch, environment: env, uid: uid, recordChannel: true)
             : try sandbox.runUnisolated(executable: executable.path, directory: scratch, environment: env, recordChannel: true)
+        grade.runSeconds = result.seconds
         grade.output = Self.clean(result.stdout)
         let stderr = Self.clean(result.stderr)
         if result.droppedOutputBytes > 0 {

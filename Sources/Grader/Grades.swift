@@ -44,6 +44,9 @@ public struct ExerciseGrade: Codable, Sendable {
     /// The first part of the program's output, for feedback.
     public var output: String
     public var seconds: Double
+    /// Time spent compiling the student's program and running it (not the checks).
+    public var compileSeconds: Double?
+    public var runSeconds: Double?
     /// Came from the grade cache.
     public var cached: Bool = false
 
