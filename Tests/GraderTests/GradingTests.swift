@@ -153,6 +153,11 @@ final class GradingTests: XCTestCase {
         }
     }
 
+    override class func tearDown() {
+        if let root = fixture?.root { try? FileManager.default.removeItem(at: root) }
+        fixture = nil
+    }
+
     var f: Fixture { Self.fixture! }
 
     func grade(_ student: String, _ exercise: String) -> ExerciseGrade {
