@@ -70,6 +70,11 @@ struct ConvGeometry {
     var kAll: Int { c * kh * kw }
     var hw: Int { h * w }
     var ohw: Int { ho * wo }
+    /// Floats of column buffer a chunk of images may use (tests shrink it to force many chunks).
+    nonisolated(unsafe) static var chunkBudget = 1 << 22
+    /// Output planes at least this large are lowered one image at a time.
+    nonisolated(unsafe) static var wideImage = 3136
+
     var isPointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 }
 
     init(input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
@@ -113,9 +118,9 @@ struct ConvGeometry {
     /// Images lowered together: one image when its GEMM is already wide, otherwise as many as fit
     /// a column buffer of about 16 MB, balanced over the chunks.
     var imagesPerChunk: Int {
-        if n <= 1 || ohw >= 3136 { return 1 }
+        if n <= 1 || ohw >= ConvGeometry.wideImage { return 1 }
         let perImage = max(kAll, o) * ohw
-        let budget = 1 << 22
+        let budget = ConvGeometry.chunkBudget
         let fit = max(1, min(n, budget / max(perImage, 1)))
         let chunks = (n + fit - 1) / fit
         return (n + chunks - 1) / chunks
