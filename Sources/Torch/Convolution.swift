@@ -228,7 +228,7 @@ struct ConvGeometry {
                         sgemm(transA: true, m: kg, n: ld, k: og, weight + gi * og * kg, lda: kg, gy + gi * og * ld, ldb: ld,
                               target + gi * kg * ld, ldc: ld)
                     }
-                    if !direct { col2im(UnsafePointer(gradCols), images: count, into: gradInput + n0 * c * hw) }
+                    if !direct { col2im(gradCols, images: count, into: gradInput + n0 * c * hw) }
                 }
                 first = false
                 n0 += count
@@ -268,6 +268,7 @@ struct ConvGeometry {
         let ld = images * ohw
         let (c, h, w, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw) = (c, h, w, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw)
         let hw = self.hw, ohw = self.ohw
+        let shifted = sh == 1 && sw == 1 && wo == w
         Threads.parallelFor(kAll * images, costPerItem: ohw) { range in
             for item in range {
                 let row = item / images, img = item % images
@@ -276,6 +277,24 @@ struct ConvGeometry {
                 let dst = cols + row * ld + img * ohw
                 let offH = ki * dh - ph, offW = kj * dw - pw
                 let (owLo, owHi) = validRange(offset: offW, stride: sw, inputSize: w, outputSize: wo)
+                if shifted {
+                    // Output row oh reads input row oh + offH at the same width: the whole valid
+                    // block is one shifted copy; only the columns that fall into padding need zeros.
+                    let (ohLo, ohHi) = validRange(offset: offH, stride: 1, inputSize: h, outputSize: ho)
+                    if ohLo == ohHi || owLo == owHi { dst.update(repeating: 0, count: ohw); continue }
+                    if ohLo > 0 { dst.update(repeating: 0, count: ohLo * wo) }
+                    if ohHi < ho { (dst + ohHi * wo).update(repeating: 0, count: (ho - ohHi) * wo) }
+                    let j0 = ohLo * wo + owLo, j1 = (ohHi - 1) * wo + owHi
+                    (dst + j0).update(from: src + j0 + offH * w + offW, count: j1 - j0)
+                    if owLo > 0 || owHi < wo {
+                        for oh in ohLo..<ohHi {
+                            let d = dst + oh * wo
+                            for ow in 0..<owLo { d[ow] = 0 }
+                            for ow in owHi..<wo { d[ow] = 0 }
+                        }
+                    }
+                    continue
+                }
                 for oh in 0..<ho {
                     let ih = oh * sh + offH
                     let d = dst + oh * wo
@@ -298,10 +317,12 @@ struct ConvGeometry {
 
     /// Folds column gradients back onto `images` input planes starting at `gx` (overwrites them).
     /// Each input plane is owned by one work item, so accumulation order is fixed.
-    func col2im(_ cols: UnsafePointer<Float>, images: Int, into gx: UnsafeMutablePointer<Float>) {
+    /// The rows of `cols` are used as scratch (padding columns are zeroed in the shifted case).
+    func col2im(_ cols: UnsafeMutablePointer<Float>, images: Int, into gx: UnsafeMutablePointer<Float>) {
         let ld = images * ohw
         let (c, h, w, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw) = (c, h, w, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw)
         let hw = self.hw, ohw = self.ohw
+        let shifted = sh == 1 && sw == 1 && wo == w
         Threads.parallelFor(images * c, costPerItem: kh * kw * ohw) { range in
             for item in range {
                 let img = item / c, ch = item % c
@@ -314,6 +335,23 @@ struct ConvGeometry {
                         let (owLo, owHi) = validRange(offset: offW, stride: sw, inputSize: w, outputSize: wo)
                         if owLo == owHi { continue }
                         let src = cols + ((ch * kh + ki) * kw + kj) * ld + img * ohw
+                        if shifted {
+                            // Mirror of im2col's shifted copy: one contiguous accumulation once
+                            // the entries that belong to padding are zeroed.
+                            let (ohLo, ohHi) = validRange(offset: offH, stride: 1, inputSize: h, outputSize: ho)
+                            if ohLo == ohHi { continue }
+                            if owLo > 0 || owHi < wo {
+                                for oh in ohLo..<ohHi {
+                                    let d = src + oh * wo
+                                    for ow in 0..<owLo { d[ow] = 0 }
+                                    for ow in owHi..<wo { d[ow] = 0 }
+                                }
+                            }
+                            let j0 = ohLo * wo + owLo, j1 = (ohHi - 1) * wo + owHi
+                            let target = plane + (j0 + offH * w + offW), from = src + j0
+                            for j in 0..<(j1 - j0) { target[j] += from[j] }
+                            continue
+                        }
                         for oh in 0..<ho {
                             let ih = oh * sh + offH
                             if ih < 0 || ih >= h { continue }

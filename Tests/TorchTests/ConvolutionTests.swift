@@ -52,6 +52,10 @@ final class ConvolutionTests: XCTestCase {
         Config(input: [2, 4, 7, 7], outChannels: 6, kernel: (1, 1), stride: (2, 2)),  // strided 1x1 projection
         Config(input: [2, 3, 11, 11], outChannels: 5, kernel: (7, 7), stride: (2, 2), padding: (3, 3)),
         Config(input: [1, 2, 5, 5], outChannels: 2, kernel: (5, 5), padding: (0, 0)),
+        // Same-size outputs take the shifted-copy lowering, also with dilation and uneven kernels.
+        Config(input: [2, 3, 6, 7], outChannels: 2, kernel: (3, 5), padding: (1, 2)),
+        Config(input: [2, 2, 7, 7], outChannels: 3, kernel: (3, 3), padding: (2, 2), dilation: (2, 2)),
+        Config(input: [1, 2, 4, 4], outChannels: 2, kernel: (5, 5), padding: (2, 2)),
     ]
 
     private func run(_ c: Config, seed: UInt64) -> (Tensor, Tensor, Tensor?) {

@@ -30,6 +30,8 @@ if !skipGemm {
     print("")
 }
 
+if CommandLine.arguments.contains("--gemm-shapes") { printGemmShapes(warmup: warmup, runs: runs) }
+
 var table = Table([("layer", 22), ("input -> output", 30), ("GFLOP", 6),
                    ("fwd ms", 8), ("GF/s", 6), ("%pk", 4),
                    ("dX ms", 8), ("GF/s", 6), ("%pk", 4),
