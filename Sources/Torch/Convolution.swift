@@ -120,56 +120,85 @@ struct ConvGeometry {
         ho = spanH / sh + 1; wo = spanW / sw + 1
     }
 
-    /// Images lowered together: one image when its GEMM is already wide, otherwise as many as fit
-    /// a column buffer of about 512 KB, balanced over the chunks. Columns that stay in L2 between
-    /// im2col and sgemm measured 1.5-2x faster than 16 MB chunks on small feature maps.
-    var imagesPerChunk: Int {
-        if n <= 1 || ohw >= ConvGeometry.wideImage { return 1 }
-        let perImage = max(kAll, o) * ohw
+    /// One unit of lowering: `count` whole images, or (count 1) output rows `oh0..<oh1` of one image.
+    struct Tile {
+        let n0: Int, count: Int, oh0: Int, oh1: Int
+    }
+
+    /// The tiles covering the batch. Several small images are lowered together so their GEMM is
+    /// wide; large images are split into bands of output rows. Either way the column buffer stays
+    /// near `chunkBudget` floats (512 KB, about half an L2): columns written by im2col are still in
+    /// cache when sgemm reads them, measured 1.5-2x faster than whole-image 16 MB columns.
+    var tiles: [Tile] {
         let budget = ConvGeometry.chunkBudget
-        let fit = max(1, min(n, budget / max(perImage, 1)))
-        let chunks = (n + fit - 1) / fit
-        return (n + chunks - 1) / chunks
+        let perImage = max(kAll, o) * ohw
+        var result: [Tile] = []
+        if n > 1 && ohw < ConvGeometry.wideImage && perImage * 2 <= budget {
+            let fit = min(n, budget / perImage)
+            let chunks = (n + fit - 1) / fit
+            let nb = (n + chunks - 1) / chunks
+            var n0 = 0
+            while n0 < n {
+                result.append(Tile(n0: n0, count: min(nb, n - n0), oh0: 0, oh1: ho))
+                n0 += nb
+            }
+            return result
+        }
+        let fitRows = isPointwise ? ho : max(1, min(ho, budget / max(kAll * wo, 1)))
+        let bands = (ho + fitRows - 1) / fitRows
+        let rows = (ho + bands - 1) / bands
+        for n0 in 0..<n {
+            var oh0 = 0
+            while oh0 < ho {
+                result.append(Tile(n0: n0, count: 1, oh0: oh0, oh1: min(ho, oh0 + rows)))
+                oh0 += rows
+            }
+        }
+        return result
+    }
+
+    /// Floats of column buffer the largest tile needs.
+    private func columnFloats(_ tiles: [Tile]) -> Int {
+        tiles.map { kAll * $0.count * ($0.oh1 - $0.oh0) * wo }.max() ?? 0
     }
 
     // MARK: Forward
 
     func forward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                  _ y: UnsafeMutablePointer<Float>) {
-        let nb = imagesPerChunk
-        let direct = nb == 1 && isPointwise
-        let colSize = direct ? 0 : kAll * nb * ohw
-        let tmpSize = nb == 1 ? 0 : o * nb * ohw
+        let tiles = self.tiles
+        // 1x1 stride-1 unpadded convolutions of whole single images read the input in place.
+        let direct = isPointwise && tiles.allSatisfy { $0.count == 1 }
+        let colSize = direct ? 0 : columnFloats(tiles)
+        let tmpSize = tiles.map { $0.count > 1 ? o * $0.count * ohw : 0 }.max() ?? 0
         ScratchPool.shared.withBuffer(colSize + tmpSize) { scratch in
-            var n0 = 0
-            while n0 < n {
-                let count = min(nb, n - n0)
-                let ld = count * ohw
+            for tile in tiles {
+                let ld = tile.count * (tile.oh1 - tile.oh0) * wo
                 let cols: UnsafePointer<Float>
                 if direct {
-                    cols = x + n0 * c * hw
+                    cols = x + tile.n0 * c * hw
                 } else {
-                    im2col(x + n0 * c * hw, images: count, into: scratch)
+                    im2col(x + tile.n0 * c * hw, tile: tile, into: scratch)
                     cols = UnsafePointer(scratch)
                 }
-                let target = count == 1 ? y + n0 * o * ohw : scratch + colSize
+                // One image: write straight into its output rows; several: channel-major temp.
+                let (target, ldy) = tile.count == 1 ? (y + tile.n0 * o * ohw + tile.oh0 * wo, ohw) : (scratch + colSize, ld)
                 for gi in 0..<groups {
                     sgemm(m: og, n: ld, k: kg, weight + gi * og * kg, lda: kg, cols + gi * kg * ld, ldb: ld,
-                          target + gi * og * ld, ldc: ld)
+                          target + gi * og * ldy, ldc: ldy)
                 }
-                if count == 1 {
-                    if let bias { addBias(bias, to: target, images: 1) }
-                } else {
-                    scatterChannelMajor(UnsafePointer(target), images: count, channels: o, plane: ohw,
-                                        into: y + n0 * o * ohw, bias: bias)
+                if tile.count > 1 {
+                    scatterChannelMajor(UnsafePointer(target), images: tile.count, channels: o, plane: ohw,
+                                        into: y + tile.n0 * o * ohw, bias: bias)
+                } else if let bias, tile.oh1 == ho {
+                    addBias(bias, to: y + tile.n0 * o * ohw, images: 1)
                 }
-                n0 += count
             }
         }
     }
 
     private func addBias(_ bias: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, images: Int) {
-        let plane = ohw
+        let plane = ohw, o = self.o
         Threads.parallelFor(images * o, costPerItem: plane) { range in
             for item in range {
                 let b = bias[item % o]
@@ -191,47 +220,42 @@ struct ConvGeometry {
             if n == 0 { gradWeight.update(repeating: 0, count: o * kg) }
         }
         if gradInput != nil { KernelCounters.conv2dInputGradients += 1 }
-        let nb = imagesPerChunk
-        let direct = nb == 1 && isPointwise
-        // Scratch: gathered dY [O, nb*ohw] (when nb > 1), columns of X (for dW), columns of dX.
-        let gatherSize = nb == 1 ? 0 : o * nb * ohw
-        let colSize = (gradWeight != nil && !direct) ? kAll * nb * ohw : 0
-        let gradColSize = (gradInput != nil && !direct) ? kAll * nb * ohw : 0
+        let tiles = self.tiles
+        let direct = isPointwise && tiles.allSatisfy { $0.count == 1 }
+        // Scratch: gathered dY [O, count*ohw] (several images), columns of X (for dW), columns of dX.
+        let gatherSize = tiles.map { $0.count > 1 ? o * $0.count * ohw : 0 }.max() ?? 0
+        let colSize = (gradWeight != nil && !direct) ? columnFloats(tiles) : 0
+        let gradColSize = (gradInput != nil && !direct) ? columnFloats(tiles) : 0
         ScratchPool.shared.withBuffer(gatherSize + colSize + gradColSize) { scratch in
             let gathered = scratch, cols = scratch + gatherSize, gradCols = scratch + gatherSize + colSize
-            var n0 = 0
-            var first = true
-            while n0 < n {
-                let count = min(nb, n - n0)
-                let ld = count * ohw
-                let gy: UnsafePointer<Float>
-                if count == 1 {
-                    gy = g + n0 * o * ohw
+            for (index, tile) in tiles.enumerated() {
+                let ld = tile.count * (tile.oh1 - tile.oh0) * wo
+                let gy: UnsafePointer<Float>, ldg: Int
+                if tile.count == 1 {
+                    (gy, ldg) = (g + tile.n0 * o * ohw + tile.oh0 * wo, ohw)
                 } else {
-                    gatherChannelMajor(g + n0 * o * ohw, images: count, channels: o, plane: ohw, into: gathered)
-                    gy = UnsafePointer(gathered)
+                    gatherChannelMajor(g + tile.n0 * o * ohw, images: tile.count, channels: o, plane: ohw, into: gathered)
+                    (gy, ldg) = (UnsafePointer(gathered), ld)
                 }
                 if let gradWeight {
                     let xc: UnsafePointer<Float>
-                    if direct { xc = x + n0 * c * hw } else {
-                        im2col(x + n0 * c * hw, images: count, into: cols)
+                    if direct { xc = x + tile.n0 * c * hw } else {
+                        im2col(x + tile.n0 * c * hw, tile: tile, into: cols)
                         xc = UnsafePointer(cols)
                     }
                     for gi in 0..<groups {
-                        sgemm(transB: true, m: og, n: kg, k: ld, gy + gi * og * ld, lda: ld, xc + gi * kg * ld, ldb: ld,
-                              beta: first ? 0 : 1, gradWeight + gi * og * kg, ldc: kg)
+                        sgemm(transB: true, m: og, n: kg, k: ld, gy + gi * og * ldg, lda: ldg, xc + gi * kg * ld, ldb: ld,
+                              beta: index == 0 ? 0 : 1, gradWeight + gi * og * kg, ldc: kg)
                     }
                 }
                 if let gradInput {
-                    let target = direct ? gradInput + n0 * c * hw : gradCols
+                    let target = direct ? gradInput + tile.n0 * c * hw : gradCols
                     for gi in 0..<groups {
-                        sgemm(transA: true, m: kg, n: ld, k: og, weight + gi * og * kg, lda: kg, gy + gi * og * ld, ldb: ld,
+                        sgemm(transA: true, m: kg, n: ld, k: og, weight + gi * og * kg, lda: kg, gy + gi * og * ldg, ldb: ldg,
                               target + gi * kg * ld, ldc: ld)
                     }
-                    if !direct { col2im(gradCols, images: count, into: gradInput + n0 * c * hw) }
+                    if !direct { col2im(gradCols, tile: tile, into: gradInput + tile.n0 * c * hw) }
                 }
-                first = false
-                n0 += count
             }
         }
     }
@@ -254,7 +278,7 @@ struct ConvGeometry {
 
     // MARK: Lowering
 
-    /// Valid output columns `lo..<hi` for kernel column offset `off` (input column = ow*sw + off).
+    /// Valid outputs `lo..<hi` for kernel offset `offset` (input index = out*stride + offset).
     @inline(__always)
     private func validRange(offset: Int, stride: Int, inputSize: Int, outputSize: Int) -> (Int, Int) {
         let lo = offset >= 0 ? 0 : min(outputSize, (-offset + stride - 1) / stride)
@@ -263,41 +287,45 @@ struct ConvGeometry {
         return (lo, max(lo, hi))
     }
 
-    /// Unfolds `images` images starting at `x` into `cols` `[C*kh*kw, images*Ho*Wo]`.
-    func im2col(_ x: UnsafePointer<Float>, images: Int, into cols: UnsafeMutablePointer<Float>) {
-        let ld = images * ohw
-        let (c, h, w, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw) = (c, h, w, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw)
-        let hw = self.hw, ohw = self.ohw
+    /// Unfolds a tile (images from `x`, output rows `tile.oh0..<tile.oh1`) into `cols`
+    /// `[C*kh*kw, count*rows*Wo]`.
+    func im2col(_ x: UnsafePointer<Float>, tile: Tile, into cols: UnsafeMutablePointer<Float>) {
+        let images = tile.count, oh0 = tile.oh0, oh1 = tile.oh1
+        let tileOhw = (oh1 - oh0) * wo
+        let ld = images * tileOhw
+        let (c, h, w, kh, kw, wo, sh, sw, ph, pw, dh, dw) = (c, h, w, kh, kw, wo, sh, sw, ph, pw, dh, dw)
+        let hw = self.hw
         let shifted = sh == 1 && sw == 1 && wo == w
-        Threads.parallelFor(kAll * images, costPerItem: ohw) { range in
+        Threads.parallelFor(kAll * images, costPerItem: tileOhw) { range in
             for item in range {
                 let row = item / images, img = item % images
                 let ch = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw
                 let src = x + (img * c + ch) * hw
-                let dst = cols + row * ld + img * ohw
+                let dst = cols + row * ld + img * tileOhw
                 let offH = ki * dh - ph, offW = kj * dw - pw
                 let (owLo, owHi) = validRange(offset: offW, stride: sw, inputSize: w, outputSize: wo)
                 if shifted {
                     // Output row oh reads input row oh + offH at the same width: the whole valid
                     // block is one shifted copy; only the columns that fall into padding need zeros.
-                    let (ohLo, ohHi) = validRange(offset: offH, stride: 1, inputSize: h, outputSize: ho)
-                    if ohLo == ohHi || owLo == owHi { dst.update(repeating: 0, count: ohw); continue }
-                    if ohLo > 0 { dst.update(repeating: 0, count: ohLo * wo) }
-                    if ohHi < ho { (dst + ohHi * wo).update(repeating: 0, count: (ho - ohHi) * wo) }
-                    let j0 = ohLo * wo + owLo, j1 = (ohHi - 1) * wo + owHi
-                    (dst + j0).update(from: src + j0 + offH * w + offW, count: j1 - j0)
+                    let (vLo, vHi) = validRange(offset: offH, stride: 1, inputSize: h, outputSize: ho)
+                    let lo = max(vLo, oh0), hi = min(vHi, oh1)
+                    if lo >= hi || owLo == owHi { dst.update(repeating: 0, count: tileOhw); continue }
+                    if lo > oh0 { dst.update(repeating: 0, count: (lo - oh0) * wo) }
+                    if hi < oh1 { (dst + (hi - oh0) * wo).update(repeating: 0, count: (oh1 - hi) * wo) }
+                    let j0 = (lo - oh0) * wo + owLo, j1 = (hi - 1 - oh0) * wo + owHi
+                    (dst + j0).update(from: src + ((lo + offH) * w + owLo + offW), count: j1 - j0)
                     if owLo > 0 || owHi < wo {
-                        for oh in ohLo..<ohHi {
-                            let d = dst + oh * wo
+                        for oh in lo..<hi {
+                            let d = dst + (oh - oh0) * wo
                             for ow in 0..<owLo { d[ow] = 0 }
                             for ow in owHi..<wo { d[ow] = 0 }
                         }
                     }
                     continue
                 }
-                for oh in 0..<ho {
+                for oh in oh0..<oh1 {
                     let ih = oh * sh + offH
-                    let d = dst + oh * wo
+                    let d = dst + (oh - oh0) * wo
                     if ih < 0 || ih >= h || owLo == owHi {
                         d.update(repeating: 0, count: wo)
                         continue
@@ -315,48 +343,51 @@ struct ConvGeometry {
         }
     }
 
-    /// Folds column gradients back onto `images` input planes starting at `gx` (overwrites them).
-    /// Each input plane is owned by one work item, so accumulation order is fixed.
-    /// The rows of `cols` are used as scratch (padding columns are zeroed in the shifted case).
-    func col2im(_ cols: UnsafeMutablePointer<Float>, images: Int, into gx: UnsafeMutablePointer<Float>) {
-        let ld = images * ohw
-        let (c, h, w, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw) = (c, h, w, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw)
-        let hw = self.hw, ohw = self.ohw
+    /// Folds a tile's column gradients back onto its input planes at `gx`. The first tile of an
+    /// image overwrites the planes, later row bands add to them; each plane is owned by one work
+    /// item, so the accumulation order is fixed. The rows of `cols` are used as scratch.
+    func col2im(_ cols: UnsafeMutablePointer<Float>, tile: Tile, into gx: UnsafeMutablePointer<Float>) {
+        let images = tile.count, oh0 = tile.oh0, oh1 = tile.oh1
+        let tileOhw = (oh1 - oh0) * wo
+        let ld = images * tileOhw
+        let (c, h, w, kh, kw, wo, sh, sw, ph, pw, dh, dw) = (c, h, w, kh, kw, wo, sh, sw, ph, pw, dh, dw)
+        let hw = self.hw
         let shifted = sh == 1 && sw == 1 && wo == w
-        Threads.parallelFor(images * c, costPerItem: kh * kw * ohw) { range in
+        Threads.parallelFor(images * c, costPerItem: kh * kw * tileOhw) { range in
             for item in range {
                 let img = item / c, ch = item % c
                 let plane = gx + item * hw
-                plane.update(repeating: 0, count: hw)
+                if oh0 == 0 { plane.update(repeating: 0, count: hw) }
                 for ki in 0..<kh {
                     let offH = ki * dh - ph
                     for kj in 0..<kw {
                         let offW = kj * dw - pw
                         let (owLo, owHi) = validRange(offset: offW, stride: sw, inputSize: w, outputSize: wo)
                         if owLo == owHi { continue }
-                        let src = cols + ((ch * kh + ki) * kw + kj) * ld + img * ohw
+                        let src = cols + ((ch * kh + ki) * kw + kj) * ld + img * tileOhw
                         if shifted {
                             // Mirror of im2col's shifted copy: one contiguous accumulation once
                             // the entries that belong to padding are zeroed.
-                            let (ohLo, ohHi) = validRange(offset: offH, stride: 1, inputSize: h, outputSize: ho)
-                            if ohLo == ohHi { continue }
+                            let (vLo, vHi) = validRange(offset: offH, stride: 1, inputSize: h, outputSize: ho)
+                            let lo = max(vLo, oh0), hi = min(vHi, oh1)
+                            if lo >= hi { continue }
                             if owLo > 0 || owHi < wo {
-                                for oh in ohLo..<ohHi {
-                                    let d = src + oh * wo
+                                for oh in lo..<hi {
+                                    let d = src + (oh - oh0) * wo
                                     for ow in 0..<owLo { d[ow] = 0 }
                                     for ow in owHi..<wo { d[ow] = 0 }
                                 }
                             }
-                            let j0 = ohLo * wo + owLo, j1 = (ohHi - 1) * wo + owHi
-                            let target = plane + (j0 + offH * w + offW), from = src + j0
+                            let j0 = (lo - oh0) * wo + owLo, j1 = (hi - 1 - oh0) * wo + owHi
+                            let target = plane + ((lo + offH) * w + owLo + offW), from = src + j0
                             for j in 0..<(j1 - j0) { target[j] += from[j] }
                             continue
                         }
-                        for oh in 0..<ho {
+                        for oh in oh0..<oh1 {
                             let ih = oh * sh + offH
                             if ih < 0 || ih >= h { continue }
                             let d = plane + ih * w + offW
-                            let s = src + oh * wo
+                            let s = src + (oh - oh0) * wo
                             if sw == 1 {
                                 for ow in owLo..<owHi { d[ow] += s[ow] }
                             } else {

@@ -87,7 +87,8 @@ final class ConvolutionTests: XCTestCase {
         for (i, c) in configs.enumerated() {
             let (x, w, b) = run(c, seed: UInt64(i * 10 + 3))
             let expected = referenceConv(x, w, b, c).values
-            for (budget, wide) in [(1, 3136), (200, 3136), (1 << 22, 1)] {
+            // 1500 floats split config 1's three images into chunks of 2 and 1.
+            for (budget, wide) in [(1, 3136), (200, 3136), (1500, 3136), (1 << 22, 1)] {
                 ConvGeometry.chunkBudget = budget; ConvGeometry.wideImage = wide
                 assertClose(conv(x, w, b, c).scalars, expected, tolerance: 1e-4)
                 ConvGeometry.chunkBudget = budget; ConvGeometry.wideImage = wide
