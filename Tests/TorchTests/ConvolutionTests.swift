@@ -131,6 +131,23 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertNil(x.grad)
     }
 
+    /// Parallel im2col/col2im own disjoint outputs, so repeated runs agree bit for bit.
+    func testBackwardIsDeterministicWithTwoThreads() {
+        let saved = Threads.count
+        defer { Threads.count = saved }
+        Threads.count = 2
+        let x = randomTensor([4, 8, 16, 16], seed: 21), w = randomTensor([8, 8, 3, 3], seed: 22)
+        let g = randomTensor([4, 8, 16, 16], seed: 23)
+        func grads() -> ([Float], [Float]) {
+            let xi = x.detach().requiringGrad(), wi = w.detach().requiringGrad()
+            conv2d(xi, weight: wi, bias: nil, padding: (1, 1)).backward(g)
+            return (xi.grad!.scalars, wi.grad!.scalars)
+        }
+        let first = grads(), second = grads()
+        XCTAssertEqual(first.0, second.0)
+        XCTAssertEqual(first.1, second.1)
+    }
+
     func testUnbatchedInput() {
         let x = randomTensor([3, 6, 6], seed: 1), w = randomTensor([2, 3, 3, 3], seed: 2)
         let y = conv2d(x, weight: w, bias: nil, padding: (1, 1))
