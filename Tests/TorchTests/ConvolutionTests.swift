@@ -50,7 +50,7 @@ final class ConvolutionTests: XCTestCase {
         Config(input: [4, 5, 4, 4], outChannels: 3, kernel: (1, 1)),  // pointwise, batched lowering
         Config(input: [1, 5, 4, 4], outChannels: 3, kernel: (1, 1), bias: false),  // pointwise, read in place
         Config(input: [2, 4, 7, 7], outChannels: 6, kernel: (1, 1), stride: (2, 2)),  // strided 1x1 projection
-        Config(input: [2, 3, 11, 11], outChannels: 5, kernel: (7, 7), stride: (2, 2), padding: (3, 3)),
+        Config(input: [2, 2, 9, 9], outChannels: 2, kernel: (7, 7), stride: (2, 2), padding: (3, 3)),
         Config(input: [1, 2, 5, 5], outChannels: 2, kernel: (5, 5), padding: (0, 0)),
         // Same-size outputs take the shifted-copy lowering, also with dilation and uneven kernels.
         Config(input: [2, 3, 6, 7], outChannels: 2, kernel: (3, 5), padding: (1, 2)),
@@ -92,7 +92,8 @@ final class ConvolutionTests: XCTestCase {
                 ConvGeometry.chunkBudget = budget; ConvGeometry.wideImage = wide
                 assertClose(conv(x, w, b, c).scalars, expected, tolerance: 1e-4)
                 ConvGeometry.chunkBudget = budget; ConvGeometry.wideImage = wide
-                if i % 3 == 0 {
+                // Gradients through row bands (budget 1) and uneven image chunks (1500).
+                if i % 3 == 0 && (budget == 1 || budget == 1500) {
                     assertGradientsMatch([x, w] + (b.map { [$0] } ?? [])) { t in
                         self.conv(t[0], t[1], t.count > 2 ? t[2] : nil, c)
                     }
