@@ -27,6 +27,9 @@ public func batchNorm(_ input: Tensor, runningMean: Tensor?, runningVar: Tensor?
     check(!useBatchStats || m > 1, op,
           "expected more than 1 value per channel when training, got input \(describe(shape: input.shape))", file: file, line: line)
 
+    var optionalInputs = [input]
+    for t in [weight, bias] { if let t { optionalInputs.append(t) } }
+    if input.count == 0 { return emptyResult(input.shape, op, optionalInputs) }
     let xData = input.storage
     let weightData = weight?.storage, biasData = bias?.storage
     // Per channel: the mean and 1/sqrt(var + eps) used to normalize.

@@ -18,6 +18,9 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int,
     let xData = input.storage, wData = weight.storage
     let unbatched = input.rank == 3
     let outShape = unbatched ? [geometry.o, geometry.ho, geometry.wo] : [geometry.n, geometry.o, geometry.ho, geometry.wo]
+    if geometry.n == 0 || geometry.c == 0 || geometry.o == 0 {
+        return emptyResult(outShape, "conv2d", bias.map { [input, weight, $0] } ?? [input, weight])
+    }
     let out = Tensor.make(shape: outShape) { y in
         xData.withUnsafeBufferPointer { px in
             wData.withUnsafeBufferPointer { pw in

@@ -101,3 +101,12 @@ func withOptionalMutablePointer<R>(_ t: Tensor?, _ body: (UnsafeMutablePointer<F
     guard let t else { return body(nil) }
     return t.storage.withUnsafeMutableBufferPointer { body($0.baseAddress) }
 }
+
+/// The result of an op on empty tensors (a batch of 0, say): zeros of `shape`, with zero
+/// gradients, so kernels never touch the missing buffers.
+func emptyResult(_ shape: [Int], _ name: String, _ inputs: [Tensor]) -> Tensor {
+    let shapes = inputs.map(\.shape)
+    return Tensor.record(zeroTensor(shape), name, inputs) { _, needs in
+        zip(shapes, needs).map { $1 ? zeroTensor($0) : nil }
+    }
+}

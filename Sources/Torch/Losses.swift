@@ -31,11 +31,11 @@ public func crossEntropy(_ input: Tensor, _ target: Tensor, weight: Tensor? = ni
     let eps = labelSmoothing
     // log-softmax over the class dimension, kept for the backward pass.
     var logp = [Float](repeating: 0, count: input.count)
-    input.storage.withUnsafeBufferPointer { px in
+    if input.count > 0 { input.storage.withUnsafeBufferPointer { px in
         logp.withUnsafeMutableBufferPointer { pl in
             SoftmaxLayout(outer: n, size: c, inner: s).forward(px.baseAddress!, pl.baseAddress!, log: true)
         }
-    }
+    } }
     let w = layout.weights
     let targets = layout.targets
     var losses = [Float](repeating: 0, count: n * s)
@@ -58,6 +58,7 @@ public func crossEntropy(_ input: Tensor, _ target: Tensor, weight: Tensor? = ni
     let inputShape = input.shape
     let savedLogp = logp
     return Tensor.record(out, op, [input]) { g, _ in
+        if savedLogp.isEmpty { return [zeroTensor(inputShape)] }
         let scales = layout.sampleScales(g, reduction: reduction, denominator: denominator, ignoreIndex: ignoreIndex)
         let gx = Tensor.make(shape: inputShape) { out in
             savedLogp.withUnsafeBufferPointer { pl in
@@ -125,6 +126,12 @@ public func mseLoss(_ input: Tensor, _ target: Tensor, reduction: Reduction = .m
           "input \(describe(shape: input.shape)) and target \(describe(shape: target.shape)) must have the same shape",
           file: file, line: line)
     let count = input.count
+    if count == 0 {
+        return reduction == .none ? emptyResult(input.shape, "mseLoss", [input, target])
+            : Tensor.record(Tensor(reduction == .mean ? Float.nan : 0), "mseLoss", [input, target]) { _, needs in
+                [needs[0] ? zeroTensor(input.shape) : nil, needs[1] ? zeroTensor(input.shape) : nil]
+            }
+    }
     let diff = Tensor.binaryKernel(input, target, outShape: input.shape, -).storage
     let out: Tensor
     switch reduction {

@@ -26,6 +26,7 @@ public func matmul(_ a: Tensor, _ b: Tensor, file: StaticString = #fileID, line:
     if a.rank > 1 { outShape.append(m) }
     if b.rank > 1 { outShape.append(n) }
 
+    if a.count == 0 || b.count == 0 { return emptyResult(outShape, "matmul", [a, b]) }
     let plan = MatmulPlan(batch: batch, batchA: batchA, batchB: batchB, m: m, n: n, k: k)
     let aData = a.storage, bData = b.storage
     let out = Tensor.make(shape: outShape) { o in
@@ -82,6 +83,9 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor?, file: StaticS
     }
     let rows = inFeatures == 0 ? Shape.count(Array(input.shape.dropLast())) : input.count / inFeatures
     let outShape = Array(input.shape.dropLast()) + [outFeatures]
+    if rows == 0 || outFeatures == 0 {
+        return emptyResult(outShape, "linear", bias.map { [input, weight, $0] } ?? [input, weight])
+    }
     let xData = input.storage, wData = weight.storage
     let out = Tensor.make(shape: outShape) { o in
         let y = o.baseAddress!

@@ -9,6 +9,7 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
     let p = PoolGeometry(op: "maxPool2d", input: input, kernel: kernelSize, stride: stride ?? kernelSize,
                          padding: padding, dilation: dilation, ceilMode: ceilMode, file: file, line: line)
     let planes = p.planes, ohw = p.ho * p.wo
+    if planes == 0 { return emptyResult(p.outputShape(input.shape), "maxPool2d", [input]) }
     var indices = [Int32](repeating: 0, count: planes * ohw)
     let out = Tensor.make(shape: p.outputShape(input.shape)) { y in
         input.storage.withUnsafeBufferPointer { px in
@@ -48,6 +49,7 @@ public func avgPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
     let p = PoolGeometry(op: "avgPool2d", input: input, kernel: kernelSize, stride: stride ?? kernelSize,
                          padding: padding, dilation: (1, 1), ceilMode: ceilMode, file: file, line: line)
     let planes = p.planes, ohw = p.ho * p.wo, hw = p.h * p.w
+    if planes == 0 { return emptyResult(p.outputShape(input.shape), "avgPool2d", [input]) }
     let out = Tensor.make(shape: p.outputShape(input.shape)) { y in
         input.storage.withUnsafeBufferPointer { px in
             let x = px.baseAddress!, yo = y.baseAddress!
@@ -90,6 +92,7 @@ public func adaptiveAvgPool2d(_ input: Tensor, outputSize: (Int, Int),
     check(h >= 1 && w >= 1, op, "input \(describe(shape: input.shape)) has an empty spatial size", file: file, line: line)
     let planes = input.count / (h * w), hw = h * w, ohw = ho * wo
     let outShape = Array(input.shape.dropLast(2)) + [ho, wo]
+    if planes == 0 { return emptyResult(outShape, op, [input]) }
     let rowStart = (0..<ho).map { $0 * h / ho }, rowEnd = (0..<ho).map { (($0 + 1) * h + ho - 1) / ho }
     let colStart = (0..<wo).map { $0 * w / wo }, colEnd = (0..<wo).map { (($0 + 1) * w + wo - 1) / wo }
     let global = ho == 1 && wo == 1

@@ -6,6 +6,7 @@ import Foundation
 /// `exp(x) / sum(exp(x))` along `dim`, as `torch.softmax`.
 public func softmax(_ x: Tensor, dim: Int, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
     let layout = SoftmaxLayout(op: "softmax", x, dim: dim, file: file, line: line)
+    if x.count == 0 { return emptyResult(x.shape, "softmax", [x]) }
     let out = Tensor.make(shape: x.shape) { y in
         x.storage.withUnsafeBufferPointer { layout.forward($0.baseAddress!, y.baseAddress!, log: false) }
     }
@@ -25,6 +26,7 @@ public func softmax(_ x: Tensor, dim: Int, file: StaticString = #fileID, line: U
 /// `x - log(sum(exp(x)))` along `dim`, as `torch.log_softmax`.
 public func logSoftmax(_ x: Tensor, dim: Int, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
     let layout = SoftmaxLayout(op: "logSoftmax", x, dim: dim, file: file, line: line)
+    if x.count == 0 { return emptyResult(x.shape, "logSoftmax", [x]) }
     let out = Tensor.make(shape: x.shape) { y in
         x.storage.withUnsafeBufferPointer { layout.forward($0.baseAddress!, y.baseAddress!, log: true) }
     }

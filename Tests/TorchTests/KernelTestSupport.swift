@@ -29,3 +29,25 @@ func assertClose(_ actual: [Float], _ expected: [Float], tolerance: Float = 1e-4
         }
     }
 }
+
+final class EmptyTensorKernelTests: XCTestCase {
+    /// A batch of zero images flows through every kernel without touching missing buffers.
+    func testEmptyBatches() {
+        let x = Tensor.zeros([0, 3, 8, 8]).requiringGrad()
+        let w = randomTensor([4, 3, 3, 3], seed: 1).requiringGrad()
+        let y = conv2d(x, weight: w, bias: nil, padding: (1, 1))
+        XCTAssertEqual(y.shape, [0, 4, 8, 8])
+        XCTAssertEqual(maxPool2d(y, kernelSize: (2, 2)).shape, [0, 4, 4, 4])
+        XCTAssertEqual(avgPool2d(y, kernelSize: (2, 2)).shape, [0, 4, 4, 4])
+        let pooled = adaptiveAvgPool2d(y, outputSize: (1, 1))
+        XCTAssertEqual(pooled.shape, [0, 4, 1, 1])
+        let logits = matmul(Tensor.zeros([0, 4]), randomTensor([4, 5], seed: 2))
+        XCTAssertEqual(logits.shape, [0, 5])
+        XCTAssertEqual(softmax(logits, dim: 1).shape, [0, 5])
+        XCTAssertEqual(crossEntropy(logits, Tensor.zerosInt64([0]), reduction: .sum).item(), 0)
+        XCTAssertEqual(crossEntropy(logits, Tensor.zerosInt64([0]), reduction: .none).shape, [0])
+        XCTAssertEqual(linear(Tensor.zeros([0, 4]), weight: randomTensor([2, 4], seed: 3), bias: nil).shape, [0, 2])
+        y.backward(Tensor.zeros([0, 4, 8, 8]))
+        XCTAssertEqual(w.grad?.scalars, [Float](repeating: 0, count: 108))
+    }
+}
