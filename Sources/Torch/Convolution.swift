@@ -123,6 +123,36 @@ struct ConvGeometry {
         ho = spanH / sh + 1; wo = spanW / sw + 1
     }
 
+    /// A geometry from sizes already known to be valid (the dual convolution of a backward pass).
+    init(n: Int, c: Int, h: Int, w: Int, o: Int, kh: Int, kw: Int, padding: (Int, Int), dilation: (Int, Int)) {
+        self.n = n; self.c = c; self.h = h; self.w = w; self.o = o; self.kh = kh; self.kw = kw
+        (sh, sw) = (1, 1); (ph, pw) = padding; (dh, dw) = dilation
+        groups = 1
+        ho = h + 2 * ph - dh * (kh - 1); wo = w + 2 * pw - dw * (kw - 1)
+    }
+
+    /// For stride 1 the input gradient is itself a convolution: dY padded by `d*(k-1) - p`,
+    /// correlated with the weight flipped in space and with in/out channels swapped. Its GEMM is
+    /// shaped like the forward one ([C, O*k*k] x [O*k*k, pixels]), which stays efficient when O is
+    /// small, unlike W^T * dY ([C*k*k, O] x [O, pixels]) followed by col2im.
+    var dualForInputGradient: ConvGeometry? {
+        guard sh == 1 && sw == 1 && groups == 1 && !isPointwise else { return nil }
+        let qh = dh * (kh - 1) - ph, qw = dw * (kw - 1) - pw
+        guard qh >= 0 && qw >= 0 else { return nil }
+        return ConvGeometry(n: n, c: o, h: ho, w: wo, o: c, kh: kh, kw: kw, padding: (qh, qw), dilation: (dh, dw))
+    }
+
+    /// `[O, C, kh, kw]` -> `[C, O, kh, kw]` flipped in both spatial dimensions.
+    func flippedTransposedWeight(_ weight: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let k = kh * kw
+        for oc in 0..<o {
+            for ic in 0..<c {
+                let src = weight + (oc * c + ic) * k, dst = out + (ic * o + oc) * k
+                for i in 0..<k { dst[i] = src[k - 1 - i] }
+            }
+        }
+    }
+
     /// One unit of lowering: `count` whole images, or (count 1) output rows `oh0..<oh1` of one image.
     struct Tile {
         let n0: Int, count: Int, oh0: Int, oh1: Int
@@ -215,14 +245,26 @@ struct ConvGeometry {
 
     func backward(gradOutput g: UnsafePointer<Float>, input x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                   gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>?,
-                  gradBias: UnsafeMutablePointer<Float>?) {
+                  gradBias: UnsafeMutablePointer<Float>?, counted: Bool = false) {
         if let gradBias { biasGradient(g, into: gradBias) }
         if gradInput == nil && gradWeight == nil { return }
-        if let gradWeight {
+        if let gradWeight, !counted {
             KernelCounters.conv2dWeightGradients += 1
             if n == 0 { gradWeight.update(repeating: 0, count: o * kg) }
         }
-        if gradInput != nil { KernelCounters.conv2dInputGradients += 1 }
+        if let gradInput {
+            KernelCounters.conv2dInputGradients += 1
+            if let dual = dualForInputGradient {
+                ScratchPool.shared.withBuffer(o * kg) { flipped in
+                    flippedTransposedWeight(weight, into: flipped)
+                    dual.forward(g, UnsafePointer(flipped), nil, gradInput)
+                }
+                if gradWeight == nil { return }
+                backward(gradOutput: g, input: x, weight: weight, gradInput: nil, gradWeight: gradWeight, gradBias: nil,
+                         counted: true)
+                return
+            }
+        }
         let tiles = self.tiles
         let direct = isPointwise && tiles.allSatisfy { $0.count == 1 }
         // Scratch: gathered dY [O, count*ohw] (several images), columns of X (for dW), columns of dX.

@@ -56,6 +56,8 @@ final class ConvolutionTests: XCTestCase {
         Config(input: [2, 3, 6, 7], outChannels: 2, kernel: (3, 5), padding: (1, 2)),
         Config(input: [2, 2, 7, 7], outChannels: 3, kernel: (3, 3), padding: (2, 2), dilation: (2, 2)),
         Config(input: [1, 2, 4, 4], outChannels: 2, kernel: (5, 5), padding: (2, 2)),
+        // Stride 1 but padding wider than the kernel reach: input gradient through col2im.
+        Config(input: [2, 3, 5, 6], outChannels: 2, kernel: (1, 3), padding: (1, 1)),
     ]
 
     private func run(_ c: Config, seed: UInt64) -> (Tensor, Tensor, Tensor?) {
