@@ -136,7 +136,8 @@ struct ConvGeometry {
     /// shaped like the forward one ([C, O*k*k] x [O*k*k, pixels]), which stays efficient when O is
     /// small, unlike W^T * dY ([C*k*k, O] x [O, pixels]) followed by col2im.
     var dualForInputGradient: ConvGeometry? {
-        guard sh == 1 && sw == 1 && groups == 1 && !isPointwise else { return nil }
+        // With very few input channels the dual GEMM has almost no rows (the RGB stem); col2im wins.
+        guard sh == 1 && sw == 1 && groups == 1 && !isPointwise && c >= 16 else { return nil }
         let qh = dh * (kh - 1) - ph, qw = dw * (kw - 1) - pw
         guard qh >= 0 && qw >= 0 else { return nil }
         return ConvGeometry(n: n, c: o, h: ho, w: wo, o: c, kh: kh, kw: kw, padding: (qh, qw), dilation: (dh, dw))
