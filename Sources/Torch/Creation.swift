@@ -39,7 +39,7 @@ extension Tensor {
 
     /// Int64 values `0..<end`, as `torch.arange(n)` with an integer argument.
     public static func arange(_ end: Int) -> Tensor {
-        Tensor.makeInt64(shape: [max(0, end)]) { out in
+        Tensor.makeInt64(shape: [Swift.max(0, end)]) { out in
             for i in 0..<out.count { out[i] = Int64(i) }
         }
     }

@@ -1,1 +1,11 @@
-print("workbook")
+import ArgumentParser
+
+/// `workbook`: run, check, grade and publish the course.
+struct Workbook: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "workbook",
+        abstract: "Run, check and publish the transfer-learning workbook.",
+        subcommands: [RunCommand.self, CheckCommand.self])
+}
+
+Workbook.main()

@@ -1,0 +1,152 @@
+import Foundation
+
+/// Runs lessons through the stages load -> generate -> compile -> run -> collect, with the
+/// execution cache in front. The CLI, the site builder and the grader all go through here.
+public struct LessonPipeline {
+    public struct Options: Sendable {
+        /// Ignore a stored result (still store the new one).
+        public var force = false
+        /// Neither read nor write the cache.
+        public var useCache = true
+        /// Run `swift build -c release --product WorkbookKit` first (otherwise only if missing).
+        public var buildEngine = false
+        public var defaultCellTimeout: Double = 600
+        public var lessonTimeout: Double = 3600
+        public var parser = LessonParser.Configuration()
+        public init() {}
+    }
+
+    public var engine: EngineBuild
+    public var options: Options
+    public var cache: ExecutionCache
+    /// Where generated programs and binaries go (`<package>/.workbook/build`).
+    public var workDirectory: URL
+
+    public init(engine: EngineBuild, options: Options = Options()) {
+        self.engine = engine
+        self.options = options
+        self.cache = ExecutionCache(directory: engine.packageRoot.appendingPathComponent(".workbook/cache"))
+        self.workDirectory = engine.packageRoot.appendingPathComponent(".workbook/build")
+    }
+
+    public struct Run {
+        public var lesson: Lesson
+        public var result: LessonResult
+        /// The result came from the cache.
+        public var cached: Bool
+    }
+
+    /// Loads, then runs or re-uses the stored result.
+    public func run(path: String) throws -> Run {
+        let lesson = try LessonParser(configuration: options.parser).load(path: path)
+        return try run(lesson)
+    }
+
+    public func run(_ lesson: Lesson) throws -> Run {
+        if options.buildEngine { try engine.build() } else { try engine.ensureBuilt() }
+        let toolchain = EngineBuild.toolchainVersion()
+        let (key, inputs) = try ExecutionCache.key(for: lesson, engine: engine.fingerprint, toolchain: toolchain,
+                                                   packageRoot: engine.packageRoot)
+        if options.useCache && !options.force, let stored = cache.lookup(lesson, key: key) {
+            return Run(lesson: lesson, result: Self.rebase(stored, to: lesson), cached: true)
+        }
+
+        let t0 = Date()
+        let program = ProgramGenerator().generate(lesson)
+        let t1 = Date()
+        let compiled = try LessonCompiler(engine: engine).compile(program, lesson: lesson,
+                                                                  in: buildFolder(for: lesson))
+        let t2 = Date()
+        var cells: [CellResult]
+        var messages: [String] = []
+        var runSeconds = 0.0
+        var timedOut = false
+        if let executable = compiled.executable {
+            let runner = CellRunner(defaultCellTimeout: options.defaultCellTimeout, lessonTimeout: options.lessonTimeout)
+            let raw = try runner.run(executable: executable, lesson: lesson)
+            runSeconds = raw.duration
+            timedOut = raw.timeout != nil
+            (cells, messages) = OutputCollector().collect(raw, lesson: lesson, programCells: program.cellIndices)
+        } else {
+            (cells, messages) = Self.compileFailure(compiled, lesson: lesson)
+        }
+        let formatter = ISO8601DateFormatter()
+        let result = LessonResult(
+            lesson: lesson.path, key: key,
+            succeeded: messages.isEmpty && cells.allSatisfy { [.ok, .expectedError, .skipped].contains($0.status) },
+            versions: .init(toolchain: toolchain, engine: engine.fingerprint, workbook: LessonResult.format),
+            inputs: inputs, createdAt: formatter.string(from: Date()),
+            durations: .init(generate: t1.timeIntervalSince(t0), compile: t2.timeIntervalSince(t1), run: runSeconds),
+            cells: cells, messages: messages)
+        // A timeout depends on the machine's load, not only on the code: do not keep it.
+        if options.useCache && !timedOut { try cache.store(result, for: lesson) }
+        return Run(lesson: lesson, result: result, cached: false)
+    }
+
+    /// Compiles without running; returns every compiler error (and parse error) found.
+    public func check(path: String) -> [String] {
+        do {
+            let lesson = try LessonParser(configuration: options.parser).load(path: path)
+            try engine.ensureBuilt()
+            let program = ProgramGenerator().generate(lesson)
+            let compiled = try LessonCompiler(engine: engine).compile(program, lesson: lesson, in: buildFolder(for: lesson))
+            if compiled.executable != nil { return [] }
+            let errors = compiled.errors.map(\.description)
+            return errors.isEmpty ? ["\(lesson.path): error: compilation failed:\n\(compiled.log)"] : errors
+        } catch {
+            return ["\(error)"]
+        }
+    }
+
+    func buildFolder(for lesson: Lesson) -> URL {
+        workDirectory.appendingPathComponent(cache.entryURL(for: lesson).deletingPathExtension().lastPathComponent)
+    }
+
+    static func compileFailure(_ compiled: LessonCompiler.Output, lesson: Lesson) -> ([CellResult], [String]) {
+        var messages: [String] = []
+        var cells = lesson.cells.map { cell in
+            CellResult(index: cell.index, id: cell.id, line: cell.line,
+                       status: cell.options.noRun ? .skipped : .notRun, duration: nil, outputs: [], error: nil)
+        }
+        for d in compiled.errors {
+            if let c = d.cell {
+                cells[c].status = .compileError
+                cells[c].error = (cells[c].error.map { $0 + "\n" } ?? "") + d.description
+            } else {
+                messages.append(d.description)
+            }
+        }
+        if compiled.errors.isEmpty { messages.append("\(lesson.path): compilation failed:\n\(compiled.log)") }
+        return (cells, messages)
+    }
+
+    /// Moves a stored result onto the lesson's current line numbers (prose edits shift cells
+    /// without invalidating the cache), including `path:LINE` references in messages.
+    static func rebase(_ stored: LessonResult, to lesson: Lesson) -> LessonResult {
+        var result = stored
+        let cells = lesson.cells
+        let spans = zip(stored.cells, cells).map { (old: $0.line, new: $1.line, length: $1.endLine - $1.line) }
+        guard spans.contains(where: { $0.old != $0.new }) else { return result }
+        let path = NSRegularExpression.escapedPattern(for: lesson.path)
+        let regex = try! NSRegularExpression(pattern: path + ":(\\d+)")
+        func fix(_ text: String) -> String {
+            var out = text
+            for match in regex.matches(in: text, range: NSRange(text.startIndex..., in: text)).reversed() {
+                guard let r = Range(match.range(at: 1), in: text), let line = Int(text[r]),
+                      let span = spans.first(where: { line >= $0.old && line <= $0.old + $0.length }),
+                      let target = Range(match.range(at: 1), in: out) else { continue }
+                out.replaceSubrange(target, with: String(line - span.old + span.new))
+            }
+            return out
+        }
+        for i in result.cells.indices {
+            result.cells[i].line = cells[i].line
+            result.cells[i].error = result.cells[i].error.map(fix)
+            for j in result.cells[i].outputs.indices where result.cells[i].outputs[j].text != nil {
+                result.cells[i].outputs[j].text = fix(result.cells[i].outputs[j].text!)
+            }
+        }
+        result.messages = result.messages.map(fix)
+        return result
+    }
+}

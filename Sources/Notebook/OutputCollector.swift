@@ -1,0 +1,179 @@
+import Foundation
+
+/// Stage 5 (collect): turns a raw run into per-cell results.
+///
+/// Before each record the program writes `\u{1E}WB:<seq>` to stdout and stderr, so the text of
+/// each stream after marker `s` and before the next one was written after record `s`; record `s`
+/// names its cell. A cell's outputs are thus, in order: each of its records followed by the stdout
+/// and stderr written after it.
+public struct OutputCollector: Sendable {
+    public init() {}
+
+    static let markerPrefix = "\u{1E}WB:"
+
+    /// Splits a stream into the text after each marker (key 0: before the first).
+    static func segments(_ stream: String) -> [Int: String] {
+        var result: [Int: String] = [:]
+        var seq = 0
+        var rest = Substring(stream)
+        while let range = rest.range(of: markerPrefix) {
+            result[seq, default: ""] += rest[..<range.lowerBound]
+            let afterPrefix = rest[range.upperBound...]
+            let digits = afterPrefix.prefix { $0.isNumber }
+            seq = Int(digits) ?? seq
+            rest = afterPrefix.dropFirst(digits.count)
+            if rest.first == "\n" { rest = rest.dropFirst() }
+        }
+        result[seq, default: ""] += rest
+        return result
+    }
+
+    public func collect(_ run: CellRunner.RawRun, lesson: Lesson, programCells: [Int]) -> (cells: [CellResult], messages: [String]) {
+        let cells = lesson.cells
+        var results = cells.map { cell in
+            CellResult(index: cell.index, id: cell.id, line: cell.line,
+                       status: cell.options.noRun ? .skipped : .notRun, duration: nil, outputs: [], error: nil)
+        }
+        var messages: [String] = []
+        let out = Self.segments(run.stdout), err = Self.segments(run.stderr)
+        var started: [Int] = []
+        var startTimes: [Int: Double] = [:]
+        var endOfCell: [Int: Double] = [:]
+        var lastStarted: Int?
+        var expected: [Int: Bool] = [:]
+        var finished = false
+
+        func append(_ output: CellOutput, to cell: Int?) {
+            guard let cell, cell >= 0, cell < results.count else {
+                if let text = output.text, !text.isEmpty { messages.append(text) }
+                return
+            }
+            if let last = results[cell].outputs.last, last.kind == output.kind,
+               output.kind == .stdout || output.kind == .stderr {
+                results[cell].outputs[results[cell].outputs.count - 1].text! += output.text ?? ""
+            } else {
+                results[cell].outputs.append(output)
+            }
+        }
+
+        var owner: Int? = nil
+        let seqs = Set(out.keys).union(err.keys).union(run.records.map(\.seq)).sorted()
+        let bySeq = Dictionary(run.records.map { ($0.seq, $0) }, uniquingKeysWith: { a, _ in a })
+        for seq in seqs {
+            if let record = bySeq[seq] {
+                owner = record.cell
+                switch record.kind {
+                case "cell":
+                    if let c = record.cell {
+                        if let previous = lastStarted { endOfCell[previous] = record.time }
+                        started.append(c); startTimes[c] = record.time; lastStarted = c
+                    }
+                case "done":
+                    if let previous = lastStarted { endOfCell[previous] = record.time }
+                    finished = true
+                case "expected-error":
+                    if let c = record.cell { expected[c] = (record.fields["failed"] as? Bool) ?? false }
+                case "text":
+                    append(CellOutput(kind: .text, text: record.fields["text"] as? String ?? ""), to: owner)
+                case "table":
+                    var o = CellOutput(kind: .table)
+                    o.headers = record.fields["headers"] as? [String]
+                    o.rows = record.fields["rows"] as? [[String]]
+                    o.align = record.fields["align"] as? [String]
+                    append(o, to: owner)
+                case "image":
+                    var o = CellOutput(kind: .image)
+                    o.png = record.fields["png"] as? String
+                    o.caption = record.fields["caption"] as? String
+                    append(o, to: owner)
+                case "svg":
+                    var o = CellOutput(kind: .svg); o.svg = record.fields["svg"] as? String; append(o, to: owner)
+                case "html":
+                    var o = CellOutput(kind: .html); o.html = record.fields["html"] as? String; append(o, to: owner)
+                default:
+                    break
+                }
+            }
+            if let text = out[seq], !text.isEmpty { append(CellOutput(kind: .stdout, text: text), to: owner) }
+            if let text = err[seq], !text.isEmpty { append(CellOutput(kind: .stderr, text: text), to: owner) }
+        }
+
+        for c in started {
+            results[c].status = .ok
+            if let t0 = startTimes[c] { results[c].duration = (endOfCell[c] ?? run.duration) - t0 }
+        }
+        for (c, failed) in expected {
+            let message = errorMessage(in: &results[c], lesson: lesson)
+            if failed {
+                results[c].status = .expectedError
+                results[c].error = message ?? "the cell failed, as expected"
+            } else {
+                results[c].status = .error
+                results[c].error = "\(lesson.path):\(cells[c].line): this cell is marked expect-error but ran without an error"
+            }
+        }
+        if !finished {
+            if let timeout = run.timeout {
+                let what = timeout.lessonWide ? "the lesson's time limit" : "its time limit"
+                if let c = timeout.cell {
+                    results[c].status = .timeout
+                    results[c].error = "\(lesson.path):\(cells[c].line): cell \(c + 1) exceeded \(what) of \(formatSeconds(timeout.limit)) and was stopped"
+                } else {
+                    messages.append("\(lesson.path): the program exceeded \(what) of \(formatSeconds(timeout.limit)) and was stopped")
+                }
+            } else if let c = lastStarted {
+                results[c].status = .error
+                let reason: String
+                switch run.termination {
+                case .signalled(let s): reason = "the program crashed (signal \(s))"
+                case .exited(let code): reason = "the program exited with status \(code)"
+                case .killed: reason = "the program was stopped"
+                }
+                let message = errorMessage(in: &results[c], lesson: lesson)
+                results[c].error = message ?? "\(lesson.path):\(cells[c].line): \(reason) in cell \(c + 1)"
+            } else {
+                messages.append("\(lesson.path): the program ended before its first cell (\(run.termination))")
+            }
+        }
+        return (results, messages)
+    }
+
+    /// Finds the trap message in a cell's stderr (the engine's `error: file:line: ...` line, else
+    /// Swift's `Fatal error:` line), removes the crash lines from the stderr output and maps
+    /// `#fileID` paths (`WorkbookLesson/NAME.md`) back to the lesson's path.
+    func errorMessage(in result: inout CellResult, lesson: Lesson) -> String? {
+        var message: String?
+        for i in result.outputs.indices where result.outputs[i].kind == .stderr {
+            var kept: [Substring] = []
+            for line in result.outputs[i].text!.split(separator: "\n", omittingEmptySubsequences: false) {
+                if line.hasPrefix("error: ") {
+                    if message == nil || !(message!.hasPrefix("error")) { message = String(line.dropFirst(7)) }
+                } else if line.contains("Fatal error") || line.hasPrefix("💣") || line.hasPrefix("Current stack trace") {
+                    if message == nil { message = String(line) }
+                } else {
+                    kept.append(line)
+                }
+            }
+            result.outputs[i].text = kept.joined(separator: "\n")
+        }
+        result.outputs.removeAll { $0.kind == .stderr && ($0.text ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+        guard var found = message.map({ relocate($0, lesson: lesson) }) else { return nil }
+        // `Torch/Broadcasting.swift:161: ` says where the engine noticed, not where the reader erred.
+        if !found.hasPrefix(lesson.path), let r = found.range(of: #"^[\w./-]+\.swift:\d+: "#, options: .regularExpression) {
+            found.removeSubrange(r)
+        }
+        // Engine operators (`+`) cannot take the caller's line; name the cell then.
+        if found.contains(lesson.path) { return found }
+        return "\(lesson.path):\(result.line): in cell \(result.index + 1): \(found)"
+    }
+
+    /// `WorkbookLesson/NAME.md:LINE` (what `#fileID` gives under `#sourceLocation`) -> the lesson's path.
+    func relocate(_ text: String, lesson: Lesson) -> String {
+        let file = lesson.path.split(separator: "/").last.map(String.init) ?? lesson.path
+        return text.replacingOccurrences(of: "\(ProgramGenerator.moduleName)/\(file)", with: lesson.path)
+    }
+}
+
+func formatSeconds(_ s: Double) -> String {
+    s == s.rounded() ? "\(Int(s)) s" : String(format: "%.1f s", s)
+}

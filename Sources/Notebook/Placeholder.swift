@@ -1,1 +1,0 @@
-// Notebook: filled in by its issue.

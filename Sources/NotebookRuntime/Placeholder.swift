@@ -1,1 +1,0 @@
-// NotebookRuntime: filled in by its issue.

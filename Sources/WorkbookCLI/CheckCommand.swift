@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import Notebook
+
+/// `workbook check`: compiles every lesson and exercise without running them.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check", abstract: "Compile lessons and exercises without running them; list every error.")
+
+    @Argument(help: "Files to check (default: lessons/*.md exercises/*.md).")
+    var paths: [String] = []
+
+    @Option(help: "Package root (default: found from the current directory, or WORKBOOK_PACKAGE_ROOT).")
+    var packageRoot: String?
+
+    func run() throws {
+        let engine = try EngineBuild(root: packageRoot)
+        let pipeline = LessonPipeline(engine: engine)
+        var files = paths
+        if files.isEmpty {
+            let fm = FileManager.default
+            for folder in ["lessons", "exercises"] {
+                let names = (try? fm.contentsOfDirectory(atPath: folder))?.filter { $0.hasSuffix(".md") }.sorted() ?? []
+                files += names.map { "\(folder)/\($0)" }
+            }
+            if files.isEmpty {
+                throw ValidationError("no lessons/*.md or exercises/*.md here; name the files to check")
+            }
+        }
+        var errors = 0
+        for file in files {
+            let problems = pipeline.check(path: file)
+            for problem in problems { print(problem) }
+            errors += problems.count
+        }
+        print("checked \(files.count) file\(files.count == 1 ? "" : "s"): \(errors == 0 ? "no errors" : "\(errors) error\(errors == 1 ? "" : "s")")")
+        if errors > 0 { throw ExitCode.failure }
+    }
+}
