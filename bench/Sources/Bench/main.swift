@@ -2,7 +2,15 @@ import Foundation
 import Workbook
 
 // Kernel benchmark: sgemm peak, then conv2d forward / input-grad / weight-grad throughput for
-// ResNet-shaped layers as a fraction of that peak. `swift run -c release Bench [--quick]`.
+// ResNet-shaped layers as a fraction of that peak.
+//   swift run -c release Bench [--quick] [--filter TEXT] [--no-gemm] [--gemm-shapes] [--cpu-time]
+//   swift run -c release Bench --runner      (lesson runner overhead, RunnerBench.swift)
+// --cpu-time measures the calling thread's CPU time; use it with WORKBOOK_THREADS=1 on a busy machine.
+
+if CommandLine.arguments.contains("--runner") {
+    runRunnerBenchmark()
+    exit(0)
+}
 
 let quick = CommandLine.arguments.contains("--quick")
 let warmup = quick ? 1 : 2
