@@ -2,11 +2,13 @@ import Foundation
 
 // 2-D convolution (NCHW) lowered to sgemm.
 //
-// Forward: a chunk of images is unfolded (im2col) into one column matrix [C*kh*kw, images*Ho*Wo]
-// so small feature maps still make one large GEMM per group; 1x1 stride-1 unpadded convolutions
-// read the input directly (no unfolding) when one image is processed at a time.
-// Backward computes only what is needed: grad input (W^T * dY, then col2im), grad weight
-// (dY * cols^T, accumulated over chunks), grad bias (sums of dY).
+// Forward: the batch is cut into tiles whose im2col columns stay in cache (about 512 KB): several
+// small images lowered together into one wide column matrix [C*kh*kw, images*Ho*Wo], or bands of
+// output rows of one large image. Same-size stride-1 layers unfold with one shifted copy per
+// kernel tap. 1x1 stride-1 unpadded convolutions read the input in place (no im2col).
+// Backward computes only what is needed: grad weight (dY * cols^T, accumulated over tiles in a
+// fixed order), grad input (stride 1: the dual convolution of dY with the flipped weight;
+// otherwise W^T * dY then col2im), grad bias (sums of dY).
 
 /// 2-D convolution over `input` `[N, C, H, W]` (or `[C, H, W]`) with `weight`
 /// `[outChannels, C / groups, kh, kw]`, as `torch.nn.functional.conv2d`.
