@@ -84,8 +84,9 @@ final class ConvolutionTests: XCTestCase {
     /// Small chunk budgets split the batch into several lowered chunks; wide-image thresholds
     /// force the one-image path. Results must not depend on either.
     func testChunkingDoesNotChangeResults() {
-        let savedBudget = ConvGeometry.chunkBudget, savedWide = ConvGeometry.wideImage
-        defer { ConvGeometry.chunkBudget = savedBudget; ConvGeometry.wideImage = savedWide }
+        let savedBudget = ConvGeometry.chunkBudget, savedWide = ConvGeometry.wideImage, savedThreads = Threads.count
+        defer { ConvGeometry.chunkBudget = savedBudget; ConvGeometry.wideImage = savedWide; Threads.count = savedThreads }
+        Threads.count = 1  // the budget is per thread; one thread makes the tile counts below exact
         for (i, c) in configs.enumerated() {
             let (x, w, b) = run(c, seed: UInt64(i * 10 + 3))
             let expected = referenceConv(x, w, b, c).values
