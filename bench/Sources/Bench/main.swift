@@ -5,10 +5,20 @@ import Workbook
 // ResNet-shaped layers as a fraction of that peak.
 //   swift run -c release Bench [--quick] [--filter TEXT] [--no-gemm] [--gemm-shapes] [--cpu-time]
 //   swift run -c release Bench --runner      (lesson runner overhead, RunnerBench.swift)
+//   swift run -c release Bench --dataloader  (Fashion-MNIST epoch with augmentation, DataLoaderBench.swift)
+//   swift run -c release Bench --grader      (grading throughput, GraderBench.swift)
 // --cpu-time measures the calling thread's CPU time; use it with WORKBOOK_THREADS=1 on a busy machine.
 
 if CommandLine.arguments.contains("--runner") {
     runRunnerBenchmark()
+    exit(0)
+}
+if CommandLine.arguments.contains("--dataloader") {
+    runDataLoaderBenchmark()
+    exit(0)
+}
+if CommandLine.arguments.contains("--grader") {
+    runGraderBenchmark()
     exit(0)
 }
 
