@@ -45,18 +45,12 @@ public func batchNorm(_ input: Tensor, runningMean: Tensor?, runningVar: Tensor?
                             for ch in range {
                                 var total: Double = 0
                                 for img in 0..<n {
-                                    let p = x + (img * c + ch) * s
-                                    var acc: Float = 0
-                                    for i in 0..<s { acc += p[i] }
-                                    total += Double(acc)
+                                    total += Double(vectorSum(x + (img * c + ch) * s, s))
                                 }
                                 let mu = Float(total / Double(m))
                                 var squares: Double = 0
                                 for img in 0..<n {
-                                    let p = x + (img * c + ch) * s
-                                    var acc: Float = 0
-                                    for i in 0..<s { let d = p[i] - mu; acc += d * d }
-                                    squares += Double(acc)
+                                    squares += Double(vectorSumSquaredDeviations(x + (img * c + ch) * s, s, mean: mu))
                                 }
                                 meanP[ch] = mu
                                 invP[ch] = Float(1 / (squares / Double(m) + Double(eps)).squareRoot())
@@ -123,8 +117,7 @@ public func batchNorm(_ input: Tensor, runningMean: Tensor?, runningVar: Tensor?
                                 var t0: Double = 0, t1: Double = 0
                                 for img in 0..<n {
                                     let off = (img * c + ch) * s
-                                    var a0: Float = 0, a1: Float = 0
-                                    for i in 0..<s { a0 += gp[off + i]; a1 += gp[off + i] * (x[off + i] - mu) }
+                                    let (a0, a1) = vectorGradientSums(gp + off, x + off, s, mean: mu)
                                     t0 += Double(a0); t1 += Double(a1)
                                 }
                                 sg[ch] = Float(t0)

@@ -50,6 +50,7 @@ public final class Tensor {
     /// Internal designated initializer that takes ownership of prepared storage.
     @usableFromInline
     init(shape: [Int], dtype: DType, storage: [Float], int64Storage: [Int64]) {
+        _ = MemoryTuning.applied
         self.shape = shape
         self.dtype = dtype
         self.storage = storage
