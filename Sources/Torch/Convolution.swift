@@ -204,6 +204,10 @@ struct ConvGeometry {
 
     func forward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                  _ y: UnsafeMutablePointer<Float>) {
+        if usesWinograd {
+            winogradForward(x, weight, bias, y)
+            return
+        }
         let tiles = self.tiles
         // 1x1 stride-1 unpadded convolutions of whole single images read the input in place.
         let direct = isPointwise && tiles.allSatisfy { $0.count == 1 }
@@ -316,10 +320,7 @@ struct ConvGeometry {
             for ch in range {
                 var total: Double = 0
                 for img in 0..<images {
-                    let p = g + (img * channels + ch) * plane
-                    var s: Float = 0
-                    for i in 0..<plane { s += p[i] }
-                    total += Double(s)
+                    total += Double(vectorSum(g + (img * channels + ch) * plane, plane))
                 }
                 gb[ch] = Float(total)
             }
@@ -346,47 +347,55 @@ struct ConvGeometry {
         let (c, h, w, kh, kw, wo, sh, sw, ph, pw, dh, dw) = (c, h, w, kh, kw, wo, sh, sw, ph, pw, dh, dw)
         let hw = self.hw
         let shifted = sh == 1 && sw == 1 && wo == w
-        Threads.parallelFor(kAll * images, costPerItem: tileOhw) { range in
-            for item in range {
-                let row = item / images, img = item % images
+        // Work items are rows of `cols` (one kernel tap of one channel): the tap's geometry is
+        // worked out once per row, then applied to every image of the tile.
+        Threads.parallelFor(kAll, costPerItem: images * tileOhw) { range in
+            for row in range {
                 let ch = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw
-                let src = x + (img * c + ch) * hw
-                let dst = cols + row * ld + img * tileOhw
                 let offH = ki * dh - ph, offW = kj * dw - pw
                 let (owLo, owHi) = validRange(offset: offW, stride: sw, inputSize: w, outputSize: wo)
+                let rowBase = cols + row * ld
                 if shifted {
                     // Output row oh reads input row oh + offH at the same width: the whole valid
                     // block is one shifted copy; only the columns that fall into padding need zeros.
                     let (vLo, vHi) = validRange(offset: offH, stride: 1, inputSize: h, outputSize: ho)
                     let lo = max(vLo, oh0), hi = min(vHi, oh1)
-                    if lo >= hi || owLo == owHi { dst.update(repeating: 0, count: tileOhw); continue }
-                    if lo > oh0 { dst.update(repeating: 0, count: (lo - oh0) * wo) }
-                    if hi < oh1 { (dst + (hi - oh0) * wo).update(repeating: 0, count: (oh1 - hi) * wo) }
+                    if lo >= hi || owLo == owHi { rowBase.update(repeating: 0, count: images * tileOhw); continue }
                     let j0 = (lo - oh0) * wo + owLo, j1 = (hi - 1 - oh0) * wo + owHi
-                    (dst + j0).update(from: src + ((lo + offH) * w + owLo + offW), count: j1 - j0)
-                    if owLo > 0 || owHi < wo {
-                        for oh in lo..<hi {
-                            let d = dst + (oh - oh0) * wo
-                            for ow in 0..<owLo { d[ow] = 0 }
-                            for ow in owHi..<wo { d[ow] = 0 }
+                    let srcOffset = (lo + offH) * w + owLo + offW
+                    for img in 0..<images {
+                        let dst = rowBase + img * tileOhw
+                        if j0 > 0 { dst.update(repeating: 0, count: j0) }
+                        if j1 < tileOhw { (dst + j1).update(repeating: 0, count: tileOhw - j1) }
+                        (dst + j0).update(from: x + (img * c + ch) * hw + srcOffset, count: j1 - j0)
+                        if owLo > 0 || owHi < wo {
+                            for oh in lo..<hi {
+                                let d = dst + (oh - oh0) * wo
+                                for ow in 0..<owLo { d[ow] = 0 }
+                                for ow in owHi..<wo { d[ow] = 0 }
+                            }
                         }
                     }
                     continue
                 }
-                for oh in oh0..<oh1 {
-                    let ih = oh * sh + offH
-                    let d = dst + (oh - oh0) * wo
-                    if ih < 0 || ih >= h || owLo == owHi {
-                        d.update(repeating: 0, count: wo)
-                        continue
-                    }
-                    if owLo > 0 { d.update(repeating: 0, count: owLo) }
-                    if owHi < wo { (d + owHi).update(repeating: 0, count: wo - owHi) }
-                    let s = src + ih * w + offW
-                    if sw == 1 {
-                        (d + owLo).update(from: s + owLo, count: owHi - owLo)
-                    } else {
-                        for ow in owLo..<owHi { d[ow] = s[ow * sw] }
+                for img in 0..<images {
+                    let src = x + (img * c + ch) * hw
+                    let dst = rowBase + img * tileOhw
+                    for oh in oh0..<oh1 {
+                        let ih = oh * sh + offH
+                        let d = dst + (oh - oh0) * wo
+                        if ih < 0 || ih >= h || owLo == owHi {
+                            d.update(repeating: 0, count: wo)
+                            continue
+                        }
+                        if owLo > 0 { d.update(repeating: 0, count: owLo) }
+                        if owHi < wo { (d + owHi).update(repeating: 0, count: wo - owHi) }
+                        let s = src + ih * w + offW
+                        if sw == 1 {
+                            (d + owLo).update(from: s + owLo, count: owHi - owLo)
+                        } else {
+                            for ow in owLo..<owHi { d[ow] = s[ow * sw] }
+                        }
                     }
                 }
             }
