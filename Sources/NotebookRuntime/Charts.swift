@@ -99,6 +99,8 @@ public struct BarChart: SVGChart, Sendable {
         let yTicks = niceTicks(min(0, values.min() ?? 0), max(0, values.max() ?? 1), count: 5)
         var frame = PlotFrame(width: width, height: height, xTicks: [0, Double(max(1, categories.count))], yTicks: yTicks)
         frame.bottom = 60
+        // The legend sits in a row under the title, clear of the bars.
+        if series.count > 1 { frame.top = 62 }
         var body = frame.axes(xLabel: xLabel, yLabel: yLabel, xTickLabels: false)
         let groupWidth = (frame.x(1) - frame.x(0))
         let barWidth = groupWidth * 0.8 / Double(max(1, series.count))
@@ -112,8 +114,11 @@ public struct BarChart: SVGChart, Sendable {
             body += "<text x=\"\(fmt(frame.x(Double(c) + 0.5)))\" y=\"\(fmt(height - frame.bottom + 16))\" text-anchor=\"middle\" font-size=\"11\">\(escapeXML(category))</text>\n"
         }
         if series.count > 1 {
-            body += legend(series.map(\.name), frame: frame) { i, x, y in
-                "<rect x=\"\(fmt(x))\" y=\"\(fmt(y - 5))\" width=\"14\" height=\"10\" fill=\"\(chartPalette[i % chartPalette.count])\"/>\n"
+            var x = frame.left
+            for (i, s) in series.enumerated() {
+                body += "<rect x=\"\(fmt(x))\" y=\"36\" width=\"14\" height=\"10\" fill=\"\(chartPalette[i % chartPalette.count])\"/>\n"
+                body += "<text x=\"\(fmt(x + 20))\" y=\"45\" font-size=\"11\">\(escapeXML(s.name))</text>\n"
+                x += 34 + Double(s.name.count) * 6.6
             }
         }
         return svgDocument(width: width, height: height, title: title, body: body)
@@ -139,8 +144,11 @@ public struct ConfusionMatrixChart: SVGChart, Sendable {
     public func svg() -> String {
         let n = counts.count
         let longest = Double(labels.map(\.count).max() ?? 1)
-        let left = 40 + longest * 7, top = 48 + longest * 7
-        let width = left + Double(n) * cellSize + 20, height = top + Double(n) * cellSize + 20
+        // Column labels stand upright when they fit in a cell, else they are slanted.
+        let slanted = longest * 6.6 > cellSize - 4
+        let left = 40 + longest * 7, top = slanted ? 60 + longest * 5 : 66
+        let width = max(left + Double(n) * cellSize + 20, Double(title?.count ?? 0) * 9 + 20)
+        let height = top + Double(n) * cellSize + 20
         let peak = Double(max(1, counts.flatMap { $0 }.max() ?? 1))
         var body = ""
         for (r, row) in counts.enumerated() {
@@ -150,17 +158,21 @@ public struct ConfusionMatrixChart: SVGChart, Sendable {
                 let red = Int(247 - t * (247 - 8)), green = Int(251 - t * (251 - 48)), blue = Int(255 - t * (255 - 107))
                 let x = left + Double(c) * cellSize, y = top + Double(r) * cellSize
                 body += "<rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(cellSize))\" height=\"\(fmt(cellSize))\" fill=\"rgb(\(red),\(green),\(blue))\" stroke=\"white\"/>\n"
-                body += "<text x=\"\(fmt(x + cellSize / 2))\" y=\"\(fmt(y + cellSize / 2 + 4))\" text-anchor=\"middle\" font-size=\"12\" fill=\"\(t > 0.5 ? "white" : "#222")\">\(count)</text>\n"
+                body += "<text x=\"\(fmt(x + cellSize / 2))\" y=\"\(fmt(y + cellSize / 2 + 4))\" text-anchor=\"middle\" font-size=\"12\" stroke=\"none\" fill=\"\(t > 0.5 ? "white" : "#222")\">\(count)</text>\n"
             }
         }
         for (i, label) in labels.prefix(n).enumerated() {
             let cy = top + (Double(i) + 0.5) * cellSize
             body += "<text x=\"\(fmt(left - 6))\" y=\"\(fmt(cy + 4))\" text-anchor=\"end\" font-size=\"11\">\(escapeXML(label))</text>\n"
             let cx = left + (Double(i) + 0.5) * cellSize
-            body += "<text x=\"\(fmt(cx))\" y=\"\(fmt(top - 6))\" font-size=\"11\" transform=\"rotate(-45 \(fmt(cx)) \(fmt(top - 6)))\">\(escapeXML(label))</text>\n"
+            if slanted {
+                body += "<text x=\"\(fmt(cx))\" y=\"\(fmt(top - 6))\" font-size=\"11\" transform=\"rotate(-45 \(fmt(cx)) \(fmt(top - 6)))\">\(escapeXML(label))</text>\n"
+            } else {
+                body += "<text x=\"\(fmt(cx))\" y=\"\(fmt(top - 6))\" font-size=\"11\" text-anchor=\"middle\">\(escapeXML(label))</text>\n"
+            }
         }
         body += "<text x=\"\(fmt(12))\" y=\"\(fmt(top + Double(n) * cellSize / 2))\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 12 \(fmt(top + Double(n) * cellSize / 2)))\">true class</text>\n"
-        body += "<text x=\"\(fmt(left + Double(n) * cellSize / 2))\" y=\"\(fmt(36))\" font-size=\"12\" text-anchor=\"middle\">predicted class</text>\n"
+        body += "<text x=\"\(fmt(left + Double(n) * cellSize / 2))\" y=\"\(fmt(slanted ? 40 : 44))\" font-size=\"12\" text-anchor=\"middle\">predicted class</text>\n"
         return svgDocument(width: width, height: height, title: title, body: body)
     }
 }
