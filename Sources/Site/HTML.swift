@@ -19,6 +19,21 @@ public enum HTML {
         return out
     }
 
+    /// Escapes text for element content only (`<`, `>`, `&`): shorter output for code.
+    public static func escapeText(_ text: some StringProtocol) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for c in text.unicodeScalars {
+            switch c {
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "&": out += "&amp;"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+
     /// The text of an HTML fragment: tags removed, the common entities decoded, whitespace collapsed.
     public static func text(of html: String) -> String {
         var out = ""

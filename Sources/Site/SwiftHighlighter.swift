@@ -42,7 +42,7 @@ public struct SwiftHighlighter: Sendable {
             guard !range.isEmpty else { return }
             var text = String.UnicodeScalarView()
             text.append(contentsOf: s[range])
-            if let cls { out += "<span class=\"\(cls)\">" + HTML.escape(String(text)) + "</span>" } else { out += HTML.escape(String(text)) }
+            if let cls { out += "<span class=\"\(cls)\">" + HTML.escapeText(String(text)) + "</span>" } else { out += HTML.escapeText(String(text)) }
         }
 
         static func isIdentStart(_ c: Unicode.Scalar) -> Bool {

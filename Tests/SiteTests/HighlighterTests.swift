@@ -31,10 +31,10 @@ final class HighlighterTests: XCTestCase {
     func testMultilineAndRawStrings() {
         let code = "let s = \"\"\"\n  a \"quoted\" // not a comment\n  \"\"\"\nlet t"
         XCTAssertEqual(h.highlight(code),
-                       #"<span class="k">let</span> s = <span class="s">"""# + "\n  a &quot;quoted&quot; // not a comment\n  \"\"\"</span>\n" + #"<span class="k">let</span> t"#)
-        XCTAssertEqual(h.highlight(##"#"a\n"b"# x"##), ##"<span class="s">#&quot;a\n&quot;b&quot;#</span> x"##)
+                       "<span class=\"k\">let</span> s = <span class=\"s\">\"\"\"" + "\n  a \"quoted\" // not a comment\n  \"\"\"</span>\n" + #"<span class="k">let</span> t"#)
+        XCTAssertEqual(h.highlight(##"#"a\n"b"# x"##), ##"<span class="s">#"a\n"b"#</span> x"##)
         XCTAssertEqual(h.highlight(##"#"v=\#(v)"#"##),
-                       ##"<span class="s">#&quot;v=</span><span class="i">\#(</span>v<span class="i">)</span><span class="s">&quot;#</span>"##)
+                       ##"<span class="s">#"v=</span><span class="i">\#(</span>v<span class="i">)</span><span class="s">"#</span>"##)
     }
 
     func testAttributesAndDirectives() {
