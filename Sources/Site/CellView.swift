@@ -52,7 +52,7 @@ struct CellView {
             "isSolution": role == .solution, "isStarter": role == .starter,
         ]
         if !cell.options.hideSource || role == .starter || role == .solution {
-            ctx["source"] = highlighter.highlight(cell.source.hasSuffix("\n") ? String(cell.source.dropLast()) : cell.source)
+            ctx["source"] = highlighter.highlight(Self.trimmingBlankLines(cell.source))
         }
         var outputs: [[String: Any]] = []
         if let result, role != .starter {
@@ -132,6 +132,14 @@ struct CellView {
             guard let html = output.html else { return nil }
             return ["isHTML": true, "html": sanitizer.sanitize(html)]
         }
+    }
+
+    /// The code without blank lines at the start and end (the fences' neighbours).
+    static func trimmingBlankLines(_ code: String) -> String {
+        var lines = code.split(separator: "\n", omittingEmptySubsequences: false)
+        while let first = lines.first, first.allSatisfy(\.isWhitespace), !lines.isEmpty { lines.removeFirst() }
+        while let last = lines.last, last.allSatisfy(\.isWhitespace), !lines.isEmpty { lines.removeLast() }
+        return lines.joined(separator: "\n")
     }
 
     static func trimmingFinalNewline(_ text: String) -> String {

@@ -52,36 +52,55 @@ struct PageDraft {
         return lines
     }
 
-    /// Replaces `<p>PLACEHOLDER</p>` (or a bare placeholder, as in tight lists) with `replacement`.
-    static func splice(_ html: String, placeholder: String, with replacement: String) -> String {
-        let wrapped = "<p>\(placeholder)</p>"
-        if html.contains(wrapped) { return html.replacingOccurrences(of: wrapped, with: replacement) }
-        return html.replacingOccurrences(of: placeholder, with: replacement)
+    /// Replaces every `WBMATH<n>Z` with `math(n)` and every `WBCELL<n>Z` with `cell(n)` in one
+    /// pass (a cell's `<p>…</p>` wrapper goes too).
+    static func substitute(_ html: String, math: (Int) -> String, cell: (Int) -> String) -> String {
+        let bytes = Array(html.utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        let mathTag = Array("WBMATH".utf8), cellTag = Array("WBCELL".utf8)
+        let open = Array("<p>".utf8), close = Array("</p>".utf8)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "W"), i + 7 < bytes.count {
+                let isMath = bytes[i..<(i + 6)].elementsEqual(mathTag)
+                let isCell = !isMath && bytes[i..<(i + 6)].elementsEqual(cellTag)
+                if isMath || isCell {
+                    var j = i + 6
+                    var n = 0
+                    while j < bytes.count, bytes[j] >= 48, bytes[j] <= 57 { n = n * 10 + Int(bytes[j] - 48); j += 1 }
+                    if j > i + 6, j < bytes.count, bytes[j] == UInt8(ascii: "Z") {
+                        j += 1
+                        if isMath {
+                            out += Array(math(n).utf8)
+                        } else {
+                            if out.count >= 3, out[(out.count - 3)...].elementsEqual(open),
+                               j + 4 <= bytes.count, bytes[j..<(j + 4)].elementsEqual(close) {
+                                out.removeLast(3)
+                                j += 4
+                            }
+                            out += Array(cell(n).utf8)
+                        }
+                        i = j
+                        continue
+                    }
+                }
+            }
+            out.append(bytes[i])
+            i += 1
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The final HTML, given each math span's HTML.
     func finish(math rendered: [String]) -> String {
-        var out = html
-        // Highest index first so WBMATH1Z does not match inside WBMATH10Z (the Z ends each one anyway).
-        for (i, html) in rendered.enumerated().reversed() {
-            out = out.replacingOccurrences(of: MathExtractor.placeholder(i), with: html)
-        }
-        for (index, cellHTML) in cells.sorted(by: { $0.key > $1.key }) {
-            out = Self.splice(out, placeholder: Self.cellPlaceholder(index), with: cellHTML)
-        }
-        return out
+        Self.substitute(html, math: { $0 < rendered.count ? rendered[$0] : "" }, cell: { cells[$0] ?? "" })
     }
 
     /// Text per section for the search index (math as TeX, cells as their code when shown).
     func searchSections() -> [SearchSection] {
-        var text = html
-        for (i, span) in math.enumerated().reversed() {
-            text = text.replacingOccurrences(of: MathExtractor.placeholder(i), with: HTML.escape(span.tex))
-        }
-        for (index, _) in cells.sorted(by: { $0.key > $1.key }) {
-            text = Self.splice(text, placeholder: Self.cellPlaceholder(index),
-                               with: "<pre>" + HTML.escape(cellText[index] ?? "") + "</pre>")
-        }
+        let text = Self.substitute(html, math: { $0 < math.count ? HTML.escape(math[$0].tex) : "" },
+                                   cell: { "<pre>" + HTML.escape(cellText[$0] ?? "") + "</pre>" })
         var sections: [SearchSection] = []
         var rest = Substring(text)
         var current = (h: "", a: "")
