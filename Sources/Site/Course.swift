@@ -69,10 +69,9 @@ public struct CoursePage: Sendable {
     /// Front matter title, else the first `# heading`, else the file name.
     public var title: String {
         if let t = lesson.frontMatter.title, !t.isEmpty { return t }
-        for prose in lesson.prose {
-            for line in prose.markdown.split(separator: "\n") where line.hasPrefix("# ") {
-                return String(line.dropFirst(2)).trimmingWhitespace()
-            }
+        if let first = lesson.prose.first?.markdown.split(separator: "\n").first(where: { !$0.allSatisfy(\.isWhitespace) }),
+           first.hasPrefix("# ") {
+            return String(first.dropFirst(2)).trimmingWhitespace()
         }
         return lesson.name
     }

@@ -86,7 +86,8 @@ public struct MathExtractor: Sendable {
                 } else if i + 1 < s.count, !s[i + 1].properties.isWhitespace {
                     var j = i + 1
                     var found: Int?
-                    while j < s.count && s[j] != "\n" {
+                    // Up to the line end; a backtick (a code span starting) ends the search too.
+                    while j < s.count && s[j] != "\n" && s[j] != "`" {
                         if s[j] == "\\" { j += 2; continue }
                         if s[j] == "$" {
                             let before = s[j - 1]

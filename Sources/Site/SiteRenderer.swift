@@ -178,7 +178,12 @@ public struct SiteRenderer {
         var html = MarkdownRenderer(allowRawHTML: options.allowRawHTML).html(withMath)
         html = try rewriteLinks(html, lesson: lesson, pageURL: url, course: course, assets: assets)
         var ids = Set<String>()
-        let (anchored, headings) = MarkdownRenderer.anchorHeadings(html, ids: &ids)
+        var (anchored, headings) = MarkdownRenderer.anchorHeadings(html, ids: &ids)
+        // A leading `# Title` is the page title: the template shows it (above the summary).
+        if headings.first?.level == 1, anchored.hasPrefix("<h1 "), let end = anchored.range(of: "</h1>") {
+            anchored = String(anchored[end.upperBound...].drop { $0 == "\n" })
+            headings.removeFirst()
+        }
         return PageDraft(html: anchored, headings: headings, math: spans, cells: cells, cellText: cellText,
                          hasH1: headings.contains { $0.level == 1 })
     }

@@ -120,7 +120,8 @@ struct CourseFixture {
 
     func options(output: String = "_site") -> SiteBuilder.Options {
         var o = SiteBuilder.Options(root: root, output: root.appendingPathComponent(output), theme: Self.theme)
-        o.mathCache = nil
+        // Shared by the tests of one run: KaTeX (node) starts once, not per build.
+        o.mathCache = FileManager.default.temporaryDirectory.appendingPathComponent("site-tests-math-\(getpid()).json")
         return o
     }
 }

@@ -13,7 +13,7 @@ final class MathExtractorTests: XCTestCase {
     }
 
     func testDollarsThatAreNotMath() {
-        for text in ["costs $5 and $6", "\\$x$", "a $ b $", "`$x$`", "``a ` $x$ ``", "$x\ny$", "price: $"] {
+        for text in ["costs $5 and `$PATH`", "costs $5 and $6", "\\$x$", "a $ b $", "`$x$`", "``a ` $x$ ``", "$x\ny$", "price: $"] {
             let (md, spans) = m.extract(text)
             XCTAssertEqual(spans, [], text)
             XCTAssertEqual(md, text)

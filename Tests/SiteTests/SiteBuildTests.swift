@@ -111,8 +111,12 @@ final class SiteBuildTests: XCTestCase {
         XCTAssertTrue(l1.contains("<h2 id=\"creating-tensors\">Creating tensors"))
         XCTAssertTrue(l1.contains("<li><a href=\"#creating-tensors\">Creating tensors</a></li>"))
         XCTAssertTrue(l1.contains("<li class=\"sub\"><a href=\"#details\">Details</a></li>"))
-        // The body has its own h1, so the template does not add the title again.
+        // The body's leading `# Tensors` becomes the page title shown by the template (front matter's
+        // title wins), above the summary; there is one h1.
         XCTAssertEqual(l1.components(separatedBy: "<h1").count - 1, 1)
+        let title = try XCTUnwrap(l1.range(of: "<h1 class=\"page-title\">Tensors &amp; &quot;friends&quot;</h1>"))
+        let summary = try XCTUnwrap(l1.range(of: "<p class=\"summary\">First steps with &lt;tensors&gt;.</p>"))
+        XCTAssertLessThan(title.lowerBound, summary.lowerBound)
         XCTAssertEqual(l2.components(separatedBy: "<h1 class=\"page-title\">More tensors</h1>").count - 1, 1)
         // A link to another lesson's Markdown goes to its page.
         XCTAssertTrue(l1.contains("href=\"../lessons/02-more.html#next-steps\""))
