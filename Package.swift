@@ -19,7 +19,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // System libraries from Debian.
@@ -36,8 +35,7 @@ let package = Package(
         .target(name: "Torch", dependencies: ["CBLAS", "CEngineSupport"]),
         .target(name: "NN", dependencies: ["Torch"]),
         .target(name: "Optim", dependencies: ["Torch", "NN"]),
-        .target(name: "Checkpoint", dependencies: ["Torch", "NN", "SystemZlib",
-                                                   .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(name: "Checkpoint", dependencies: ["Torch", "NN", "SystemZlib"]),
         .target(name: "Models", dependencies: ["Torch", "NN"]),
         .target(name: "Vision", dependencies: ["Torch", "CImageCodecs", "SystemZlib"]),
         // What lesson cells call to emit rich outputs (tables, images, plots, progress).

@@ -1,4 +1,5 @@
 import Foundation
+import Vision
 import Torch
 
 /// Shows a value as text (its `description`), like a notebook's cell result.
@@ -54,13 +55,6 @@ public func show(png: Data, caption: String? = nil) {
     }
 }
 
-/// Turns tensors into PNG data. The image library installs the encoder (`Vision`'s
-/// `Image.pngData()`); the runtime does not encode PNG itself.
-public enum ImageEncoding {
-    /// Encodes a `[C, H, W]` (C = 1 or 3) or `[H, W]` Float tensor with values in 0...1 as PNG.
-    nonisolated(unsafe) public static var pngEncoder: ((Tensor) throws -> Data)?
-}
-
 /// An image output could not be produced.
 public struct ImageOutputError: Error, CustomStringConvertible {
     public var description: String
@@ -72,12 +66,17 @@ public func show(image: Tensor, caption: String? = nil) {
         show("show(image:): expected a [C, H, W] tensor with C = 1 or 3, or [H, W]; got \(describe(shape: image.shape))")
         return
     }
-    guard let encoder = ImageEncoding.pngEncoder else {
-        show("show(image:): no PNG encoder installed (ImageEncoding.pngEncoder)")
-        return
-    }
     do {
-        show(png: try encoder(image), caption: caption)
+        show(png: try Image(tensor: image).pngData(), caption: caption)
+    } catch {
+        show("show(image:): \(error)")
+    }
+}
+
+/// Shows a decoded image (or an image grid from `makeGrid`) as a PNG.
+public func show(image: Image, caption: String? = nil) {
+    do {
+        show(png: try image.pngData(), caption: caption)
     } catch {
         show("show(image:): \(error)")
     }

@@ -1,1 +1,0 @@
-// Checkpoint: filled in by its issue.

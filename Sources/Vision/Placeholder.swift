@@ -1,1 +1,0 @@
-// Vision: filled in by its issue.
