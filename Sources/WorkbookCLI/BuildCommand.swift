@@ -35,7 +35,7 @@ struct SiteBuildOptions: ParsableArguments {
         options.keepGoing = keepGoing
         options.renderer.includeSolutions = !noSolutions
         options.renderer.allowRawHTML = allowHtml
-        FileManager.default.changeCurrentDirectoryPath(root.path)
+        _ = FileManager.default.changeCurrentDirectoryPath(root.path)
         var pipelineOptions = LessonPipeline.Options()
         pipelineOptions.force = force
         return (SiteBuilder(options: options), PipelineExecutor(pipeline: LessonPipeline(engine: engine, options: pipelineOptions)))

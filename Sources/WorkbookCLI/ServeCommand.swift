@@ -18,6 +18,8 @@ struct ServeCommand: ParsableCommand {
     var noReload = false
 
     func run() throws {
+        // Progress lines should show up at once even when the output is piped to a file.
+        setvbuf(stdout, nil, _IOLBF, 0)
         // Keep going: while writing, a failing cell should show in the page, not stop the server.
         let (builder, executor) = try site.makeBuilder(keepGoing: true)
         func rebuild() {
