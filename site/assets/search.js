@@ -29,18 +29,24 @@
     if (!index || words.length === 0) return hits;
     index.pages.forEach(function (page) {
       var title = page.t.toLowerCase();
+      var titleHit = words.every(function (w) { return title.indexOf(w) >= 0; });
+      var found = false;
       page.s.forEach(function (section) {
         var heading = section.h.toLowerCase();
         var text = section.x.toLowerCase();
-        var score = 0;
+        var score = titleHit ? 2 : 0;
+        // Every word must be in the section (its heading or text) or in the page title.
         for (var i = 0; i < words.length; i++) {
           var w = words[i];
-          var inTitle = title.indexOf(w) >= 0, inHeading = heading.indexOf(w) >= 0, inText = text.indexOf(w) >= 0;
-          if (!inTitle && !inHeading && !inText) return;
-          score += (inHeading ? 4 : 0) + (inTitle ? 2 : 0) + (inText ? 1 : 0);
+          var inHeading = heading.indexOf(w) >= 0, inText = text.indexOf(w) >= 0;
+          if (!inHeading && !inText && title.indexOf(w) < 0) return;
+          if (!inHeading && !inText && titleHit) return; // title-only matches: one hit per page, below
+          score += (inHeading ? 4 : 0) + (inText ? 1 : 0);
         }
+        found = true;
         hits.push({ page: page, section: section, score: score });
       });
+      if (titleHit && !found && page.s.length > 0) hits.push({ page: page, section: page.s[0], score: 3 });
     });
     hits.sort(function (a, b) { return b.score - a.score; });
     return hits.slice(0, 20);
@@ -110,6 +116,14 @@
       li.appendChild(a);
       list.appendChild(li);
     });
+  }
+
+  // `page.html?q=words` opens with that search (links from elsewhere, tests).
+  var match = /[?&]q=([^&]*)/.exec(window.location.search);
+  if (match) {
+    input.value = decodeURIComponent(match[1].replace(/\+/g, " "));
+    load();
+    update();
   }
 
   input.addEventListener("focus", load);
