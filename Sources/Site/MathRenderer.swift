@@ -33,16 +33,30 @@ public final class MathRenderer: @unchecked Sendable {
         return (.client, assets)
     }
 
+    /// Keys used by this build; the saved cache keeps only these (and the version).
+    private var used = Set<String>()
+    private static let versionKey = "#katex-version"
+
     public init(mode: Mode, assetsDirectory: URL?, cacheFile: URL?) {
         self.mode = mode
         self.assetsDirectory = assetsDirectory
         self.cacheFile = cacheFile
+        cache = [:]
+        // HTML from another KaTeX version may not match the copied stylesheet: start over then.
+        guard case .server(_, let module) = mode else { return }
+        let version = Self.katexVersion(module: module)
         if let cacheFile, let data = try? Data(contentsOf: cacheFile),
-           let stored = try? JSONDecoder().decode([String: String].self, from: data) {
+           let stored = try? JSONDecoder().decode([String: String].self, from: data),
+           stored[Self.versionKey] == version {
             cache = stored
-        } else {
-            cache = [:]
         }
+        cache[Self.versionKey] = version
+    }
+
+    static func katexVersion(module: String) -> String {
+        struct Package: Decodable { var version: String }
+        let url = URL(fileURLWithPath: module).appendingPathComponent("package.json")
+        return (try? JSONDecoder().decode(Package.self, from: Data(contentsOf: url)))?.version ?? "unknown"
     }
 
     static func key(_ span: MathSpan) -> String { (span.display ? "D:" : "I:") + span.tex }
@@ -62,12 +76,16 @@ public final class MathRenderer: @unchecked Sendable {
             for (k, html) in zip(missing, rendered) { cache[k] = html }
             dirty = true
         }
+        used.formUnion(spans.map(Self.key))
         return spans.map { cache[Self.key($0)]! }
     }
 
     /// Writes the cache file if anything new was rendered.
     public func save() {
-        guard dirty, let cacheFile else { return }
+        // Also rewrite when expressions went away, so the file does not grow forever.
+        let stale = cache.keys.contains { $0 != Self.versionKey && !used.contains($0) }
+        guard dirty || stale, let cacheFile else { return }
+        cache = cache.filter { $0.key == Self.versionKey || used.contains($0.key) }
         try? FileManager.default.createDirectory(at: cacheFile.deletingLastPathComponent(), withIntermediateDirectories: true)
         if let data = try? JSONEncoder().encode(cache) { try? data.write(to: cacheFile, options: .atomic) }
         dirty = false

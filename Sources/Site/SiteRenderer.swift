@@ -76,6 +76,8 @@ public struct SiteRenderer {
             if !draft.hasH1 { ctx["showTitle"] = true }
             if let summary = page.lesson.frontMatter.summary { ctx["summary"] = summary }
             ctx["content"] = body
+            // Problems outside any cell (the lesson's program failed to start, …).
+            if let messages = page.result?.messages, !messages.isEmpty { ctx["messages"] = messages; ctx["hasMessages"] = true }
             let toc = draft.headings.filter { $0.level == 2 || $0.level == 3 }
             if !toc.isEmpty {
                 ctx["hasToc"] = true

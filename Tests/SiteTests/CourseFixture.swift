@@ -147,6 +147,8 @@ struct FixtureExecutor: LessonExecutor {
     var statuses: [String: [Int: (String, String)]] = [
         "lessons/02-more.md": [0: ("expected-error", "lessons/02-more.md:9: expected: add: shapes [2] and [3] cannot be broadcast")],
     ]
+    /// path -> messages not tied to a cell
+    var messages: [String: [String]] = [:]
     var log = Log()
 
     final class Log: @unchecked Sendable { var executed: [Lesson] = [] }
@@ -161,11 +163,12 @@ struct FixtureExecutor: LessonExecutor {
             return c
         }
         let failed = cells.contains { ["error", "timeout", "compile-error"].contains($0["status"] as! String) }
+            || messages[lesson.path] != nil
         let json: [String: Any] = [
             "format": 1, "lesson": lesson.path, "key": "k", "succeeded": !failed,
             "versions": ["toolchain": "t", "engine": "e", "workbook": 1], "inputs": [String: String](),
             "createdAt": "2026-01-01T00:00:00Z", "durations": ["generate": 0, "compile": 0, "run": 0],
-            "cells": cells, "messages": [String](),
+            "cells": cells, "messages": messages[lesson.path] ?? [],
         ]
         let data = try JSONSerialization.data(withJSONObject: json)
         return (try JSONDecoder().decode(LessonResult.self, from: data), true)

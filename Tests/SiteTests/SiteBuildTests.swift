@@ -263,6 +263,36 @@ final class SiteBuildTests: XCTestCase {
         XCTAssertTrue(page.contains("<div class=\"output error\" role=\"note\"><p class=\"output-label\">Error</p><pre>lessons/02-more.md:13: in cell 2"))
     }
 
+    func testMessagesOutsideCellsAreShownWithKeepGoing() throws {
+        var failing = FixtureExecutor()
+        failing.messages["lessons/01-intro.md"] = ["lessons/01-intro.md: error: the program exited with status 3 outside any cell"]
+        XCTAssertThrowsError(try build(executor: failing))
+        let (site, report) = try build({ $0.keepGoing = true }, executor: failing)
+        XCTAssertEqual(report.failures, ["lessons/01-intro.md: error: the program exited with status 3 outside any cell"])
+        XCTAssertTrue(try site.page("lessons/01-intro.html").contains("<pre>lessons/01-intro.md: error: the program exited with status 3 outside any cell</pre>"))
+    }
+
+    func testMathCacheAvoidsKaTeXOnRebuild() throws {
+        guard case .server(_, let module) = MathRenderer.detect().mode else { throw XCTSkip("node + KaTeX not installed") }
+        let cacheFile = fixture.root.appendingPathComponent("math.json")
+        let spans = [MathSpan(tex: "a^2", display: false), MathSpan(tex: "\\frac{1}{2}", display: true)]
+        let first = MathRenderer(mode: MathRenderer.detect().mode, assetsDirectory: nil, cacheFile: cacheFile)
+        let html = try first.render(spans)
+        XCTAssertTrue(html[1].contains("katex-display"))
+        first.save()
+        // No node at all: cached expressions still render, new ones need KaTeX.
+        let offline = MathRenderer(mode: .server(node: "/nonexistent/node", katexModule: module), assetsDirectory: nil, cacheFile: cacheFile)
+        XCTAssertEqual(try offline.render(spans), html)
+        XCTAssertThrowsError(try offline.render([MathSpan(tex: "b", display: false)]))
+        // Saving keeps only what this build used.
+        _ = try offline.render([spans[0]])
+        let pruned = MathRenderer(mode: .server(node: "/nonexistent/node", katexModule: module), assetsDirectory: nil, cacheFile: cacheFile)
+        _ = try pruned.render([spans[0]])
+        pruned.save()
+        let stored = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: cacheFile))
+        XCTAssertEqual(Set(stored.keys), ["#katex-version", "I:a^2"])
+    }
+
     func testParseErrorNamesTheLine() throws {
         try "```swift bogus-option\nx\n```\n".write(to: fixture.root.appendingPathComponent("lessons/03-bad.md"), atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try build()) { error in
