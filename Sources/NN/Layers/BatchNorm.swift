@@ -1,0 +1,95 @@
+import Torch
+
+/// Batch normalisation over the channel dimension (`nn.BatchNorm1d`/`nn.BatchNorm2d`).
+///
+/// In training mode it normalises with the batch's statistics and updates the running mean and
+/// (unbiased) variance with `momentum` (nil: cumulative average); in evaluation mode it uses the
+/// running statistics.
+///
+/// **Frozen batch norm keeps its statistics.** When the layer's weight and bias (if any) have
+/// `requiresGrad == false` (for example after `model.freeze()`), a training-mode forward normalises
+/// with the running statistics and leaves them (and `num_batches_tracked`) unchanged, exactly as in
+/// evaluation mode. In PyTorch, `requires_grad=False` alone still updates the running statistics, a
+/// common fine-tuning pitfall; here it cannot happen by accident. Set
+/// `updatesStatisticsWhenFrozen = true` to get PyTorch's behaviour. Layers without affine
+/// parameters, or with `trackRunningStats == false`, are never considered frozen.
+open class BatchNorm: Module {
+    public let numFeatures: Int
+    public let eps: Float
+    /// Running-statistics update factor; nil means a cumulative moving average.
+    public let momentum: Float?
+    public let affine: Bool
+    /// Whether an affine layer learns a bias (PyTorch 2.15's `bias` argument).
+    public let hasBias: Bool
+    public let trackRunningStats: Bool
+    /// Opt in to PyTorch's behaviour of updating running statistics of a frozen layer in training mode.
+    public var updatesStatisticsWhenFrozen = false
+
+    @Parameter public var weight: Tensor?
+    @Parameter public var bias: Tensor?
+    @Buffer public var runningMean: Tensor?
+    @Buffer public var runningVar: Tensor?
+    @Buffer public var numBatchesTracked: Tensor?
+
+    public init(_ numFeatures: Int, eps: Float = 1e-5, momentum: Float? = 0.1, affine: Bool = true,
+                bias: Bool = true, trackRunningStats: Bool = true) {
+        self.numFeatures = numFeatures
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.hasBias = affine && bias
+        self.trackRunningStats = trackRunningStats
+        self.weight = affine ? Tensor.ones([numFeatures]) : nil
+        self.bias = affine && bias ? Tensor.zeros([numFeatures]) : nil
+        // Backing stores are set directly to give the PyTorch keys (an attribute with arguments
+        // cannot be initialised by assignment).
+        _runningMean = Buffer(wrappedValue: trackRunningStats ? Tensor.zeros([numFeatures]) : nil, "running_mean")
+        _runningVar = Buffer(wrappedValue: trackRunningStats ? Tensor.ones([numFeatures]) : nil, "running_var")
+        _numBatchesTracked = Buffer(wrappedValue: trackRunningStats ? Tensor(shape: [], int64Scalars: [0]) : nil,
+                                    "num_batches_tracked")
+        super.init()
+    }
+
+    /// True when the affine parameters are frozen and the running statistics are therefore kept.
+    public var isFrozen: Bool {
+        guard affine, trackRunningStats, let weight else { return false }
+        return !weight.requiresGrad && !(bias?.requiresGrad ?? false)
+    }
+
+    /// Ranks accepted by this layer, for error messages.
+    open var acceptedRanks: [Int] { [2, 3, 4] }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        guard acceptedRanks.contains(input.rank), input.rank >= 2, input.shape[1] == numFeatures else {
+            engineFailure(typeName, "expected input of rank \(acceptedRanks.map(String.init).joined(separator: " or ")) with "
+                          + "\(numFeatures) channels in dimension 1, got \(describe(shape: input.shape))", file: #fileID, line: #line)
+        }
+        let keepStatistics = isFrozen && !updatesStatisticsWhenFrozen
+        let useBatchStatistics = (isTraining && !keepStatistics) || runningMean == nil
+        var factor = momentum ?? 0
+        if isTraining && trackRunningStats && !keepStatistics, let counter = numBatchesTracked {
+            counter.withUnsafeMutableInt64BufferPointer { $0[0] += 1 }
+            if momentum == nil { factor = 1 / Float(counter.intItem()) }
+        }
+        // [N, C, L] is normalised as [N, C, L, 1].
+        let x = input.rank == 3 ? input.reshape(input.shape + [1]) : input
+        let y = batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                          training: useBatchStatistics, momentum: factor, eps: eps)
+        return input.rank == 3 ? y.reshape(input.shape) : y
+    }
+
+    public override var extraDescription: String {
+        "\(numFeatures), eps=\(pythonFloat(eps)), momentum=\(momentum.map(pythonFloat) ?? "None"), "
+            + "affine=\(pythonBool(affine)), bias=\(pythonBool(bias != nil)), track_running_stats=\(pythonBool(trackRunningStats))"
+    }
+}
+
+/// Batch norm over `[N, C]` or `[N, C, L]`.
+public final class BatchNorm1d: BatchNorm {
+    public override var acceptedRanks: [Int] { [2, 3] }
+}
+
+/// Batch norm over `[N, C, H, W]`.
+public final class BatchNorm2d: BatchNorm {
+    public override var acceptedRanks: [Int] { [4] }
+}

@@ -1,2 +1,0 @@
-// NN: filled in by its issue.
-import Torch

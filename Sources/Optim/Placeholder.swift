@@ -1,1 +1,0 @@
-// Optim: filled in by its issue.
