@@ -124,6 +124,7 @@ public struct SiteBuilder {
                             + "\n(--keep-going renders the errors into the pages)")
         }
 
+        try Self.checkReplaceable(options.output)
         let theme = try Theme(directory: options.theme)
         let detected = MathRenderer.detect()
         let math = MathRenderer(mode: options.mathMode ?? detected.mode, assetsDirectory: detected.assets, cacheFile: options.mathCache)
@@ -133,6 +134,25 @@ public struct SiteBuilder {
         report.warnings = renderer.warnings
         report.seconds = Date().timeIntervalSince(start)
         return report
+    }
+
+    /// Marks a folder as a site built here, so a later build may replace it.
+    public static let marker = ".workbook-site"
+
+    /// A build replaces its output folder wholesale, so it refuses a folder that is neither empty
+    /// nor a site it built (`--out .` must not delete the course).
+    public static func checkReplaceable(_ output: URL) throws {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: output.path, isDirectory: &isDirectory) else { return }
+        let contents = (try? fm.contentsOfDirectory(atPath: output.path)) ?? []
+        // (Sites from before the marker existed have index.html and assets/search-index.js.)
+        let looksBuilt = contents.contains("index.html")
+            && fm.fileExists(atPath: output.appendingPathComponent("assets/search-index.js").path)
+        guard isDirectory.boolValue, contents.isEmpty || contents.contains(marker) || looksBuilt else {
+            throw SiteError("\(output.path): error: refusing to replace this folder: it is not a site built by workbook "
+                            + "(no \(marker) file in it); choose another --out or remove it")
+        }
     }
 
     /// Renders into `.NAME.tmp-PID` next to `output`, then swaps it in by rename. If `render`

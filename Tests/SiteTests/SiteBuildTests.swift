@@ -330,6 +330,20 @@ final class SiteBuildTests: XCTestCase {
         XCTAssertTrue(try site.page("index.html").contains("Transfer Learning Workbook"))
     }
 
+    func testRefusesToReplaceAFolderItDidNotBuild() throws {
+        let precious = fixture.root.appendingPathComponent("precious")
+        try FileManager.default.createDirectory(at: precious, withIntermediateDirectories: true)
+        try "keep me".write(to: precious.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try build { $0.output = precious }) { error in
+            XCTAssertTrue("\(error)".contains("refusing to replace"), "\(error)")
+        }
+        XCTAssertEqual(try String(contentsOf: precious.appendingPathComponent("notes.txt"), encoding: .utf8), "keep me")
+        // Its own output is replaced build after build.
+        try build()
+        try build()
+        XCTAssertTrue(FileManager.default.fileExists(atPath: fixture.root.appendingPathComponent("_site/\(SiteBuilder.marker)").path))
+    }
+
     func testRawHTMLOnlyWhenAllowed() throws {
         try "# Raw\n\n<div class=\"callout\">hi</div>\n".write(to: fixture.root.appendingPathComponent("lessons/04-raw.md"), atomically: true, encoding: .utf8)
         let (site, _) = try build()
