@@ -52,7 +52,7 @@ let package = Package(
             "Notebook", "Site", "Grader", "Workbook",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "Bench", dependencies: ["Workbook", "Notebook", "Site"], path: "bench/Sources/Bench"),
+        .executableTarget(name: "Bench", dependencies: ["Workbook", "Notebook", "Grader", "Site"], path: "bench/Sources/Bench"),
 
         .testTarget(name: "TorchTests", dependencies: ["Torch"]),
         .testTarget(name: "NNTests", dependencies: ["Torch", "NN", "Optim", "Models"]),

@@ -1,0 +1,328 @@
+import Foundation
+import Notebook
+
+/// Grades one exercise for one student: assemble the program (student answers + reference given
+/// cells), compile, run it sandboxed with an answers file, then run the trusted checker program
+/// (compiled from the reference's checks, never placed where the student's process can see it)
+/// on a private copy of the answers.
+///
+/// Work folder layout (`workDirectory`): `runs/<student>/<exercise>/` the student's scratch
+/// folder (their program, a copy of their file, the answers file; owned by the run's uid when
+/// isolated); `checkers/<exercise>-<hash>/checker` (hidden from students); `private/` the copies
+/// of answers the checker reads (hidden); `modules/` the shared module cache.
+public final class ExerciseGrader: @unchecked Sendable {
+    /// Part of the grade cache key: bump when grading changes meaning.
+    public static let version = 1
+
+    public var engine: EngineBuild
+    public var workDirectory: URL
+    public var limits: SandboxLimits
+    /// Folders hidden from student programs besides the grader's own (exercises, submissions, output).
+    public var hiddenFolders: [String]
+    /// Run student programs without namespaces/uid change even as root (tests of the fallback).
+    public var isolate = true
+    public var compiler: ProgramCompiler
+
+    private let lock = NSLock()
+    private var checkers: [String: Result<URL, CheckerBuildError>] = [:]
+
+    public struct CheckerBuildError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(engine: EngineBuild, workDirectory: URL, limits: SandboxLimits = SandboxLimits(), hiddenFolders: [String] = []) {
+        self.engine = engine
+        self.workDirectory = workDirectory.standardizedFileURL
+        self.limits = limits
+        self.hiddenFolders = hiddenFolders
+        self.compiler = ProgramCompiler(engine: engine, moduleCache: workDirectory.appendingPathComponent("modules"))
+    }
+
+    var checkersDirectory: URL { workDirectory.appendingPathComponent("checkers") }
+    var privateDirectory: URL { workDirectory.appendingPathComponent("private") }
+
+    /// A content hash of the exercise (its text covers cells, checks and options).
+    public static func fingerprint(of exercise: Exercise) -> String {
+        var h = SHA256()
+        h.update("\(exercise.path)\n\(exercise.lesson.text)")
+        return String(h.finalize().prefix(16))
+    }
+
+    /// Compiles (once per exercise text) the checker program with the visible checks, plus the
+    /// hidden ones when `includeHidden`.
+    public func checker(for exercise: Exercise, includeHidden: Bool) throws -> URL {
+        let key = "\(exercise.name)-\(Self.fingerprint(of: exercise))-\(includeHidden ? "all" : "visible")"
+        lock.lock()
+        if let known = checkers[key] { lock.unlock(); return try known.get() }
+        lock.unlock()
+        let directory = checkersDirectory.appendingPathComponent(key)
+        let executable = directory.appendingPathComponent("checker")
+        let result: Result<URL, CheckerBuildError>
+        if FileManager.default.isExecutableFile(atPath: executable.path),
+           FileManager.default.fileExists(atPath: directory.appendingPathComponent("engine-\(engine.fingerprint)").path) {
+            result = .success(executable)
+        } else {
+            try FileManager.default.createDirectory(at: checkersDirectory, withIntermediateDirectories: true)
+            chmod(checkersDirectory.path, 0o700)
+            let (source, _) = SubmissionProgram.checkerSource(exercise: exercise, includeHidden: includeHidden)
+            let output = try compiler.compile(source: source, name: "checker", in: directory)
+            if let exe = output.executable {
+                FileManager.default.createFile(atPath: directory.appendingPathComponent("engine-\(engine.fingerprint)").path, contents: nil)
+                result = .success(exe)
+            } else {
+                result = .failure(CheckerBuildError(description: "\(exercise.path): the checks do not compile:\n" + output.errors.joined(separator: "\n")))
+            }
+        }
+        lock.lock(); checkers[key] = result; lock.unlock()
+        return try result.get()
+    }
+
+    /// Finds a student's file for an exercise: `qNN-slug.md`, else any `qNN-*.md` (renamed slug).
+    public static func submissionFile(for exercise: Exercise, in folder: URL) -> URL? {
+        let exact = folder.appendingPathComponent(exercise.name + ".md")
+        if FileManager.default.fileExists(atPath: exact.path) { return exact }
+        guard let dash = exercise.name.firstIndex(of: "-") else { return nil }
+        let prefix = exercise.name[...dash]
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".md") }.sorted().first.map { folder.appendingPathComponent($0) }
+    }
+
+    static let maxSubmissionBytes = 1 << 20
+
+    /// Grades `file` (nil: missing) as `student`'s answer to `exercise`. Never throws: every
+    /// failure becomes a status with a message.
+    public func grade(student: String, exercise: Exercise, file: URL?, uid: UInt32) -> ExerciseGrade {
+        let start = Date()
+        var grade = ExerciseGrade(student: student, exercise: exercise.name, status: .ok, message: "", notes: [],
+                                  checks: exercise.checks.map {
+                                      CheckGrade(name: $0.id, hidden: $0.hidden, points: 0, max: $0.points, status: .notRun, message: "")
+                                  }, output: "", seconds: 0)
+        func finish(_ status: ExerciseStatus, _ message: String) -> ExerciseGrade {
+            grade.status = status
+            grade.message = message
+            grade.seconds = Date().timeIntervalSince(start)
+            return grade
+        }
+        guard let file else {
+            return finish(.missing, "no file \(exercise.name).md in the submission")
+        }
+        let data: Data
+        do {
+            let handle = try FileHandle(forReadingFrom: file)
+            defer { try? handle.close() }
+            data = try handle.read(upToCount: Self.maxSubmissionBytes + 1) ?? Data()
+        } catch {
+            return finish(.missing, "cannot read \(file.lastPathComponent): \(error.localizedDescription)")
+        }
+        if data.count > Self.maxSubmissionBytes {
+            return finish(.invalid, "\(file.lastPathComponent) is larger than \(Self.maxSubmissionBytes >> 20) MiB")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let studentLesson: Lesson
+        do {
+            studentLesson = try LessonParser(configuration: Exercise.parserConfiguration)
+                .parse(text: text, path: exercise.name + ".md")
+        } catch {
+            return finish(.invalid, "\(error)")
+        }
+        do {
+            let program = try SubmissionProgram(exercise: exercise, student: studentLesson)
+            for id in program.missingCells {
+                grade.notes.append("answer cell '\(id)' is missing from your file (matched by id=\(id)); the starter code ran in its place")
+            }
+            if !program.ignoredCells.isEmpty {
+                grade.notes.append("cells you added (line\(program.ignoredCells.count == 1 ? "" : "s") \(program.ignoredCells.map(String.init).joined(separator: ", "))) are not graded; put your code inside the answer cells")
+            }
+            let scratch = workDirectory.appendingPathComponent("runs").appendingPathComponent(Self.safeName(student))
+                .appendingPathComponent(exercise.name)
+            try run(program: program, exercise: exercise, studentText: text, scratch: scratch,
+                    uid: uid, includeHidden: true, grade: &grade)
+            grade.seconds = Date().timeIntervalSince(start)
+            return grade
+        } catch {
+            return finish(.crash, "the grader could not run this exercise: \(error)")
+        }
+    }
+
+    /// Runs a student's own exercise file with its visible checks (`workbook test`).
+    public func test(handout: Exercise, uid: UInt32) throws -> ExerciseGrade {
+        var grade = ExerciseGrade(student: "", exercise: handout.name, status: .ok, message: "", notes: [],
+                                  checks: handout.checks.filter { !$0.hidden }.map {
+                                      CheckGrade(name: $0.id, hidden: false, points: 0, max: $0.points, status: .notRun, message: "")
+                                  }, output: "", seconds: 0)
+        let start = Date()
+        let program = try SubmissionProgram(exercise: handout, student: nil)
+        let scratch = workDirectory.appendingPathComponent("runs/test").appendingPathComponent(handout.name)
+        try run(program: program, exercise: handout, studentText: handout.lesson.text, scratch: scratch,
+                uid: uid, includeHidden: false, grade: &grade)
+        grade.seconds = Date().timeIntervalSince(start)
+        return grade
+    }
+
+    static func safeName(_ s: String) -> String {
+        let mapped = s.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" ? Character($0) : "_" }
+        return String(mapped.prefix(80))
+    }
+
+    /// Compile, run, check. Fills `grade`.
+    @discardableResult
+    func run(program: SubmissionProgram, exercise: Exercise, studentText: String, scratch: URL, uid: UInt32,
+             includeHidden: Bool, grade: inout ExerciseGrade) throws -> Bool {
+        let fm = FileManager.default
+        try? fm.removeItem(at: scratch)
+        try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
+        try Data(studentText.utf8).write(to: scratch.appendingPathComponent(exercise.name + ".md"))
+        let fm0 = exercise.lesson.frontMatter
+        let compiled = try compiler.compile(source: program.source(seed: fm0.seed, threads: fm0.threads),
+                                            name: "program", in: scratch)
+        grade.compileSeconds = compiled.seconds
+        guard let executable = compiled.executable else {
+            let first = compiled.errors.first ?? "compilation failed"
+            grade.status = .compileError
+            grade.message = "does not compile: " + first
+            if compiled.errors.count > 1 { grade.message += " (and \(compiled.errors.count - 1) more error\(compiled.errors.count == 2 ? "" : "s"))" }
+            grade.output = compiled.errors.prefix(20).joined(separator: "\n")
+            for i in grade.checks.indices { grade.checks[i].status = .failed; grade.checks[i].message = "not run: the program does not compile" }
+            return false
+        }
+        // The answers file starts empty and belongs to the student's run.
+        let answers = scratch.appendingPathComponent("answers.jsonl")
+        fm.createFile(atPath: answers.path, contents: Data())
+        var limits = self.limits
+        if let t = exercise.lesson.frontMatter.timeout { limits.wallSeconds = t; limits.cpuSeconds = Int(t.rounded(.up)) * 2 }
+        if let mib = exercise.lesson.frontMatter.extra["memory"].flatMap(Int.init) { limits.memoryBytes = mib << 20 }
+        var sandbox = Sandbox(limits: limits, hidden: hiddenPaths(excluding: scratch))
+        if !isolate { sandbox.hidden = [] }
+        let env = ["WORKBOOK_ANSWERS_FILE": answers.path, "WORKBOOK_OUTPUT_FD": "3", "WORKBOOK_THREADS": "1"]
+        let result = isolate
+            ? try sandbox.run(executable: executable.path, directory: scratch, environment: env, uid: uid, recordChannel: true)
+            : try sandbox.runUnisolated(executable: executable.path, directory: scratch, environment: env, recordChannel: true)
+        grade.runSeconds = result.seconds
+        grade.output = Self.clean(result.stdout)
+        let stderr = Self.clean(result.stderr)
+        if result.droppedOutputBytes > 0 {
+            grade.notes.append("the program printed \(result.droppedOutputBytes + result.stdout.utf8.count + result.stderr.utf8.count) bytes; only the first \(limits.outputBytes >> 10) KiB of each stream were kept")
+        }
+        classify(result, stderr: stderr, program: program, limits: limits, grade: &grade)
+
+        // Copy what the student's (now dead) processes exported to where only the grader can write.
+        let privateRun = privateDirectory.appendingPathComponent(UUID().uuidString)
+        try fm.createDirectory(at: privateRun, withIntermediateDirectories: true)
+        chmod(privateDirectory.path, 0o700)
+        defer { try? fm.removeItem(at: privateRun) }
+        let copy = privateRun.appendingPathComponent("answers.jsonl")
+        var exported = Data()
+        if let handle = FileHandle(forReadingAtPath: answers.path) {
+            exported = (try? handle.read(upToCount: 1 << 20)) ?? Data()
+            try? handle.close()
+        }
+        try exported.write(to: copy)
+        try runChecks(exercise: exercise, includeHidden: includeHidden, answers: copy, grade: &grade)
+        return true
+    }
+
+    func hiddenPaths(excluding scratch: URL) -> [String] {
+        let candidates = hiddenFolders + [checkersDirectory.path, privateDirectory.path]
+        let scratchPath = scratch.resolvingSymlinksInPath().path
+        return candidates.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path }
+            .filter { !(scratchPath == $0 || scratchPath.hasPrefix($0 + "/")) }
+    }
+
+    static func clean(_ s: String) -> String {
+        s.replacingOccurrences(of: "\u{1E}WB:[0-9]+\n?", with: "", options: .regularExpression)
+    }
+
+    /// Sets the exercise status from how the program ended.
+    func classify(_ result: SandboxResult, stderr: String, program: SubmissionProgram, limits: SandboxLimits,
+                  grade: inout ExerciseGrade) {
+        let lastCell = result.records.last { ($0["kind"] as? String) == "cell" }?["cell"] as? Int
+        let finished = result.records.contains { ($0["kind"] as? String) == "done" }
+        var place = ""
+        if let c = lastCell, c >= 0, c < program.pieces.count {
+            let piece = program.pieces[c]
+            place = piece.fromStudent ? " in your cell '\(piece.id)' (\(piece.file):\(piece.line))"
+                                      : " in the given cell at \(piece.file):\(piece.line)"
+        }
+        let memoryWords = ["Could not allocate memory", "Cannot allocate memory", "out of memory", "bad_alloc",
+                           "failed to allocate", "Memory allocation failed"]
+        let trap = stderr.split(separator: "\n").first { $0.contains("Fatal error") || $0.hasPrefix("error: ") || $0.contains("precondition failed") }
+            .map { String($0.prefix(500)) }
+        switch result.ending {
+        case .timedOut:
+            grade.status = .timeout
+            grade.message = "stopped after the time limit of \(Int(limits.wallSeconds)) s\(place)"
+        case .signalled(SIGXCPU), .signalled(SIGKILL) where result.seconds < limits.wallSeconds:
+            grade.status = .timeout
+            grade.message = "stopped after the CPU time limit of \(limits.cpuSeconds) s\(place)"
+        case .signalled(SIGXFSZ):
+            grade.status = .outputLimit
+            grade.message = "stopped: wrote a file larger than \(limits.fileBytes >> 20) MiB\(place)"
+        case _ where memoryWords.contains(where: stderr.contains):
+            grade.status = .memoryLimit
+            grade.message = "stopped: exceeded the memory limit of \(limits.memoryBytes >> 20) MiB\(place)"
+        case .exited(0) where finished:
+            grade.status = .ok
+        case .exited(let code):
+            grade.status = .crash
+            grade.message = trap.map { "crashed\(place): \($0)" } ?? "exited with status \(code)\(place)"
+        case .signalled(let s):
+            grade.status = .crash
+            grade.message = trap.map { "crashed\(place): \($0)" } ?? "crashed with signal \(s)\(place)"
+        }
+        if grade.status == .crash, let trap, trap.contains("not yet answered") {
+            grade.message = "not answered yet\(place) (the starter's fatalError(\"not yet answered\") ran)"
+        }
+    }
+
+    /// Runs the checker on the private answers copy; a check that crashes the checker fails and
+    /// the checker is restarted after it, so one check cannot take the others down.
+    func runChecks(exercise: Exercise, includeHidden: Bool, answers: URL, grade: inout ExerciseGrade) throws {
+        let checkerURL: URL
+        do {
+            checkerURL = try checker(for: exercise, includeHidden: includeHidden)
+        } catch {
+            for i in grade.checks.indices { grade.checks[i].status = .failed; grade.checks[i].message = "the checks could not be built (the instructor was told)" }
+            grade.notes.append("\(error)")
+            return
+        }
+        let checks = exercise.checks.filter { includeHidden || !$0.hidden }
+        var limits = SandboxLimits()
+        limits.wallSeconds = 60
+        limits.cpuSeconds = 120
+        let sandbox = Sandbox(limits: limits)
+        var next = 0
+        var attempts = 0
+        while next < checks.count && attempts <= checks.count {
+            attempts += 1
+            let result = try sandbox.runUnisolated(executable: checkerURL.path, arguments: [answers.path, String(next)],
+                                                   directory: answers.deletingLastPathComponent(),
+                                                   environment: ["WORKBOOK_VERDICT_FD": "3", "WORKBOOK_THREADS": "1"],
+                                                   recordChannel: true)
+            var started: Int?
+            for record in result.records {
+                if let s = record["start"] as? Int { started = s }
+                if let c = record["check"] as? Int, c >= 0, c < checks.count, let passed = record["passed"] as? Bool {
+                    let index = grade.checks.firstIndex { $0.name == checks[c].id }!
+                    grade.checks[index].status = passed ? .passed : .failed
+                    grade.checks[index].points = passed ? checks[c].points : 0
+                    grade.checks[index].message = (record["message"] as? String) ?? ""
+                    next = c + 1
+                    started = nil
+                }
+            }
+            if let s = started, s < checks.count {
+                let index = grade.checks.firstIndex { $0.name == checks[s].id }!
+                grade.checks[index].status = .failed
+                let trap = Self.clean(result.stderr).split(separator: "\n").first { $0.contains("Fatal error") || $0.hasPrefix("error: ") }
+                grade.checks[index].message = result.ending == .timedOut ? "the check took too long on your answer"
+                    : "the check could not evaluate your answer" + (trap.map { ": \($0.prefix(300))" } ?? "")
+                next = s + 1
+            } else if result.records.contains(where: { $0["done"] != nil }) {
+                break
+            } else if started == nil && next < checks.count && !result.records.contains(where: { $0["check"] != nil || $0["start"] != nil }) {
+                grade.notes.append("the checker did not start: \(result.stderr.prefix(300))")
+                break
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+
+/// How one exercise of one student went, as a whole.
+public enum ExerciseStatus: String, Codable, Sendable {
+    /// The program ran to the end; points are the checks'.
+    case ok
+    /// The student's file is not there.
+    case missing
+    /// The student's file could not be read as an exercise (broken fence, duplicate ids, too big).
+    case invalid
+    /// The program did not compile; no check could pass.
+    case compileError = "compile-error"
+    /// The program trapped or exited early; answers exported before that were still checked.
+    case crash
+    /// Wall-clock or CPU time limit.
+    case timeout
+    /// The memory limit.
+    case memoryLimit = "memory-limit"
+    /// Wrote a file past the size limit.
+    case outputLimit = "output-limit"
+}
+
+/// The verdict on one check.
+public struct CheckGrade: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable { case passed, failed, notRun = "not-run" }
+    public var name: String
+    public var hidden: Bool
+    public var points: Double
+    public var max: Double
+    public var status: Status
+    public var message: String
+}
+
+/// The grade of one exercise for one student.
+public struct ExerciseGrade: Codable, Sendable {
+    public var student: String
+    public var exercise: String
+    public var status: ExerciseStatus
+    /// What went wrong (compile error at line N, timeout in cell X, ...), empty when `ok`.
+    public var message: String
+    /// Remarks that cost nothing (truncated output, ignored cells, missing cells).
+    public var notes: [String]
+    public var checks: [CheckGrade]
+    /// The first part of the program's output, for feedback.
+    public var output: String
+    public var seconds: Double
+    /// Time spent compiling the student's program and running it (not the checks).
+    public var compileSeconds: Double?
+    public var runSeconds: Double?
+    /// Came from the grade cache.
+    public var cached: Bool = false
+
+    public var points: Double { checks.reduce(0) { $0 + $1.points } }
+    public var maxPoints: Double { checks.reduce(0) { $0 + $1.max } }
+}

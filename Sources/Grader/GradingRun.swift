@@ -1,0 +1,130 @@
+import Foundation
+import Notebook
+
+/// `workbook grade`: every exercise of every student (one folder per student under the
+/// submissions folder), students in parallel, each exercise in its own sandboxed process, with
+/// a cache so an unchanged submission is not graded again.
+public struct GradingRun {
+    public var exercises: [Exercise]
+    public var submissions: URL
+    public var output: URL
+    public var grader: ExerciseGrader
+    /// Students graded at once (default: the core count).
+    public var parallelism: Int
+    public var useCache = true
+    /// Called (serially) after each exercise is graded: (done, total, grade).
+    public var progress: (Int, Int, ExerciseGrade) -> Void = { _, _, _ in }
+
+    /// Loads the exercises (instructor versions with hidden checks) and prepares the grader,
+    /// hiding the exercises, submissions and output folders from student programs.
+    public init(exercisesDirectory: URL, submissions: URL, output: URL, engine: EngineBuild,
+                workDirectory: URL? = nil, limits: SandboxLimits = SandboxLimits()) throws {
+        var problems: [String] = []
+        var exercises: [Exercise] = []
+        for file in try Release.exerciseFiles(in: exercisesDirectory) {
+            do { exercises.append(try Exercise.load(path: file.path)) } catch { problems.append("\(error)") }
+        }
+        if !problems.isEmpty { throw NotebookError(file: exercisesDirectory.path, line: nil, problems.joined(separator: "\n")) }
+        guard !exercises.isEmpty else { throw NotebookError(file: exercisesDirectory.path, line: nil, "no exercises (*.md) here") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: submissions.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw NotebookError(file: submissions.path, line: nil, "the submissions folder does not exist")
+        }
+        self.exercises = exercises
+        self.submissions = submissions
+        self.output = output
+        let work = workDirectory ?? engine.packageRoot.appendingPathComponent(".workbook/grade")
+        self.grader = ExerciseGrader(engine: engine, workDirectory: work, limits: limits,
+                                     hiddenFolders: [exercisesDirectory.path, submissions.path, output.path])
+        self.parallelism = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// Student folders, sorted.
+    public func students() throws -> [String] {
+        let names = try FileManager.default.contentsOfDirectory(atPath: submissions.path)
+        return names.filter { name in
+            var isDirectory: ObjCBool = false
+            return !name.hasPrefix(".") && FileManager.default.fileExists(
+                atPath: submissions.appendingPathComponent(name).path, isDirectory: &isDirectory) && isDirectory.boolValue
+        }.sorted()
+    }
+
+    var cacheDirectory: URL { output.appendingPathComponent(".grade-cache") }
+
+    /// The cache key of one submission: its bytes, the exercise's text (cells and checks), the
+    /// engine build, the toolchain, the limits and the grader's version.
+    func cacheKey(file: URL?, exercise: Exercise) -> String? {
+        guard let file, let data = try? Data(contentsOf: file), data.count <= ExerciseGrader.maxSubmissionBytes else { return nil }
+        var h = SHA256()
+        h.update("grade-\(ExerciseGrader.version)\n\(EngineBuild.toolchainVersion())\n\(grader.engine.fingerprint)\n")
+        h.update("\(grader.limits)\n\(exercise.path)\n\(exercise.lesson.text.utf8.count):\(exercise.lesson.text)\n")
+        h.update(data)
+        return h.finalize()
+    }
+
+    /// Grades everyone and writes the gradebook.
+    public func run() throws -> (grades: [ExerciseGrade], written: Gradebook.Written) {
+        let students = try students()
+        let fm = FileManager.default
+        try fm.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
+        // Build every checker first (once per exercise), so students run in parallel only their own programs.
+        for exercise in exercises {
+            do { _ = try grader.checker(for: exercise, includeHidden: true) } catch {
+                FileHandle.standardError.write(Data("warning: \(error)\n".utf8))
+            }
+        }
+        let total = students.count * exercises.count
+        final class Shared: @unchecked Sendable {
+            var results: [[ExerciseGrade]]
+            var done = 0
+            init(count: Int) { results = Array(repeating: [], count: count) }
+        }
+        let shared = Shared(count: students.count)
+        let lock = NSLock()
+        let queue = DispatchQueue(label: "grading", attributes: .concurrent)
+        let group = DispatchGroup()
+        let slots = DispatchSemaphore(value: parallelism)
+        for (index, student) in students.enumerated() {
+            slots.wait()
+            queue.async(group: group) {
+                defer { slots.signal() }
+                let folder = self.submissions.appendingPathComponent(student)
+                var mine: [ExerciseGrade] = []
+                for exercise in self.exercises {
+                    let file = ExerciseGrader.submissionFile(for: exercise, in: folder)
+                    let grade = self.gradeCached(student: student, exercise: exercise, file: file,
+                                                 uid: 62000 + UInt32(index % 3000))
+                    mine.append(grade)
+                    lock.lock()
+                    shared.done += 1
+                    self.progress(shared.done, total, grade)
+                    lock.unlock()
+                }
+                lock.lock(); shared.results[index] = mine; lock.unlock()
+            }
+        }
+        group.wait()
+        let grades = shared.results.flatMap { $0 }
+        let book = Gradebook(grades: grades,
+                             explanations: Dictionary(uniqueKeysWithValues: exercises.map { ($0.name, $0.explanation ?? "") }),
+                             titles: Dictionary(uniqueKeysWithValues: exercises.map { ($0.name, $0.title) }))
+        return (grades, try book.write(to: output))
+    }
+
+    func gradeCached(student: String, exercise: Exercise, file: URL?, uid: UInt32) -> ExerciseGrade {
+        let key = useCache ? cacheKey(file: file, exercise: exercise) : nil
+        let entry = key.map { cacheDirectory.appendingPathComponent($0 + ".json") }
+        if let entry, let data = try? Data(contentsOf: entry), var stored = try? JSONDecoder().decode(ExerciseGrade.self, from: data) {
+            stored.student = student
+            stored.cached = true
+            return stored
+        }
+        let grade = grader.grade(student: student, exercise: exercise, file: file, uid: uid)
+        // A timeout depends on the machine's load as much as on the code: grade it again next time.
+        if let entry, grade.status != .timeout, grade.status != .missing,
+           let data = try? JSONEncoder().encode(grade) {
+            try? data.write(to: entry, options: .atomic)
+        }
+        return grade
+    }
+}

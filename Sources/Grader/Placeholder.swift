@@ -1,1 +1,0 @@
-// Grader: filled in by its issue.

@@ -1,0 +1,481 @@
+import Foundation
+
+// 2-D convolution (NCHW) lowered to sgemm.
+//
+// Forward: the batch is cut into tiles whose im2col columns stay in cache (about 512 KB): several
+// small images lowered together into one wide column matrix [C*kh*kw, images*Ho*Wo], or bands of
+// output rows of one large image. Same-size stride-1 layers unfold with one shifted copy per
+// kernel tap. 1x1 stride-1 unpadded convolutions read the input in place (no im2col).
+// Backward computes only what is needed: grad weight (dY * cols^T, accumulated over tiles in a
+// fixed order), grad input (stride 1: the dual convolution of dY with the flipped weight;
+// otherwise W^T * dY then col2im), grad bias (sums of dY).
+
+/// 2-D convolution over `input` `[N, C, H, W]` (or `[C, H, W]`) with `weight`
+/// `[outChannels, C / groups, kh, kw]`, as `torch.nn.functional.conv2d`.
+public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1),
+                   padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1,
+                   file: StaticString = #fileID, line: UInt = #line) -> Tensor {
+    let geometry = ConvGeometry(input: input, weight: weight, bias: bias, stride: stride, padding: padding,
+                                dilation: dilation, groups: groups, file: file, line: line)
+    let xData = input.storage, wData = weight.storage
+    let unbatched = input.rank == 3
+    let outShape = unbatched ? [geometry.o, geometry.ho, geometry.wo] : [geometry.n, geometry.o, geometry.ho, geometry.wo]
+    if geometry.n == 0 || geometry.c == 0 || geometry.o == 0 {
+        return emptyResult(outShape, "conv2d", bias.map { [input, weight, $0] } ?? [input, weight])
+    }
+    let out = Tensor.make(shape: outShape) { y in
+        xData.withUnsafeBufferPointer { px in
+            wData.withUnsafeBufferPointer { pw in
+                if let bias {
+                    bias.storage.withUnsafeBufferPointer { pb in
+                        geometry.forward(px.baseAddress!, pw.baseAddress!, pb.baseAddress!, y.baseAddress!)
+                    }
+                } else {
+                    geometry.forward(px.baseAddress!, pw.baseAddress!, nil, y.baseAddress!)
+                }
+            }
+        }
+    }
+    let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
+    let inputShape = input.shape, weightShape = weight.shape
+    return Tensor.record(out, "conv2d", inputs) { g, needs in
+        let needsInput = needs[0], needsWeight = needs[1], needsBias = needs.count > 2 && needs[2]
+        var gx: Tensor?, gw: Tensor?, gb: Tensor?
+        if needsInput { gx = Tensor.make(shape: inputShape) { _ in } }
+        if needsWeight { gw = Tensor.make(shape: weightShape) { _ in } }
+        if needsBias { gb = Tensor.make(shape: [geometry.o]) { _ in } }
+        g.storage.withUnsafeBufferPointer { pg in
+            xData.withUnsafeBufferPointer { px in
+                wData.withUnsafeBufferPointer { pw in
+                    withOptionalMutablePointer(gx) { gxp in
+                        withOptionalMutablePointer(gw) { gwp in
+                            withOptionalMutablePointer(gb) { gbp in
+                                geometry.backward(gradOutput: pg.baseAddress!, input: px.baseAddress!, weight: pw.baseAddress!,
+                                                  gradInput: gxp, gradWeight: gwp, gradBias: gbp)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Array([gx, gw, gb].prefix(inputs.count))
+    }
+}
+
+/// Sizes of one convolution, validated, with the forward and backward kernels.
+struct ConvGeometry {
+    let n: Int, c: Int, h: Int, w: Int
+    let o: Int, kh: Int, kw: Int
+    let sh: Int, sw: Int, ph: Int, pw: Int, dh: Int, dw: Int
+    let groups: Int
+    let ho: Int, wo: Int
+
+    var cg: Int { c / groups }
+    var og: Int { o / groups }
+    /// Rows of one group's column matrix (and columns of its weight matrix).
+    var kg: Int { cg * kh * kw }
+    var kAll: Int { c * kh * kw }
+    var hw: Int { h * w }
+    var ohw: Int { ho * wo }
+    /// Floats of column buffer a tile may use per thread (tests shrink it to force many tiles).
+    /// `WORKBOOK_CONV_CHUNK_FLOATS` overrides it for tuning runs of the benchmark.
+    nonisolated(unsafe) static var chunkBudget =
+        ProcessInfo.processInfo.environment["WORKBOOK_CONV_CHUNK_FLOATS"].flatMap(Int.init) ?? 1 << 17
+    /// Output planes at least this large are lowered one image at a time.
+    nonisolated(unsafe) static var wideImage =
+        ProcessInfo.processInfo.environment["WORKBOOK_CONV_WIDE_IMAGE"].flatMap(Int.init) ?? 3136
+
+    var isPointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 }
+
+    init(input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
+         dilation: (Int, Int), groups: Int, file: StaticString, line: UInt) {
+        let op = "conv2d"
+        requireFloat(input, op, "input", file: file, line: line)
+        requireFloat(weight, op, "weight", file: file, line: line)
+        check(input.rank == 4 || input.rank == 3, op,
+              "expected a 4-D input [N, C, H, W] (or 3-D [C, H, W]), got shape \(describe(shape: input.shape))", file: file, line: line)
+        check(weight.rank == 4, op,
+              "expected a 4-D weight [outChannels, inChannels / groups, kh, kw], got shape \(describe(shape: weight.shape))",
+              file: file, line: line)
+        check(groups >= 1, op, "groups must be positive, got \(groups)", file: file, line: line)
+        check(stride.0 >= 1 && stride.1 >= 1, op, "stride must be positive, got (\(stride.0), \(stride.1))", file: file, line: line)
+        check(dilation.0 >= 1 && dilation.1 >= 1, op, "dilation must be positive, got (\(dilation.0), \(dilation.1))", file: file, line: line)
+        check(padding.0 >= 0 && padding.1 >= 0, op, "padding must be non-negative, got (\(padding.0), \(padding.1))", file: file, line: line)
+        let s = input.rank == 4 ? input.shape : [1] + input.shape
+        n = s[0]; c = s[1]; h = s[2]; w = s[3]
+        o = weight.shape[0]; kh = weight.shape[2]; kw = weight.shape[3]
+        check(c % groups == 0, op, "input \(describe(shape: input.shape)) has \(c) channels, not divisible by groups \(groups)",
+              file: file, line: line)
+        check(o % groups == 0, op, "weight \(describe(shape: weight.shape)) has \(o) output channels, not divisible by groups \(groups)",
+              file: file, line: line)
+        check(weight.shape[1] * groups == c, op,
+              "input \(describe(shape: input.shape)) has \(c) channels but weight \(describe(shape: weight.shape)) expects \(weight.shape[1] * groups) (groups \(groups))",
+              file: file, line: line)
+        if let bias {
+            requireFloat(bias, op, "bias", file: file, line: line)
+            check(bias.shape == [o], op, "bias \(describe(shape: bias.shape)) does not match \(o) output channels of weight \(describe(shape: weight.shape))",
+                  file: file, line: line)
+        }
+        (sh, sw) = stride; (ph, pw) = padding; (dh, dw) = dilation
+        self.groups = groups
+        let spanH = h + 2 * ph - dh * (kh - 1) - 1, spanW = w + 2 * pw - dw * (kw - 1) - 1
+        check(spanH >= 0 && spanW >= 0 && kh > 0 && kw > 0, op,
+              "input \(describe(shape: input.shape)) padded to \(h + 2 * ph)x\(w + 2 * pw) is smaller than the dilated kernel \(dh * (kh - 1) + 1)x\(dw * (kw - 1) + 1) of weight \(describe(shape: weight.shape))",
+              file: file, line: line)
+        ho = spanH / sh + 1; wo = spanW / sw + 1
+    }
+
+    /// A geometry from sizes already known to be valid (the dual convolution of a backward pass).
+    init(n: Int, c: Int, h: Int, w: Int, o: Int, kh: Int, kw: Int, padding: (Int, Int), dilation: (Int, Int)) {
+        self.n = n; self.c = c; self.h = h; self.w = w; self.o = o; self.kh = kh; self.kw = kw
+        (sh, sw) = (1, 1); (ph, pw) = padding; (dh, dw) = dilation
+        groups = 1
+        ho = h + 2 * ph - dh * (kh - 1); wo = w + 2 * pw - dw * (kw - 1)
+    }
+
+    /// For stride 1 the input gradient is itself a convolution: dY padded by `d*(k-1) - p`,
+    /// correlated with the weight flipped in space and with in/out channels swapped. Its GEMM is
+    /// shaped like the forward one ([C, O*k*k] x [O*k*k, pixels]), which stays efficient when O is
+    /// small, unlike W^T * dY ([C*k*k, O] x [O, pixels]) followed by col2im.
+    var dualForInputGradient: ConvGeometry? {
+        // With very few input channels the dual GEMM has almost no rows (the RGB stem); col2im wins.
+        guard sh == 1 && sw == 1 && groups == 1 && !isPointwise && c >= 16 else { return nil }
+        let qh = dh * (kh - 1) - ph, qw = dw * (kw - 1) - pw
+        guard qh >= 0 && qw >= 0 else { return nil }
+        return ConvGeometry(n: n, c: o, h: ho, w: wo, o: c, kh: kh, kw: kw, padding: (qh, qw), dilation: (dh, dw))
+    }
+
+    /// `[O, C, kh, kw]` -> `[C, O, kh, kw]` flipped in both spatial dimensions.
+    func flippedTransposedWeight(_ weight: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let k = kh * kw
+        for oc in 0..<o {
+            for ic in 0..<c {
+                let src = weight + (oc * c + ic) * k, dst = out + (ic * o + oc) * k
+                for i in 0..<k { dst[i] = src[k - 1 - i] }
+            }
+        }
+    }
+
+    /// One unit of lowering: `count` whole images, or (count 1) output rows `oh0..<oh1` of one image.
+    struct Tile {
+        let n0: Int, count: Int, oh0: Int, oh1: Int
+    }
+
+    /// The tiles covering the batch. Several small images are lowered together so their GEMM is
+    /// wide; large images are split into bands of output rows. Either way the column buffer stays
+    /// near `chunkBudget` floats (512 KB, about half an L2): columns written by im2col are still in
+    /// cache when sgemm reads them, measured 1.5-2x faster than whole-image 16 MB columns.
+    var tiles: [Tile] {
+        // OpenBLAS splits each GEMM across threads, so each core's share is budget / threads;
+        // fewer, larger tiles also mean fewer thread wake-ups (measured: 5-10x less system time).
+        let budget = ConvGeometry.chunkBudget * max(1, Threads.count)
+        let perImage = max(kAll, o) * ohw
+        var result: [Tile] = []
+        if n > 1 && ohw < ConvGeometry.wideImage && perImage * 2 <= budget {
+            let fit = min(n, budget / perImage)
+            let chunks = (n + fit - 1) / fit
+            let nb = (n + chunks - 1) / chunks
+            var n0 = 0
+            while n0 < n {
+                result.append(Tile(n0: n0, count: min(nb, n - n0), oh0: 0, oh1: ho))
+                n0 += nb
+            }
+            return result
+        }
+        let fitRows = isPointwise ? ho : max(1, min(ho, budget / max(kAll * wo, 1)))
+        let bands = (ho + fitRows - 1) / fitRows
+        let rows = (ho + bands - 1) / bands
+        for n0 in 0..<n {
+            var oh0 = 0
+            while oh0 < ho {
+                result.append(Tile(n0: n0, count: 1, oh0: oh0, oh1: min(ho, oh0 + rows)))
+                oh0 += rows
+            }
+        }
+        return result
+    }
+
+    /// Floats of column buffer the largest tile needs.
+    private func columnFloats(_ tiles: [Tile]) -> Int {
+        tiles.map { kAll * $0.count * ($0.oh1 - $0.oh0) * wo }.max() ?? 0
+    }
+
+    // MARK: Forward
+
+    func forward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                 _ y: UnsafeMutablePointer<Float>) {
+        let tiles = self.tiles
+        // 1x1 stride-1 unpadded convolutions of whole single images read the input in place.
+        let direct = isPointwise && tiles.allSatisfy { $0.count == 1 }
+        let colSize = direct ? 0 : columnFloats(tiles)
+        let tmpSize = tiles.map { $0.count > 1 ? o * $0.count * ohw : 0 }.max() ?? 0
+        ScratchPool.shared.withBuffer(colSize + tmpSize) { scratch in
+            for tile in tiles {
+                let ld = tile.count * (tile.oh1 - tile.oh0) * wo
+                let cols: UnsafePointer<Float>
+                if direct {
+                    cols = x + tile.n0 * c * hw
+                } else {
+                    im2col(x + tile.n0 * c * hw, tile: tile, into: scratch)
+                    cols = UnsafePointer(scratch)
+                }
+                // One image: write straight into its output rows; several: channel-major temp.
+                let (target, ldy) = tile.count == 1 ? (y + tile.n0 * o * ohw + tile.oh0 * wo, ohw) : (scratch + colSize, ld)
+                for gi in 0..<groups {
+                    sgemm(m: og, n: ld, k: kg, weight + gi * og * kg, lda: kg, cols + gi * kg * ld, ldb: ld,
+                          target + gi * og * ldy, ldc: ldy)
+                }
+                if tile.count > 1 {
+                    scatterChannelMajor(UnsafePointer(target), images: tile.count, channels: o, plane: ohw,
+                                        into: y + tile.n0 * o * ohw, bias: bias)
+                } else if let bias, tile.oh1 == ho {
+                    addBias(bias, to: y + tile.n0 * o * ohw, images: 1)
+                }
+            }
+        }
+    }
+
+    private func addBias(_ bias: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, images: Int) {
+        let plane = ohw, o = self.o
+        Threads.parallelFor(images * o, costPerItem: plane) { range in
+            for item in range {
+                let b = bias[item % o]
+                let p = y + item * plane
+                for i in 0..<plane { p[i] += b }
+            }
+        }
+    }
+
+    // MARK: Backward
+
+    func backward(gradOutput g: UnsafePointer<Float>, input x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                  gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>?,
+                  gradBias: UnsafeMutablePointer<Float>?, counted: Bool = false) {
+        if let gradBias { biasGradient(g, into: gradBias) }
+        if gradInput == nil && gradWeight == nil { return }
+        if let gradWeight, !counted {
+            KernelCounters.conv2dWeightGradients += 1
+            if n == 0 { gradWeight.update(repeating: 0, count: o * kg) }
+        }
+        if let gradInput {
+            KernelCounters.conv2dInputGradients += 1
+            if let dual = dualForInputGradient {
+                ScratchPool.shared.withBuffer(o * kg) { flipped in
+                    flippedTransposedWeight(weight, into: flipped)
+                    dual.forward(g, UnsafePointer(flipped), nil, gradInput)
+                }
+                if gradWeight == nil { return }
+                backward(gradOutput: g, input: x, weight: weight, gradInput: nil, gradWeight: gradWeight, gradBias: nil,
+                         counted: true)
+                return
+            }
+        }
+        let tiles = self.tiles
+        let direct = isPointwise && tiles.allSatisfy { $0.count == 1 }
+        // Scratch: gathered dY [O, count*ohw] (several images), columns of X (for dW), columns of dX.
+        let gatherSize = tiles.map { $0.count > 1 ? o * $0.count * ohw : 0 }.max() ?? 0
+        let colSize = (gradWeight != nil && !direct) ? columnFloats(tiles) : 0
+        let gradColSize = (gradInput != nil && !direct) ? columnFloats(tiles) : 0
+        ScratchPool.shared.withBuffer(gatherSize + colSize + gradColSize) { scratch in
+            let gathered = scratch, cols = scratch + gatherSize, gradCols = scratch + gatherSize + colSize
+            for (index, tile) in tiles.enumerated() {
+                let ld = tile.count * (tile.oh1 - tile.oh0) * wo
+                let gy: UnsafePointer<Float>, ldg: Int
+                if tile.count == 1 {
+                    (gy, ldg) = (g + tile.n0 * o * ohw + tile.oh0 * wo, ohw)
+                } else {
+                    gatherChannelMajor(g + tile.n0 * o * ohw, images: tile.count, channels: o, plane: ohw, into: gathered)
+                    (gy, ldg) = (UnsafePointer(gathered), ld)
+                }
+                if let gradWeight {
+                    let xc: UnsafePointer<Float>
+                    if direct { xc = x + tile.n0 * c * hw } else {
+                        im2col(x + tile.n0 * c * hw, tile: tile, into: cols)
+                        xc = UnsafePointer(cols)
+                    }
+                    for gi in 0..<groups {
+                        sgemm(transB: true, m: og, n: kg, k: ld, gy + gi * og * ldg, lda: ldg, xc + gi * kg * ld, ldb: ld,
+                              beta: index == 0 ? 0 : 1, gradWeight + gi * og * kg, ldc: kg)
+                    }
+                }
+                if let gradInput {
+                    let target = direct ? gradInput + tile.n0 * c * hw : gradCols
+                    for gi in 0..<groups {
+                        sgemm(transA: true, m: kg, n: ld, k: og, weight + gi * og * kg, lda: kg, gy + gi * og * ldg, ldb: ldg,
+                              target + gi * kg * ld, ldc: ld)
+                    }
+                    if !direct { col2im(gradCols, tile: tile, into: gradInput + tile.n0 * c * hw) }
+                }
+            }
+        }
+    }
+
+    private func biasGradient(_ g: UnsafePointer<Float>, into gb: UnsafeMutablePointer<Float>) {
+        let plane = ohw, images = n, channels = o
+        Threads.parallelFor(channels, costPerItem: images * plane) { range in
+            for ch in range {
+                var total: Double = 0
+                for img in 0..<images {
+                    let p = g + (img * channels + ch) * plane
+                    var s: Float = 0
+                    for i in 0..<plane { s += p[i] }
+                    total += Double(s)
+                }
+                gb[ch] = Float(total)
+            }
+        }
+    }
+
+    // MARK: Lowering
+
+    /// Valid outputs `lo..<hi` for kernel offset `offset` (input index = out*stride + offset).
+    @inline(__always)
+    private func validRange(offset: Int, stride: Int, inputSize: Int, outputSize: Int) -> (Int, Int) {
+        let lo = offset >= 0 ? 0 : min(outputSize, (-offset + stride - 1) / stride)
+        let last = inputSize - 1 - offset
+        let hi = last < 0 ? 0 : min(outputSize, last / stride + 1)
+        return (lo, max(lo, hi))
+    }
+
+    /// Unfolds a tile (images from `x`, output rows `tile.oh0..<tile.oh1`) into `cols`
+    /// `[C*kh*kw, count*rows*Wo]`.
+    func im2col(_ x: UnsafePointer<Float>, tile: Tile, into cols: UnsafeMutablePointer<Float>) {
+        let images = tile.count, oh0 = tile.oh0, oh1 = tile.oh1
+        let tileOhw = (oh1 - oh0) * wo
+        let ld = images * tileOhw
+        let (c, h, w, kh, kw, wo, sh, sw, ph, pw, dh, dw) = (c, h, w, kh, kw, wo, sh, sw, ph, pw, dh, dw)
+        let hw = self.hw
+        let shifted = sh == 1 && sw == 1 && wo == w
+        Threads.parallelFor(kAll * images, costPerItem: tileOhw) { range in
+            for item in range {
+                let row = item / images, img = item % images
+                let ch = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw
+                let src = x + (img * c + ch) * hw
+                let dst = cols + row * ld + img * tileOhw
+                let offH = ki * dh - ph, offW = kj * dw - pw
+                let (owLo, owHi) = validRange(offset: offW, stride: sw, inputSize: w, outputSize: wo)
+                if shifted {
+                    // Output row oh reads input row oh + offH at the same width: the whole valid
+                    // block is one shifted copy; only the columns that fall into padding need zeros.
+                    let (vLo, vHi) = validRange(offset: offH, stride: 1, inputSize: h, outputSize: ho)
+                    let lo = max(vLo, oh0), hi = min(vHi, oh1)
+                    if lo >= hi || owLo == owHi { dst.update(repeating: 0, count: tileOhw); continue }
+                    if lo > oh0 { dst.update(repeating: 0, count: (lo - oh0) * wo) }
+                    if hi < oh1 { (dst + (hi - oh0) * wo).update(repeating: 0, count: (oh1 - hi) * wo) }
+                    let j0 = (lo - oh0) * wo + owLo, j1 = (hi - 1 - oh0) * wo + owHi
+                    (dst + j0).update(from: src + ((lo + offH) * w + owLo + offW), count: j1 - j0)
+                    if owLo > 0 || owHi < wo {
+                        for oh in lo..<hi {
+                            let d = dst + (oh - oh0) * wo
+                            for ow in 0..<owLo { d[ow] = 0 }
+                            for ow in owHi..<wo { d[ow] = 0 }
+                        }
+                    }
+                    continue
+                }
+                for oh in oh0..<oh1 {
+                    let ih = oh * sh + offH
+                    let d = dst + (oh - oh0) * wo
+                    if ih < 0 || ih >= h || owLo == owHi {
+                        d.update(repeating: 0, count: wo)
+                        continue
+                    }
+                    if owLo > 0 { d.update(repeating: 0, count: owLo) }
+                    if owHi < wo { (d + owHi).update(repeating: 0, count: wo - owHi) }
+                    let s = src + ih * w + offW
+                    if sw == 1 {
+                        (d + owLo).update(from: s + owLo, count: owHi - owLo)
+                    } else {
+                        for ow in owLo..<owHi { d[ow] = s[ow * sw] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Folds a tile's column gradients back onto its input planes at `gx`. The first tile of an
+    /// image overwrites the planes, later row bands add to them; each plane is owned by one work
+    /// item, so the accumulation order is fixed. The rows of `cols` are used as scratch.
+    func col2im(_ cols: UnsafeMutablePointer<Float>, tile: Tile, into gx: UnsafeMutablePointer<Float>) {
+        let images = tile.count, oh0 = tile.oh0, oh1 = tile.oh1
+        let tileOhw = (oh1 - oh0) * wo
+        let ld = images * tileOhw
+        let (c, h, w, kh, kw, wo, sh, sw, ph, pw, dh, dw) = (c, h, w, kh, kw, wo, sh, sw, ph, pw, dh, dw)
+        let hw = self.hw
+        let shifted = sh == 1 && sw == 1 && wo == w
+        Threads.parallelFor(images * c, costPerItem: kh * kw * tileOhw) { range in
+            for item in range {
+                let img = item / c, ch = item % c
+                let plane = gx + item * hw
+                if oh0 == 0 { plane.update(repeating: 0, count: hw) }
+                for ki in 0..<kh {
+                    let offH = ki * dh - ph
+                    for kj in 0..<kw {
+                        let offW = kj * dw - pw
+                        let (owLo, owHi) = validRange(offset: offW, stride: sw, inputSize: w, outputSize: wo)
+                        if owLo == owHi { continue }
+                        let src = cols + ((ch * kh + ki) * kw + kj) * ld + img * tileOhw
+                        if shifted {
+                            // Mirror of im2col's shifted copy: one contiguous accumulation once
+                            // the entries that belong to padding are zeroed.
+                            let (vLo, vHi) = validRange(offset: offH, stride: 1, inputSize: h, outputSize: ho)
+                            let lo = max(vLo, oh0), hi = min(vHi, oh1)
+                            if lo >= hi { continue }
+                            if owLo > 0 || owHi < wo {
+                                for oh in lo..<hi {
+                                    let d = src + (oh - oh0) * wo
+                                    for ow in 0..<owLo { d[ow] = 0 }
+                                    for ow in owHi..<wo { d[ow] = 0 }
+                                }
+                            }
+                            let j0 = (lo - oh0) * wo + owLo, j1 = (hi - 1 - oh0) * wo + owHi
+                            let target = plane + ((lo + offH) * w + owLo + offW), from = src + j0
+                            for j in 0..<(j1 - j0) { target[j] += from[j] }
+                            continue
+                        }
+                        for oh in oh0..<oh1 {
+                            let ih = oh * sh + offH
+                            if ih < 0 || ih >= h { continue }
+                            let d = plane + ih * w + offW
+                            let s = src + (oh - oh0) * wo
+                            if sw == 1 {
+                                for ow in owLo..<owHi { d[ow] += s[ow] }
+                            } else {
+                                for ow in owLo..<owHi { d[ow * sw] += s[ow] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `[channels, images, plane]` -> `[images, channels, plane]`, adding a per-channel bias.
+func scatterChannelMajor(_ src: UnsafePointer<Float>, images: Int, channels: Int, plane: Int,
+                         into dst: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
+    Threads.parallelFor(images * channels, costPerItem: plane) { range in
+        for item in range {
+            let img = item / channels, ch = item % channels
+            let s = src + (ch * images + img) * plane
+            let d = dst + item * plane
+            if let bias {
+                let b = bias[ch]
+                for i in 0..<plane { d[i] = s[i] + b }
+            } else {
+                d.update(from: s, count: plane)
+            }
+        }
+    }
+}
+
+/// `[images, channels, plane]` -> `[channels, images, plane]`.
+func gatherChannelMajor(_ src: UnsafePointer<Float>, images: Int, channels: Int, plane: Int,
+                        into dst: UnsafeMutablePointer<Float>) {
+    Threads.parallelFor(images * channels, costPerItem: plane) { range in
+        for item in range {
+            let ch = item / images, img = item % images
+            (dst + item * plane).update(from: src + (img * channels + ch) * plane, count: plane)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import CBLAS
+import Foundation
+
+// Shared plumbing of the numerical kernels: the sgemm call, a pool of scratch buffers, and
+// counters tests use to prove that skipped gradients really were skipped.
+
+/// Row-major `C = alpha * op(A) * op(B) + beta * C` through OpenBLAS.
+/// `op(A)` is m x k, `op(B)` is k x n; leading dimensions are the row lengths as stored.
+@inline(__always)
+func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+           _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+           beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+    if m == 0 || n == 0 { return }
+    if k == 0 {
+        // BLAS would read nothing from A and B; only the scaling of C remains.
+        for i in 0..<m {
+            let row = c + i * ldc
+            if beta == 0 { row.update(repeating: 0, count: n) } else if beta != 1 { for j in 0..<n { row[j] *= beta } }
+        }
+        return
+    }
+    _ = Threads.count  // applies WORKBOOK_THREADS to OpenBLAS before its first use
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
+                beta, c, blasint(ldc))
+}
+
+/// Reusable scratch memory for im2col columns and gathered gradients. Large fresh allocations
+/// are page-faulted in on every call; keeping a few buffers around avoids that per layer.
+final class ScratchPool: @unchecked Sendable {
+    static let shared = ScratchPool()
+    private let lock = NSLock()
+    private var free: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = []
+    private let maxKept = 6
+
+    /// Runs `body` with an uninitialized buffer of at least `count` floats.
+    func withBuffer<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+        let buffer = take(max(count, 1))
+        defer { give(buffer) }
+        return body(buffer.pointer)
+    }
+
+    private func take(_ count: Int) -> (pointer: UnsafeMutablePointer<Float>, capacity: Int) {
+        lock.lock()
+        var best: Int?
+        for (i, b) in free.enumerated() where b.capacity >= count {
+            if best == nil || b.capacity < free[best!].capacity { best = i }
+        }
+        if let best {
+            let b = free.remove(at: best)
+            lock.unlock()
+            return b
+        }
+        lock.unlock()
+        return (UnsafeMutablePointer<Float>.allocate(capacity: count), count)
+    }
+
+    private func give(_ buffer: (pointer: UnsafeMutablePointer<Float>, capacity: Int)) {
+        lock.lock()
+        free.append(buffer)
+        if free.count > maxKept {
+            // Drop the smallest: big buffers are the expensive ones to recreate.
+            let i = free.indices.min { free[$0].capacity < free[$1].capacity }!
+            free[i].pointer.deallocate()
+            free.remove(at: i)
+        }
+        lock.unlock()
+    }
+}
+
+/// How often the expensive backward paths ran; tests check that frozen weights skip theirs.
+enum KernelCounters {
+    nonisolated(unsafe) static var conv2dWeightGradients = 0
+    nonisolated(unsafe) static var conv2dInputGradients = 0
+    nonisolated(unsafe) static var matmulLeftGradients = 0
+    nonisolated(unsafe) static var matmulRightGradients = 0
+}
+
+/// Converts a Float32 storage array to a tensor without copying.
+@inline(__always)
+func floatTensor(_ shape: [Int], _ values: [Float]) -> Tensor {
+    Tensor(shape: shape, dtype: .float32, storage: values, int64Storage: [])
+}
+
+/// A zero-filled Float32 tensor.
+@inline(__always)
+func zeroTensor(_ shape: [Int]) -> Tensor {
+    Tensor(shape: shape, dtype: .float32, storage: [Float](repeating: 0, count: Shape.count(shape)), int64Storage: [])
+}
+
+/// Checks that `t` holds Float32 values, naming the op and argument otherwise.
+@inline(__always)
+func requireFloat(_ t: Tensor, _ op: String, _ what: String, file: StaticString, line: UInt) {
+    check(t.dtype == .float32, op, "\(what) must be a Float32 tensor, got \(t.dtype) of shape \(describe(shape: t.shape)); call .float() first",
+          file: file, line: line)
+}
+
+/// Runs `body` with a mutable pointer to `t`'s Float32 storage, or nil when there is no tensor.
+@inline(__always)
+func withOptionalMutablePointer<R>(_ t: Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+    guard let t else { return body(nil) }
+    return t.storage.withUnsafeMutableBufferPointer { body($0.baseAddress) }
+}
+
+/// The result of an op on empty tensors (a batch of 0, say): zeros of `shape`, with zero
+/// gradients, so kernels never touch the missing buffers.
+func emptyResult(_ shape: [Int], _ name: String, _ inputs: [Tensor]) -> Tensor {
+    let shapes = inputs.map(\.shape)
+    return Tensor.record(zeroTensor(shape), name, inputs) { _, needs in
+        zip(shapes, needs).map { $1 ? zeroTensor($0) : nil }
+    }
+}

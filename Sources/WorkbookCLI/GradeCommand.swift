@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import Grader
+import Notebook
+
+/// `workbook grade SUBMISSIONS/`: the instructor grades every student.
+struct GradeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grade",
+        abstract: "Grade every exercise of every student (one folder per student); write a gradebook (CSV, JSON) and HTML feedback.")
+
+    @Argument(help: "Folder with one sub-folder per student holding their qNN-*.md files.")
+    var submissions: String
+
+    @Option(help: "Folder of exercises (instructor versions, with hidden checks).")
+    var exercises = "exercises"
+
+    @Option(help: "Folder for gradebooks and feedback (earlier ones are kept).")
+    var out = "gradebooks"
+
+    @Option(help: "Students graded at once (default: the number of cores).")
+    var jobs: Int?
+
+    @Option(help: "Wall-clock seconds per exercise program (an exercise's front matter 'timeout' overrides).")
+    var timeout: Double = 60
+
+    @Option(help: "Memory limit per exercise program, MiB (front matter 'memory' overrides).")
+    var memory: Int = 4096
+
+    @Flag(help: "Grade again even unchanged submissions.")
+    var noCache = false
+
+    @Option(help: "Package root (default: found from the current directory, or WORKBOOK_PACKAGE_ROOT).")
+    var packageRoot: String?
+
+    func run() throws {
+        let engine = try EngineBuild(root: packageRoot)
+        try engine.ensureBuilt()
+        var limits = SandboxLimits()
+        limits.wallSeconds = timeout
+        limits.cpuSeconds = Int((timeout * 2).rounded(.up))
+        limits.memoryBytes = memory << 20
+        var run = try GradingRun(exercisesDirectory: URL(fileURLWithPath: exercises).standardizedFileURL,
+                                 submissions: URL(fileURLWithPath: submissions).standardizedFileURL,
+                                 output: URL(fileURLWithPath: out).standardizedFileURL, engine: engine, limits: limits)
+        if let jobs { run.parallelism = max(1, jobs) }
+        run.useCache = !noCache
+        if !Sandbox.isolationAvailable {
+            print("note: not running as root (or namespaces unavailable): student programs get resource limits but no network/file isolation")
+        }
+        let start = Date()
+        run.progress = { done, total, grade in
+            let points = "\(Self.number(grade.points))/\(Self.number(grade.maxPoints))"
+            let status = grade.status == .ok ? "" : " \(grade.status.rawValue)"
+            print("[\(done)/\(total)] \(grade.student) \(grade.exercise): \(points)\(status)\(grade.cached ? " (cached)" : "")")
+        }
+        let (grades, written) = try run.run()
+        let students = Set(grades.map(\.student)).count
+        print(String(format: "graded %d student%@ x %d exercise%@ in %.1f s", students, students == 1 ? "" : "s",
+                     run.exercises.count, run.exercises.count == 1 ? "" : "s", Date().timeIntervalSince(start)))
+        print("gradebook: \(written.csv.path)\n           \(written.json.path)\nfeedback:  \(written.feedback.path)/")
+    }
+
+    static func number(_ d: Double) -> String { d == d.rounded() ? String(Int(d)) : String(d) }
+}

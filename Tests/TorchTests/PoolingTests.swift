@@ -1,0 +1,87 @@
+import XCTest
+@testable import Torch
+
+final class PoolingTests: XCTestCase {
+    // Expected values from make_kernel_expectations.py (PyTorch 2.15) on closedForm([1, 2, 5, 5], 1.7, 0.4).
+    private let x = closedForm([1, 2, 5, 5], 1.7, 0.4)
+
+    func testMaxPoolSimpleValues() {
+        let y = maxPool2d(Tensor(shape: [1, 1, 4, 4], scalars: (0..<16).map(Float.init)), kernelSize: (2, 2))
+        XCTAssertEqual(y.shape, [1, 1, 2, 2])
+        XCTAssertEqual(y.scalars, [5, 7, 13, 15])
+    }
+
+    func testMaxPoolMatchesPyTorch() {
+        let y = maxPool2d(x, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true)
+        XCTAssertEqual(y.shape, [1, 2, 3, 3])
+        assertClose(y.scalars, [1.726419, 1.981215, 1.981215, 1.388329, 1.981215, 1.981215, 1.388329, 1.947291, 1.947291,
+                                1.812661, 1.467588, 1.993518, 1.812661, 1.666502, 1.993518, 1.995238, 1.666502, 1.802808])
+        let d = maxPool2d(x, kernelSize: (2, 2), stride: (1, 1), padding: (1, 1), dilation: (2, 2))
+        XCTAssertEqual(d.shape, [1, 2, 5, 5])
+        assertClose(Array(d.scalars.prefix(10)), [-1.845551, 1.002042, 1.981215, 0.01592637, 1.981215, 1.726419, 1.85759,
+                                                   1.726419, 1.85759, -0.974349])
+        assertClose(Array(d.scalars.suffix(5)), [1.666502, 0.8818536, 1.666502, 0.8818536, -1.893746])
+    }
+
+    func testAvgPoolMatchesPyTorch() {
+        let noCount = avgPool2d(x, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true, countIncludePad: false)
+        assertClose(noCount.scalars, [0.4154365, -0.2165296, 0.543349, 0.05065404, -0.03125896, 0.08775949, 0.2379056, -0.1866523,
+                                      0.5885844, 0.4523641, -0.06196529, -0.1779839, 0.07829835, -0.01518642, -0.01105339,
+                                      0.5575382, -0.1339111, 0.03541598])
+        let count = avgPool2d(x, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true, countIncludePad: true)
+        assertClose(count.scalars, [0.1846385, -0.144353, 0.2414885, 0.03376935, -0.03125896, 0.05850633, 0.1057358, -0.1244349,
+                                    0.261593, 0.2010507, -0.04131019, -0.07910393, 0.0521989, -0.01518642, -0.007368929,
+                                    0.2477947, -0.0892741, 0.01574043])
+        let ceil = avgPool2d(x, kernelSize: (2, 2), stride: (2, 2), ceilMode: true)
+        XCTAssertEqual(ceil.shape, [1, 2, 3, 3])
+        assertClose(ceil.scalars, [0.4154365, -0.2950113, 0.801631, 0.2868583, -0.4087384, 0.1559201, -0.8427306, 1.074363,
+                                   -0.7032296, 0.4523641, -0.5336659, 0.4609355, -0.4868537, 0.386058, -0.8612261, 0.9374717,
+                                   -0.668891, 1.802808])
+        XCTAssertEqual(avgPool2d(x, kernelSize: (2, 2)).shape, [1, 2, 2, 2])
+    }
+
+    func testAdaptiveAvgPoolMatchesPyTorch() {
+        let y = adaptiveAvgPool2d(x, outputSize: (3, 2))
+        XCTAssertEqual(y.shape, [1, 2, 3, 2])
+        assertClose(y.scalars, [-0.01473887, 0.07053614, -0.008340942, 0.01639603, -0.09284384, 0.140942,
+                                0.2180999, -0.2021321, 0.03174059, -0.0278272, 0.1912944, -0.156787])
+    }
+
+    func testGlobalAveragePool() {
+        let t = randomTensor([3, 4, 5, 6], seed: 1)
+        let y = adaptiveAvgPool2d(t, outputSize: (1, 1))
+        XCTAssertEqual(y.shape, [3, 4, 1, 1])
+        let v = t.scalars
+        assertClose(y.scalars, (0..<12).map { p in v[(p * 30)..<(p * 30 + 30)].reduce(0, +) / 30 })
+        // Same as a full-size average pool.
+        assertClose(y.scalars, avgPool2d(t, kernelSize: (5, 6)).scalars)
+    }
+
+    func testMaxPoolGradients() {
+        let t = randomTensor([2, 2, 6, 5], seed: 2)  // random values: no ties
+        assertGradientsMatch([t], eps: 1e-3) { maxPool2d($0[0], kernelSize: (2, 2)) }
+        assertGradientsMatch([t], eps: 1e-3) { maxPool2d($0[0], kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true) }
+        assertGradientsMatch([t], eps: 1e-3) { maxPool2d($0[0], kernelSize: (2, 3), stride: (1, 2), padding: (1, 1), dilation: (2, 1)) }
+    }
+
+    func testAvgPoolGradients() {
+        let t = randomTensor([2, 2, 6, 5], seed: 3)
+        assertGradientsMatch([t]) { avgPool2d($0[0], kernelSize: (2, 2)) }
+        assertGradientsMatch([t]) { avgPool2d($0[0], kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true, countIncludePad: false) }
+        assertGradientsMatch([t]) { avgPool2d($0[0], kernelSize: (3, 2), stride: (2, 2), padding: (1, 1), ceilMode: true, countIncludePad: true) }
+    }
+
+    func testAdaptiveAvgPoolGradients() {
+        let t = randomTensor([2, 2, 5, 7], seed: 4)
+        assertGradientsMatch([t]) { adaptiveAvgPool2d($0[0], outputSize: (3, 2)) }
+        assertGradientsMatch([t]) { adaptiveAvgPool2d($0[0], outputSize: (1, 1)) }
+        assertGradientsMatch([t]) { adaptiveAvgPool2d($0[0], outputSize: (7, 9)) }  // upsampling windows overlap
+    }
+
+    func testUnbatchedInput() {
+        let t = randomTensor([3, 4, 4], seed: 5)
+        XCTAssertEqual(maxPool2d(t, kernelSize: (2, 2)).shape, [3, 2, 2])
+        XCTAssertEqual(avgPool2d(t, kernelSize: (2, 2)).shape, [3, 2, 2])
+        XCTAssertEqual(adaptiveAvgPool2d(t, outputSize: (1, 1)).shape, [3, 1, 1])
+    }
+}
