@@ -49,13 +49,13 @@ struct CellView {
         var ctx: [String: Any] = [
             "id": cell.id, "number": cell.number, "line": cell.line, "file": file,
             "role": role.rawValue,
-            "isSolution": role == .solution, "isStarter": role == .starter,
+            "isSolution": role == .solution, "isStarter": role == .starter, "isCheck": role == .check,
         ]
-        if !cell.options.hideSource || role == .starter || role == .solution {
+        if !cell.options.hideSource || role == .starter || role == .solution || role == .check {
             ctx["source"] = highlighter.highlight(Self.trimmingBlankLines(cell.source))
         }
         var outputs: [[String: Any]] = []
-        if let result, role != .starter {
+        if let result, role != .starter && role != .check {
             if !cell.options.hideOutput {
                 for output in Self.merged(result.outputs) { if let o = try context(output) { outputs.append(o) } }
             }

@@ -12,6 +12,8 @@ public enum CellRole: String, Sendable, Equatable {
     case solution
     /// Run but never shown (grader checks).
     case hidden
+    /// Shown (labelled as a check), not run: visible grader checks.
+    case check
 }
 
 /// The exercise-specific part of the site: which cells are starters and solutions, and what the
@@ -23,6 +25,24 @@ public protocol ExerciseConventions: Sendable {
     func role(of cell: Cell, in exercise: Lesson) -> CellRole
     /// The lesson to execute for an exercise (for example with starter cells made `no-run`).
     func runnable(_ exercise: Lesson) -> Lesson
+    /// For a `.solution` cell: the code a student starts from, shown before the solution (and
+    /// alone with `--no-solutions`); nil shows none.
+    func starterSource(of cell: Cell, in exercise: Lesson) -> String?
+    /// For a `.solution` cell: the code to show as the solution (e.g. without grading markers);
+    /// nil shows the cell's source.
+    func solutionSource(of cell: Cell, in exercise: Lesson) -> String?
+    /// File lines (1-based) of prose that belongs to the solution (an explanation section): left
+    /// out with `--no-solutions`, cells inside included.
+    func solutionLines(in exercise: Lesson) -> [ClosedRange<Int>]
+    /// Throws a `file:line` error when the exercise breaks the exercise format.
+    func validate(_ exercise: Lesson) throws
+}
+
+extension ExerciseConventions {
+    public func starterSource(of cell: Cell, in exercise: Lesson) -> String? { nil }
+    public func solutionSource(of cell: Cell, in exercise: Lesson) -> String? { nil }
+    public func solutionLines(in exercise: Lesson) -> [ClosedRange<Int>] { [] }
+    public func validate(_ exercise: Lesson) throws {}
 }
 
 /// Until the grader's markers land: cell options `starter`, `solution` and `hidden`

@@ -43,6 +43,34 @@ struct PageDraft {
         return lines.joined(separator: "\n")
     }
 
+    /// `markdown` (from `markdownWithPlaceholders`) without the prose on the given file lines;
+    /// cell placeholders inside them stay (the cells decide for themselves).
+    static func removingLines(_ ranges: [ClosedRange<Int>], from markdown: String, lesson: Lesson) -> String {
+        // markdownWithPlaceholders turned each cell's lines into three; map file lines to ours.
+        var fileLineOfOurs: [Int] = []
+        var fileLine = 1
+        let cellsByLine = Dictionary(lesson.cells.map { ($0.line, $0) }, uniquingKeysWith: { a, _ in a })
+        let total = lesson.text.components(separatedBy: "\n").count
+        while fileLine <= total {
+            if let cell = cellsByLine[fileLine] {
+                fileLineOfOurs += [cell.line, cell.line, cell.line]
+                fileLine = cell.endLine + 1
+            } else {
+                fileLineOfOurs.append(fileLine)
+                fileLine += 1
+            }
+        }
+        let lines = markdown.components(separatedBy: "\n")
+        var out: [String] = []
+        for (i, line) in lines.enumerated() {
+            let origin = i < fileLineOfOurs.count ? fileLineOfOurs[i] : Int.max
+            let isCell = cellsByLine[origin] != nil
+            if !isCell && ranges.contains(where: { $0.contains(origin) }) { out.append(""); continue }
+            out.append(line)
+        }
+        return out.joined(separator: "\n")
+    }
+
     /// Lines inside code blocks (fences included), which math extraction leaves alone.
     static func codeLines(_ markdown: String) -> Set<Int> {
         var lines = Set<Int>()

@@ -61,7 +61,7 @@ public struct SiteBuilder {
         func load(_ folder: String, configuration: LessonParser.Configuration) -> [Lesson] {
             let dir = root.appendingPathComponent(folder)
             let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
-                .filter { $0.hasSuffix(".md") && !$0.hasPrefix(".") }.sorted()
+                .filter { $0.hasSuffix(".md") && !$0.hasPrefix(".") && !["FORMAT.md", "README.md"].contains($0) }.sorted()
             return names.compactMap { name in
                 let path = "\(folder)/\(name)"
                 do {
@@ -76,7 +76,9 @@ public struct SiteBuilder {
         var lessons = load("lessons", configuration: LessonParser.Configuration())
         let intro = lessons.first { $0.name == "index" }
         lessons.removeAll { $0.name == "index" }
-        let exerciseLessons = load("exercises", configuration: exercises.parserConfiguration)
+        let exerciseLessons = load("exercises", configuration: exercises.parserConfiguration).filter { exercise in
+            do { try exercises.validate(exercise); return true } catch { errors.append("\(error)"); return false }
+        }
         let title = intro.map { CoursePage(kind: .lesson, lesson: $0, result: nil).title }.flatMap { $0 == "index" ? nil : $0 } ?? "Workbook"
         let course = Course(title: title, intro: intro,
                             lessons: Course.ordered(lessons.map { CoursePage(kind: .lesson, lesson: $0, result: nil) }),

@@ -165,19 +165,38 @@ public struct SiteRenderer {
         let view = CellView(assets: assets, root: root)
         var cells: [Int: String] = [:]
         var cellText: [Int: String] = [:]
+        let solutionLines = kind == .exercise ? options.exercises.solutionLines(in: lesson) : []
+        func inSolutionProse(_ line: Int) -> Bool { solutionLines.contains { $0.contains(line) } }
         for cell in lesson.cells {
             let role = kind == .exercise ? options.exercises.role(of: cell, in: lesson) : .normal
+            // The home page's intro is not run (no result): its cells are plain code.
             let cellResult = result.flatMap { r in cell.index < r.cells.count ? r.cells[cell.index] : nil }
-            if role == .hidden || (role == .solution && !options.includeSolutions) {
-                cells[cell.index] = ""
-                continue
+            var html = ""
+            var text = ""
+            if role == .solution, let starter = options.exercises.starterSource(of: cell, in: lesson) {
+                var starterCell = cell
+                starterCell.source = starter
+                starterCell.id = cell.id + "-starter"
+                starterCell.options.hideSource = false
+                let ctx = try view.context(cell: starterCell, result: nil, role: .starter, file: lesson.path)
+                html += try theme.render("cell", ctx)
+                text += starter
             }
-            // The home page's intro is not run: its cells are plain code.
-            let ctx = try view.context(cell: cell, result: cellResult, role: role, file: lesson.path)
-            cells[cell.index] = try theme.render("cell", ctx)
-            cellText[cell.index] = ctx["source"] != nil ? cell.source : ""
+            let hidden = role == .hidden || (!options.includeSolutions && (role == .solution || inSolutionProse(cell.line)))
+            if !hidden {
+                var shown = cell
+                if role == .solution, let source = options.exercises.solutionSource(of: cell, in: lesson) { shown.source = source }
+                let ctx = try view.context(cell: shown, result: cellResult, role: role, file: lesson.path)
+                html += try theme.render("cell", ctx)
+                if ctx["source"] != nil { text += (text.isEmpty ? "" : "\n") + shown.source }
+            }
+            cells[cell.index] = html
+            cellText[cell.index] = text
         }
-        let markdown = PageDraft.markdownWithPlaceholders(lesson)
+        var markdown = PageDraft.markdownWithPlaceholders(lesson)
+        if !options.includeSolutions && !solutionLines.isEmpty {
+            markdown = PageDraft.removingLines(solutionLines, from: markdown, lesson: lesson)
+        }
         let (withMath, spans) = MathExtractor().extract(markdown, codeLines: PageDraft.codeLines(markdown))
         var html = MarkdownRenderer(allowRawHTML: options.allowRawHTML).html(withMath)
         html = try rewriteLinks(html, lesson: lesson, pageURL: url, course: course, assets: assets)

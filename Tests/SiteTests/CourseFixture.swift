@@ -92,6 +92,14 @@ struct CourseFixture {
     ```swift hidden
     assert(GRADER_ONLY_CHECK)
     ```
+
+    ## Explanation
+
+    EXPLANATION_SECRET: freezing stops gradients.
+
+    ## After
+
+    Back to the question.
     """
 
     let root: URL
@@ -202,5 +210,28 @@ struct BuiltSite {
         return regex.matches(in: html, range: NSRange(html.startIndex..., in: html)).map {
             HTML.decodeEntities(String(html[Range($0.range(at: 1), in: html)!]))
         }
+    }
+}
+
+/// Exercise conventions with every hook used: starters, displayed solutions, an explanation
+/// section, visible checks.
+struct FixtureConventions: ExerciseConventions {
+    var base = DefaultExerciseConventions()
+    var parserConfiguration: LessonParser.Configuration { base.parserConfiguration }
+    func role(of cell: Cell, in exercise: Lesson) -> CellRole {
+        cell.options.extra["hidden"] != nil ? .check : base.role(of: cell, in: exercise)
+    }
+    func runnable(_ exercise: Lesson) -> Lesson { base.runnable(exercise) }
+    func starterSource(of cell: Cell, in exercise: Lesson) -> String? { "let STARTER_CODE_1 = 0" }
+    func solutionSource(of cell: Cell, in exercise: Lesson) -> String? {
+        cell.source.replacingOccurrences(of: "freeze()\n", with: "")
+    }
+    func solutionLines(in exercise: Lesson) -> [ClosedRange<Int>] {
+        let lines = exercise.text.components(separatedBy: "\n")
+        guard let start = lines.firstIndex(of: "## Explanation"), let end = lines.firstIndex(of: "## After") else { return [] }
+        return [(start + 1)...end]
+    }
+    func validate(_ exercise: Lesson) throws {
+        if exercise.text.contains("INVALID_EXERCISE") { throw NotebookError(file: exercise.path, line: 2, "not a valid exercise") }
     }
 }

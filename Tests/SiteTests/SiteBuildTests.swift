@@ -246,6 +246,38 @@ final class SiteBuildTests: XCTestCase {
         XCTAssertFalse(ran.cells[1].options.noRun)
     }
 
+    func testExerciseHooks() throws {
+        let (site, _) = try build { $0.renderer.exercises = FixtureConventions() }
+        let page = try site.page("exercises/freeze.html")
+        // The starter comes before the solution toggle, with its own id.
+        let starter = try XCTUnwrap(page.range(of: "<div class=\"cell starter\" id=\"cell-2-starter\">"))
+        let solution = try XCTUnwrap(page.range(of: "<details class=\"solution\">"))
+        XCTAssertLessThan(starter.lowerBound, solution.lowerBound)
+        XCTAssertTrue(page.contains("STARTER_CODE_1"))
+        XCTAssertFalse(page.contains("freeze()\n"), "the displayed solution comes from solutionSource")
+        XCTAssertTrue(page.contains("<p class=\"cell-label\">Check</p>"))
+        XCTAssertTrue(page.contains("GRADER_ONLY_CHECK"), "a visible check is shown")
+        XCTAssertTrue(page.contains("EXPLANATION_SECRET"))
+        XCTAssertEqual(page.components(separatedBy: "id=\"cell-2\"").count - 1, 1, "ids stay unique")
+
+        let (student, _) = try build({ $0.renderer.exercises = FixtureConventions(); $0.renderer.includeSolutions = false })
+        for file in student.files() {
+            let text = String(decoding: try Data(contentsOf: student.root.appendingPathComponent(file)), as: UTF8.self)
+            XCTAssertFalse(text.contains("EXPLANATION_SECRET"), "explanation in \(file)")
+            XCTAssertFalse(text.contains("SOLUTION_SECRET_42"), "solution in \(file)")
+        }
+        let handout = try student.page("exercises/freeze.html")
+        XCTAssertTrue(handout.contains("STARTER_CODE_1"), "the starter stays")
+        XCTAssertTrue(handout.contains("Back to the question."), "prose after the explanation stays")
+        XCTAssertTrue(handout.contains("Solution notes"))
+
+        // validate() errors stop the build, naming the file.
+        try "---\ntitle: x\n---\nINVALID_EXERCISE\n".write(to: fixture.root.appendingPathComponent("exercises/bad.md"), atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try build { $0.renderer.exercises = FixtureConventions() }) { error in
+            XCTAssertTrue("\(error)".contains("exercises/bad.md:2: error: not a valid exercise"), "\(error)")
+        }
+    }
+
     func testFailingLessonStopsTheBuildAndKeepsTheOldSite() throws {
         let (site, _) = try build()
         let before = try site.page("lessons/02-more.html")
