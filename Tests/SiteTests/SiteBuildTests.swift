@@ -202,6 +202,13 @@ final class SiteBuildTests: XCTestCase {
         let json = js.dropFirst(prefix.count).trimmingCharacters(in: .whitespacesAndNewlines).dropLast()
         let index = try JSONDecoder().decode(SearchIndex.self, from: Data(json.utf8))
         XCTAssertEqual(Set(index.pages.map(\.u)), ["index.html", "lessons/01-intro.html", "lessons/02-more.html", "exercises/freeze.html"])
+        for page in index.pages {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: site.root.appendingPathComponent(page.u).path), page.u)
+            let html = try site.page(page.u)
+            for section in page.s where !section.a.isEmpty {
+                XCTAssertTrue(html.contains("id=\"\(section.a)\""), "\(page.u)#\(section.a) has no anchor")
+            }
+        }
         let l1 = try XCTUnwrap(index.pages.first { $0.u == "lessons/01-intro.html" })
         XCTAssertEqual(l1.t, "Tensors & \"friends\"")
         let creating = try XCTUnwrap(l1.s.first { $0.a == "creating-tensors" })
