@@ -56,7 +56,7 @@ let package = Package(
 
         .testTarget(name: "TorchTests", dependencies: ["Torch"]),
         .testTarget(name: "NNTests", dependencies: ["Torch", "NN", "Optim", "Models"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["Torch", "NN", "Models", "Checkpoint"],
+        .testTarget(name: "CheckpointTests", dependencies: ["Torch", "NN", "Optim", "Models", "Checkpoint"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "VisionTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook"]),
