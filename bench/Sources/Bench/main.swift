@@ -10,6 +10,7 @@ import Workbook
 //   swift run -c release Bench --runner      (lesson runner overhead, RunnerBench.swift)
 //   swift run -c release Bench --dataloader  (Fashion-MNIST epoch with augmentation, DataLoaderBench.swift)
 //   swift run -c release Bench --grader      (grading throughput, GraderBench.swift)
+//   swift run -c release Bench --site        (site rebuild times, SiteBench.swift)
 // --cpu-time measures the calling thread's CPU time; use it with WORKBOOK_THREADS=1 on a busy machine.
 
 let arguments = CommandLine.arguments
@@ -24,6 +25,10 @@ if arguments.contains("--runner") {
 }
 if arguments.contains("--dataloader") {
     runDataLoaderBenchmark()
+    exit(0)
+}
+if arguments.contains("--site") {
+    runSiteBenchmark()
     exit(0)
 }
 if arguments.contains("--grader") {
