@@ -111,7 +111,7 @@ def eval_step(model, shape, fmt, warmup, runs):
 
 
 def feature_extraction(fmt, epochs=30):
-    images, batch, classes = 1024, 64, 5
+    images, batch, classes = 512, 64, 5
     torch.manual_seed(0)
     backbone = SmallResNet(classes).to(memory_format=fmt).eval()
     for p in backbone.parameters():

@@ -88,11 +88,11 @@ func timeEval(_ model: Module, name: String, description: String, input: [Int], 
 }
 
 /// Frozen small-ResNet backbone (eval mode) + a fresh Linear(64 -> 5) head, `epochs` epochs over
-/// 1,024 synthetic images in batches of 64 with Adam. Naive: every step runs the backbone on its
+/// 512 synthetic images in batches of 64 with Adam. Naive: every step runs the backbone on its
 /// batch. Cached: the pooled features are computed once, then the head trains on them. Both see
 /// the same batches in the same order, so they reach the same accuracy (reported).
 func timeFeatureExtraction(epochs: Int) -> WorkloadResult {
-    let images = 1024, batch = 64, classes = 5
+    let images = 512, batch = 64, classes = 5
     let backbone = smallResNet(numClasses: classes)
     backbone.fc = Identity()
     backbone.freeze()
