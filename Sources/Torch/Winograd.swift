@@ -10,8 +10,11 @@ import Foundation
 //   Aᵀ = [1 1 1 0; 0 1 -1 -1]
 
 extension ConvGeometry {
-    /// `WORKBOOK_WINOGRAD=0` turns the Winograd path off (tests compare both paths).
-    nonisolated(unsafe) static var winogradEnabled = ProcessInfo.processInfo.environment["WORKBOOK_WINOGRAD"] != "0"
+    /// Off unless `WORKBOOK_WINOGRAD=1`: on the (loaded) 2-core test machine this version measured
+    /// slower than im2col for ResNet-18 layer1 (64 ch, 56x56: 49 -> 87-93 ms forward) and mixed
+    /// elsewhere; the transforms are scalar and the 16 GEMMs [64 x 64] x [64 x 512] too small.
+    /// Tests run both paths and check that they agree.
+    nonisolated(unsafe) static var winogradEnabled = ProcessInfo.processInfo.environment["WORKBOOK_WINOGRAD"] == "1"
 
     /// 3x3, stride 1, no dilation, one group, enough channels for the small GEMMs to pay off.
     var usesWinograd: Bool {
