@@ -37,11 +37,13 @@ struct PretrainCommand: ParsableCommand {
         setvbuf(stdout, nil, _IOLBF, 0)
         let start = Date()
         var lastReport = Date()
+        var epochStart = Date()
         let model = pretrainSource(recipe: recipe, train: train, onStep: { step, perEpoch, loss in
+            if step == 0 { epochStart = Date() }
             if Date().timeIntervalSince(lastReport) > 30 {
                 lastReport = Date()
-                let rate = Double((step + 1) * recipe.batchSize) / max(1e-9, Date().timeIntervalSince(start))
-                print(String(format: "  batch %d/%d loss %.4f (%.0f img/s since start)", step + 1, perEpoch, loss, rate))
+                let rate = Double((step + 1) * recipe.batchSize) / max(1e-9, Date().timeIntervalSince(epochStart))
+                print(String(format: "  batch %d/%d loss %.4f (%.0f img/s this epoch)", step + 1, perEpoch, loss, rate))
             }
         }, onEpoch: { p in
             print(String(format: "epoch %d/%d  loss %.4f  train acc %.2f%%  %.0f img/s  elapsed %@  ETA %@",
