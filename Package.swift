@@ -54,11 +54,11 @@ let package = Package(
             "Notebook", "Site", "Grader", "Workbook",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "Bench", dependencies: ["Workbook", "Notebook", "Grader"], path: "bench/Sources/Bench"),
+        .executableTarget(name: "Bench", dependencies: ["Workbook", "Notebook", "Grader", "Site"], path: "bench/Sources/Bench"),
 
         .testTarget(name: "TorchTests", dependencies: ["Torch"]),
         .testTarget(name: "NNTests", dependencies: ["Torch", "NN", "Optim", "Models"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["Torch", "NN", "Models", "Checkpoint"],
+        .testTarget(name: "CheckpointTests", dependencies: ["Torch", "NN", "Optim", "Models", "Checkpoint"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "VisionTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook"]),

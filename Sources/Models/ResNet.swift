@@ -25,23 +25,30 @@ public final class ResNet: Module {
     /// - Parameters:
     ///   - layers: blocks per stage, e.g. `[2, 2, 2, 2]` for ResNet-18.
     ///   - inChannels: input channels of `conv1` (3 for RGB).
+    ///   - stageWidths: planes of the four stages; torchvision's `[64, 128, 256, 512]`. Narrower
+    ///     widths keep torchvision's structure and key names (useful for small parity tests).
     public init(block: BlockKind, layers: [Int], numClasses: Int = 1000, inChannels: Int = 3,
                 zeroInitResidual: Bool = false, groups: Int = 1, widthPerGroup: Int = 64,
+                stageWidths: [Int] = [64, 128, 256, 512],
                 file: StaticString = #fileID, line: UInt = #line) {
         guard layers.count == 4, layers.allSatisfy({ $0 > 0 }) else {
             engineFailure("ResNet", "layers must list 4 positive block counts, got \(layers)", file: file, line: line)
         }
+        guard stageWidths.count == 4, stageWidths.allSatisfy({ $0 > 0 }) else {
+            engineFailure("ResNet", "stageWidths must list 4 positive widths, got \(stageWidths)", file: file, line: line)
+        }
         blockKind = block
-        var inPlanes = 64
+        let w = stageWidths
+        var inPlanes = w[0]
         // Convolutions are re-initialised below (torchvision's scheme), so skip their default draw.
         (conv1, layer1, layer2, layer3, layer4) = Init.withoutDefaultInitialization {
-            (Conv2d(inChannels, 64, kernelSize: 7, stride: 2, padding: 3, bias: false),
-             makeResidualStage(block, inPlanes: &inPlanes, planes: 64, blocks: layers[0], groups: groups, baseWidth: widthPerGroup),
-             makeResidualStage(block, inPlanes: &inPlanes, planes: 128, blocks: layers[1], stride: 2, groups: groups, baseWidth: widthPerGroup),
-             makeResidualStage(block, inPlanes: &inPlanes, planes: 256, blocks: layers[2], stride: 2, groups: groups, baseWidth: widthPerGroup),
-             makeResidualStage(block, inPlanes: &inPlanes, planes: 512, blocks: layers[3], stride: 2, groups: groups, baseWidth: widthPerGroup))
+            (Conv2d(inChannels, w[0], kernelSize: 7, stride: 2, padding: 3, bias: false),
+             makeResidualStage(block, inPlanes: &inPlanes, planes: w[0], blocks: layers[0], groups: groups, baseWidth: widthPerGroup),
+             makeResidualStage(block, inPlanes: &inPlanes, planes: w[1], blocks: layers[1], stride: 2, groups: groups, baseWidth: widthPerGroup),
+             makeResidualStage(block, inPlanes: &inPlanes, planes: w[2], blocks: layers[2], stride: 2, groups: groups, baseWidth: widthPerGroup),
+             makeResidualStage(block, inPlanes: &inPlanes, planes: w[3], blocks: layers[3], stride: 2, groups: groups, baseWidth: widthPerGroup))
         }
-        bn1 = BatchNorm2d(64)
+        bn1 = BatchNorm2d(w[0])
         relu = ReLU(inplace: true)
         maxpool = MaxPool2d(kernelSize: 3, stride: 2, padding: 1)
         avgpool = AdaptiveAvgPool2d((1, 1))
@@ -51,7 +58,13 @@ public final class ResNet: Module {
     }
 
     /// Width of the features entering `fc` (512 for ResNet-18/34, 2048 for deeper ones).
-    public var featureCount: Int { blockKind == .basic ? 512 : 2048 }
+    public var featureCount: Int { layer4.children().last.map(Self.outputWidth) ?? 0 }
+
+    private static func outputWidth(of block: Module) -> Int {
+        if let b = block as? BasicBlock { return b.conv2.outChannels }
+        if let b = block as? Bottleneck { return b.conv3.outChannels }
+        return 0
+    }
 
     public override func forward(_ input: Tensor) -> Tensor {
         var x = maxpool(relu(bn1(conv1(input))))

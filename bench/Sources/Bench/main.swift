@@ -7,6 +7,7 @@ import Workbook
 //   swift run -c release Bench --runner      (lesson runner overhead, RunnerBench.swift)
 //   swift run -c release Bench --dataloader  (Fashion-MNIST epoch with augmentation, DataLoaderBench.swift)
 //   swift run -c release Bench --grader      (grading throughput, GraderBench.swift)
+//   swift run -c release Bench --site        (site rebuild times, SiteBench.swift)
 // --cpu-time measures the calling thread's CPU time; use it with WORKBOOK_THREADS=1 on a busy machine.
 
 if CommandLine.arguments.contains("--runner") {
@@ -15,6 +16,10 @@ if CommandLine.arguments.contains("--runner") {
 }
 if CommandLine.arguments.contains("--dataloader") {
     runDataLoaderBenchmark()
+    exit(0)
+}
+if CommandLine.arguments.contains("--site") {
+    runSiteBenchmark()
     exit(0)
 }
 if CommandLine.arguments.contains("--grader") {

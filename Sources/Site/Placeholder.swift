@@ -1,1 +1,0 @@
-// Site: filled in by its issue.

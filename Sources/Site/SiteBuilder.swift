@@ -1,0 +1,198 @@
+import Foundation
+import Notebook
+
+/// Produces a lesson's execution result (the notebook pipeline with its cache, or fixtures in tests).
+public protocol LessonExecutor {
+    func execute(_ lesson: Lesson) throws -> (result: LessonResult, cached: Bool)
+}
+
+/// Runs lessons through `LessonPipeline`, re-using the execution cache.
+public struct PipelineExecutor: LessonExecutor {
+    public var pipeline: LessonPipeline
+    public init(pipeline: LessonPipeline) { self.pipeline = pipeline }
+    public func execute(_ lesson: Lesson) throws -> (result: LessonResult, cached: Bool) {
+        let run = try pipeline.run(lesson)
+        return (run.result, run.cached)
+    }
+}
+
+/// `workbook build`: loads lessons/*.md and exercises/*.md, runs them (or re-uses cached
+/// results), renders the site into a temporary folder next to the output and swaps it in, so
+/// the previous site stays whole if anything fails.
+public struct SiteBuilder {
+    public struct Options {
+        /// The course: holds lessons/, exercises/ and (by default) the theme in site/.
+        public var root: URL
+        public var output: URL
+        public var theme: URL
+        /// Render failing lessons with their errors instead of stopping (the build still reports failure).
+        public var keepGoing = false
+        public var renderer = SiteRenderer.Options()
+        /// Where typeset math is remembered between builds (nil: not remembered).
+        public var mathCache: URL?
+        /// nil: detect node + KaTeX.
+        public var mathMode: MathRenderer.Mode?
+
+        public init(root: URL, output: URL? = nil, theme: URL? = nil) {
+            self.root = root
+            self.output = output ?? root.appendingPathComponent("_site")
+            self.theme = theme ?? root.appendingPathComponent("site")
+            self.mathCache = root.appendingPathComponent(".workbook/site/math-cache.json")
+            renderer.sourceRoot = root
+        }
+    }
+
+    public struct Report: Sendable {
+        public var pages = 0
+        public var executed = 0
+        public var cached = 0
+        public var warnings: [String] = []
+        /// Lessons that failed (with `keepGoing`; otherwise the build throws): `file:line: …` messages.
+        public var failures: [String] = []
+        public var seconds = 0.0
+    }
+
+    public var options: Options
+    public init(options: Options) { self.options = options }
+
+    /// Reads the course's Markdown files (no execution).
+    public static func loadCourse(root: URL, exercises: any ExerciseConventions) throws -> (course: Course, errors: [String]) {
+        var errors: [String] = []
+        func load(_ folder: String, configuration: LessonParser.Configuration) -> [Lesson] {
+            let dir = root.appendingPathComponent(folder)
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
+                .filter { $0.hasSuffix(".md") && !$0.hasPrefix(".") && !["FORMAT.md", "README.md"].contains($0) }.sorted()
+            return names.compactMap { name in
+                let path = "\(folder)/\(name)"
+                do {
+                    let text = try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
+                    return try LessonParser(configuration: configuration).parse(text: text, path: path)
+                } catch {
+                    errors.append("\(error)")
+                    return nil
+                }
+            }
+        }
+        var lessons = load("lessons", configuration: LessonParser.Configuration())
+        let intro = lessons.first { $0.name == "index" }
+        lessons.removeAll { $0.name == "index" }
+        let exerciseLessons = load("exercises", configuration: exercises.parserConfiguration).filter { exercise in
+            do { try exercises.validate(exercise); return true } catch { errors.append("\(error)"); return false }
+        }
+        let title = intro.map { CoursePage(kind: .lesson, lesson: $0, result: nil).title }.flatMap { $0 == "index" ? nil : $0 } ?? "Workbook"
+        let course = Course(title: title, intro: intro,
+                            lessons: Course.ordered(lessons.map { CoursePage(kind: .lesson, lesson: $0, result: nil) }),
+                            exercises: Course.ordered(exerciseLessons.map { CoursePage(kind: .exercise, lesson: $0, result: nil) }))
+        return (course, errors)
+    }
+
+    /// Messages for everything that went wrong in a result, each naming `file:line`.
+    public static func failures(in result: LessonResult, lesson: Lesson) -> [String] {
+        var out: [String] = []
+        for cell in result.cells where [.error, .timeout, .compileError].contains(cell.status) {
+            let fallback = "\(lesson.path):\(cell.line): error: cell \(cell.index + 1) \(cell.status.rawValue)"
+            out.append(cell.error.map { $0.contains(lesson.path) ? $0 : fallback + ": " + $0 } ?? fallback)
+        }
+        out += result.messages
+        if out.isEmpty && !result.succeeded { out.append("\(lesson.path): error: the lesson did not run as intended") }
+        return out
+    }
+
+    public func build(executor: LessonExecutor) throws -> Report {
+        let start = Date()
+        var report = Report()
+        let loaded = try Self.loadCourse(root: options.root, exercises: options.renderer.exercises)
+        var course = loaded.course
+        report.failures += loaded.errors
+
+        func run(_ pages: inout [CoursePage]) {
+            for i in pages.indices {
+                let page = pages[i]
+                let runnable = page.kind == .exercise ? options.renderer.exercises.runnable(page.lesson) : page.lesson
+                do {
+                    let (result, cached) = try executor.execute(runnable)
+                    pages[i].result = result
+                    if cached { report.cached += 1 } else { report.executed += 1 }
+                    report.failures += Self.failures(in: result, lesson: page.lesson)
+                } catch {
+                    report.failures.append("\(error)")
+                }
+            }
+        }
+        run(&course.lessons)
+        run(&course.exercises)
+        if !report.failures.isEmpty && !options.keepGoing {
+            throw SiteError("the site was not updated:\n" + report.failures.joined(separator: "\n")
+                            + "\n(--keep-going renders the errors into the pages)")
+        }
+
+        try Self.checkReplaceable(options.output)
+        let theme = try Theme(directory: options.theme)
+        let detected = MathRenderer.detect()
+        let math = MathRenderer(mode: options.mathMode ?? detected.mode, assetsDirectory: detected.assets, cacheFile: options.mathCache)
+        var renderer = SiteRenderer(theme: theme, math: math, options: options.renderer)
+        try Self.replace(options.output) { try renderer.render(course, into: $0) }
+        report.pages = course.pages.count + 1
+        report.warnings = renderer.warnings
+        report.seconds = Date().timeIntervalSince(start)
+        return report
+    }
+
+    /// Marks a folder as a site built here, so a later build may replace it.
+    public static let marker = ".workbook-site"
+
+    /// A build replaces its output folder wholesale, so it refuses a folder that is neither empty
+    /// nor a site it built (`--out .` must not delete the course).
+    public static func checkReplaceable(_ output: URL) throws {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: output.path, isDirectory: &isDirectory) else { return }
+        let contents = (try? fm.contentsOfDirectory(atPath: output.path)) ?? []
+        // (Sites from before the marker existed have index.html and assets/search-index.js.)
+        let looksBuilt = contents.contains("index.html")
+            && fm.fileExists(atPath: output.appendingPathComponent("assets/search-index.js").path)
+        guard isDirectory.boolValue, contents.isEmpty || contents.contains(marker) || looksBuilt else {
+            throw SiteError("\(output.path): error: refusing to replace this folder: it is not a site built by workbook "
+                            + "(no \(marker) file in it); choose another --out or remove it")
+        }
+    }
+
+    /// Renders into `.NAME.tmp-PID` next to `output`, then swaps it in by rename. If `render`
+    /// throws, `output` is untouched and the temporary folder removed.
+    public static func replace(_ output: URL, render: (URL) throws -> Void) throws {
+        let fm = FileManager.default
+        let parent = output.deletingLastPathComponent()
+        let name = output.lastPathComponent
+        try fm.createDirectory(at: parent, withIntermediateDirectories: true)
+        // Leftovers of interrupted builds.
+        for entry in (try? fm.contentsOfDirectory(atPath: parent.path)) ?? []
+        where entry.hasPrefix(".\(name).tmp-") || entry.hasPrefix(".\(name).old-") {
+            let pidText = entry.split(separator: "-").last.map(String.init) ?? ""
+            if let pid = Int32(pidText), pid != getpid(), kill(pid, 0) == 0 { continue }  // another live build
+            try? fm.removeItem(at: parent.appendingPathComponent(entry))
+        }
+        let pid = getpid()
+        let temp = parent.appendingPathComponent(".\(name).tmp-\(pid)")
+        let old = parent.appendingPathComponent(".\(name).old-\(pid)")
+        try? fm.removeItem(at: temp)
+        do {
+            try render(temp)
+        } catch {
+            try? fm.removeItem(at: temp)
+            throw error
+        }
+        var hadOld = false
+        if fm.fileExists(atPath: output.path) {
+            try fm.moveItem(at: output, to: old)
+            hadOld = true
+        }
+        do {
+            try fm.moveItem(at: temp, to: output)
+        } catch {
+            if hadOld { try? fm.moveItem(at: old, to: output) }
+            try? fm.removeItem(at: temp)
+            throw error
+        }
+        if hadOld { try? fm.removeItem(at: old) }
+    }
+}
