@@ -157,4 +157,33 @@ final class RecipesHelpersTests: XCTestCase {
         XCTAssertNotEqual(backboneBefore["fc.weight"]!.scalars, after["fc.weight"]!.scalars)
         XCTAssertEqual(model.trainableParameterCount, 64 * 3 + 3, "only the head stays trainable")
     }
+
+    func testEveryTransferMethodRunsAndRespectsItsFrozenLayers() {
+        manualSeed(9)
+        let source = smallResNet(numClasses: 3).stateDict()
+        let train = tinySet(perClass: 4, size: 8), test = tinySet(perClass: 2, size: 8)
+        let budget = TransferBudget(minimumSteps: 3, epochs: 1, maxBatch: 8)
+        func same(_ a: Tensor, _ b: Tensor) -> Bool { a.scalars == b.scalars }
+        for method in TransferMethod.allCases {
+            let result = runTransfer(method, source: source, train: train, test: test, seed: 1, budget: budget)
+            XCTAssertEqual(result.steps, 3)
+            XCTAssertTrue((0...1).contains(result.accuracy))
+            let after = result.model.stateDict()
+            let stemKept = same(after["conv1.weight"]!, source["conv1.weight"]!)
+            let layer1Kept = same(after["layer1.0.conv1.weight"]!, source["layer1.0.conv1.weight"]!)
+            let layer3Kept = same(after["layer3.1.conv2.weight"]!, source["layer3.1.conv2.weight"]!)
+            switch method {
+            case .scratch:
+                XCTAssertFalse(stemKept, "scratch starts from new random weights")
+            case .linearProbe:
+                XCTAssertTrue(stemKept && layer1Kept && layer3Kept, "the probe trains the head only")
+                XCTAssertTrue(same(after["bn1.running_mean"]!, source["bn1.running_mean"]!), "frozen batch norm keeps its statistics")
+            case .discriminative:
+                XCTAssertTrue(stemKept && layer1Kept, "stem and layer1 are frozen")
+                XCTAssertFalse(layer3Kept, "layer3 trains")
+            case .fullFineTune, .twoPhase:
+                XCTAssertFalse(stemKept, "\(method) trains every layer")
+            }
+        }
+    }
 }
