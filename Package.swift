@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "VisionTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "Notebook"]),
-        .testTarget(name: "GraderTests", dependencies: ["Grader", "Notebook"]),
+        .testTarget(name: "GraderTests", dependencies: ["Grader", "Notebook"], exclude: ["Fixtures"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "Torch", "NN", "Optim", "Models", "Checkpoint"]),
     ],
     swiftLanguageModes: [.v5]

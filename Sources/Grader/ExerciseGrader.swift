@@ -172,6 +172,7 @@ public final class ExerciseGrader: @unchecked Sendable {
         try? fm.removeItem(at: scratch)
         try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
         try Data(studentText.utf8).write(to: scratch.appendingPathComponent(exercise.name + ".md"))
+        try copyDeclaredInputs(of: exercise, into: scratch)
         let fm0 = exercise.lesson.frontMatter
         let compiled = try compiler.compile(source: program.source(seed: fm0.seed, threads: fm0.threads),
                                             name: "program", in: scratch)
@@ -219,6 +220,18 @@ public final class ExerciseGrader: @unchecked Sendable {
         try exported.write(to: copy)
         try runChecks(exercise: exercise, includeHidden: includeHidden, answers: copy, grade: &grade)
         return true
+    }
+
+    /// Copies the files an exercise declares in its front matter's `inputs` (e.g. the course's
+    /// source model) into the scratch folder at the same relative paths: the program runs there
+    /// and cannot see the package itself.
+    func copyDeclaredInputs(of exercise: Exercise, into scratch: URL) throws {
+        let fm = FileManager.default
+        for relative in try ExecutionCache.inputHashes(lesson: exercise.lesson, packageRoot: engine.packageRoot).keys.sorted() {
+            let target = scratch.appendingPathComponent(relative)
+            try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try fm.copyItem(at: engine.packageRoot.appendingPathComponent(relative), to: target)
+        }
     }
 
     func hiddenPaths(excluding scratch: URL) -> [String] {

@@ -49,7 +49,7 @@ final class GradingTests: XCTestCase {
         let work = root.appendingPathComponent("work")
         try fm.createDirectory(at: exercisesDir, withIntermediateDirectories: true)
         for name in ["q01-affine-map.md", "q02-freeze-body.md", "q03-accuracy.md"] {
-            try fm.copyItem(at: engine.packageRoot.appendingPathComponent("exercises/\(name)"),
+            try fm.copyItem(at: engine.packageRoot.appendingPathComponent("Tests/GraderTests/Fixtures/\(name)"),
                             to: exercisesDir.appendingPathComponent(name))
         }
         let q1 = try Exercise.load(path: exercisesDir.appendingPathComponent("q01-affine-map.md").path)
