@@ -41,7 +41,9 @@ let package = Package(
         // What lesson cells call to emit rich outputs (tables, images, plots, progress).
         .target(name: "NotebookRuntime", dependencies: ["Torch", "Vision"]),
         // Everything a lesson or exercise imports, in one module.
-        .target(name: "Workbook", dependencies: engineTargets + ["NotebookRuntime"]),
+        // The course's shared recipes: tasks A/B, training loops, evaluation, transfer methods.
+        .target(name: "Recipes", dependencies: engineTargets),
+        .target(name: "Workbook", dependencies: engineTargets + ["NotebookRuntime", "Recipes"]),
 
         // Course tooling.
         .target(name: "Notebook", dependencies: ["CCmark", .product(name: "Yams", package: "Yams")]),
@@ -62,6 +64,7 @@ let package = Package(
         .testTarget(name: "NotebookTests", dependencies: ["Notebook"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "Notebook"]),
         .testTarget(name: "GraderTests", dependencies: ["Grader", "Notebook"], exclude: ["Fixtures"]),
+        .testTarget(name: "RecipesTests", dependencies: ["Recipes", "Torch", "NN", "Optim", "Models", "Checkpoint"]),
     ],
     swiftLanguageModes: [.v5]
 )

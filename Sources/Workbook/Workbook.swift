@@ -6,3 +6,4 @@
 @_exported import Models
 @_exported import Vision
 @_exported import NotebookRuntime
+@_exported import Recipes

@@ -6,7 +6,7 @@ struct Workbook: ParsableCommand {
         commandName: "workbook",
         abstract: "Run, check and publish the transfer-learning workbook.",
         subcommands: [RunCommand.self, CheckCommand.self, TestCommand.self, ReleaseCommand.self, GradeCommand.self,
-                      BuildCommand.self, ServeCommand.self])
+                      BuildCommand.self, ServeCommand.self, PretrainCommand.self])
 }
 
 Workbook.main()
