@@ -9,9 +9,20 @@ public protocol LessonExecutor {
 /// Runs lessons through `LessonPipeline`, re-using the execution cache.
 public struct PipelineExecutor: LessonExecutor {
     public var pipeline: LessonPipeline
-    public init(pipeline: LessonPipeline) { self.pipeline = pipeline }
+    /// Receives one line per lesson (started, then finished or cached): a full build of the course
+    /// runs for minutes, and whoever started it should see where it is.
+    public var progress: ((String) -> Void)?
+    public init(pipeline: LessonPipeline, progress: ((String) -> Void)? = nil) {
+        self.pipeline = pipeline
+        self.progress = progress
+    }
     public func execute(_ lesson: Lesson) throws -> (result: LessonResult, cached: Bool) {
+        let start = Date()
+        progress?("\(lesson.path) ...")
         let run = try pipeline.run(lesson)
+        let status = run.result.succeeded ? "ok" : "FAILED"
+        progress?(run.cached ? "  \(lesson.path): from the cache (\(status))"
+                             : String(format: "  %@: %@ in %.1f s", lesson.path, status, Date().timeIntervalSince(start)))
         return (run.result, run.cached)
     }
 }

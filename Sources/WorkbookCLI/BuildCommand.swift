@@ -99,7 +99,9 @@ struct SiteBuildOptions: ParsableArguments {
         _ = FileManager.default.changeCurrentDirectoryPath(root.path)
         var pipelineOptions = LessonPipeline.Options()
         pipelineOptions.force = force
-        return (SiteBuilder(options: options), PipelineExecutor(pipeline: LessonPipeline(engine: engine, options: pipelineOptions)))
+        let progress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        return (SiteBuilder(options: options),
+                PipelineExecutor(pipeline: LessonPipeline(engine: engine, options: pipelineOptions), progress: progress))
     }
 }
 
