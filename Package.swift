@@ -30,6 +30,8 @@ let package = Package(
         // Small C helpers: OpenBLAS kernel selection at load time; libjpeg/libpng error trapping.
         .target(name: "CEngineSupport", dependencies: ["CBLAS"]),
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
+        // SHA-256 for cache keys, content addresses and model checksums.
+        .target(name: "Digest"),
 
         // The engine.
         .target(name: "Torch", dependencies: ["CBLAS", "CEngineSupport"]),
@@ -42,11 +44,11 @@ let package = Package(
         .target(name: "NotebookRuntime", dependencies: ["Torch", "Vision"]),
         // Everything a lesson or exercise imports, in one module.
         // The course's shared recipes: tasks A/B, training loops, evaluation, transfer methods.
-        .target(name: "Recipes", dependencies: engineTargets),
+        .target(name: "Recipes", dependencies: engineTargets + ["Digest"]),
         .target(name: "Workbook", dependencies: engineTargets + ["NotebookRuntime", "Recipes"]),
 
         // Course tooling.
-        .target(name: "Notebook", dependencies: ["CCmark", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Notebook", dependencies: ["CCmark", "Digest", .product(name: "Yams", package: "Yams")]),
         .target(name: "Site", dependencies: ["Notebook", "CCmark",
                                              .product(name: "Mustache", package: "swift-mustache")]),
         .target(name: "Grader", dependencies: ["Notebook"]),
