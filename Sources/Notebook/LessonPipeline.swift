@@ -86,7 +86,15 @@ public struct LessonPipeline {
     /// Compiles without running; returns every compiler error (and parse error) found.
     public func check(path: String) -> [String] {
         do {
-            let lesson = try LessonParser(configuration: options.parser).load(path: path)
+            return check(try LessonParser(configuration: options.parser).load(path: path))
+        } catch {
+            return ["\(error)"]
+        }
+    }
+
+    /// Compiles an already parsed lesson without running it; returns its errors.
+    public func check(_ lesson: Lesson) -> [String] {
+        do {
             try engine.ensureBuilt()
             let program = ProgramGenerator().generate(lesson)
             let compiled = try LessonCompiler(engine: engine).compile(program, lesson: lesson, in: buildFolder(for: lesson))

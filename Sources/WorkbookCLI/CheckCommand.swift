@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Grader
 import Notebook
 
 /// `workbook check`: compiles every lesson and exercise without running them.
@@ -20,7 +21,8 @@ struct CheckCommand: ParsableCommand {
         if files.isEmpty {
             let fm = FileManager.default
             for folder in ["lessons", "exercises"] {
-                let names = (try? fm.contentsOfDirectory(atPath: folder))?.filter { $0.hasSuffix(".md") }.sorted() ?? []
+                let names = (try? fm.contentsOfDirectory(atPath: folder))?
+                    .filter { $0.hasSuffix(".md") && !["FORMAT.md", "README.md", "index.md"].contains($0) }.sorted() ?? []
                 files += names.map { "\(folder)/\($0)" }
             }
             if files.isEmpty {
@@ -29,11 +31,28 @@ struct CheckCommand: ParsableCommand {
         }
         var errors = 0
         for file in files {
-            let problems = pipeline.check(path: file)
+            let problems = Self.isExercise(file) ? Self.checkExercise(file, with: pipeline) : pipeline.check(path: file)
             for problem in problems { print(problem) }
             errors += problems.count
         }
         print("checked \(files.count) file\(files.count == 1 ? "" : "s"): \(errors == 0 ? "no errors" : "\(errors) error\(errors == 1 ? "" : "s")")")
         if errors > 0 { throw ExitCode.failure }
+    }
+
+    static func isExercise(_ path: String) -> Bool {
+        URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent == "exercises"
+    }
+
+    /// An exercise is checked as the site runs it: its format validated, then the reference
+    /// solution compiled with the check cells left out (checks compile into the grader's checker).
+    static func checkExercise(_ path: String, with pipeline: LessonPipeline) -> [String] {
+        let conventions = GraderExerciseConventions()
+        do {
+            let lesson = try LessonParser(configuration: conventions.parserConfiguration).load(path: path)
+            try conventions.validate(lesson)
+            return pipeline.check(conventions.runnable(lesson))
+        } catch {
+            return ["\(error)"]
+        }
     }
 }
