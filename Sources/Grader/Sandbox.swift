@@ -144,48 +144,18 @@ public struct Sandbox: Sendable {
 
     func spawn(_ command: [String], directory: URL, environment: [String: String],
                recordChannel: Bool) throws -> SandboxResult {
-        func makePipe() throws -> (read: Int32, write: Int32) {
-            var fds: [Int32] = [0, 0]
-            guard pipe(&fds) == 0 else { throw NotebookError(file: command[0], line: nil, "pipe() failed") }
-            let r = fcntl(fds[0], F_DUPFD_CLOEXEC, 10), w = fcntl(fds[1], F_DUPFD_CLOEXEC, 10)
-            close(fds[0]); close(fds[1])
-            _ = fcntl(r, F_SETFL, fcntl(r, F_GETFL) | O_NONBLOCK)
-            return (r, w)
-        }
-        let out = try makePipe(), err = try makePipe()
-        let rec = recordChannel ? try makePipe() : nil
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, out.write, 1)
-        posix_spawn_file_actions_adddup2(&actions, err.write, 2)
-        if let rec { posix_spawn_file_actions_adddup2(&actions, rec.write, 3) }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        let argv = command.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        var pid: pid_t = 0
         let start = Date()
-        let spawned = posix_spawn(&pid, command[0], &actions, &attributes, argv, envp)
-        close(out.write); close(err.write)
-        if let rec { close(rec.write) }
-        guard spawned == 0 else {
-            close(out.read); close(err.read)
-            if let rec { close(rec.read) }
-            throw NotebookError(file: command[0], line: nil, "cannot start \(command[0]): \(String(cString: strerror(spawned)))")
-        }
+        let process = try SpawnedProcess.start(command, environment: environment, recordChannel: recordChannel,
+                                               nonBlockingReads: true)
+        let pid = process.pid
+        let out = process.stdout, err = process.stderr, rec = process.records
 
-        var kept: [Int32: Data] = [out.read: Data(), err.read: Data()]
+        var kept: [Int32: Data] = [out: Data(), err: Data()]
         var dropped = 0
         var recordBuffer = Data()
         var records: [[String: Any]] = []
-        var open: Set<Int32> = [out.read, err.read]
-        if let rec { open.insert(rec.read) }
+        var open: Set<Int32> = [out, err]
+        if let rec { open.insert(rec) }
         var buffer = [UInt8](repeating: 0, count: 65536)
         var status: Int32? = nil
         var exitedAt: Date?
@@ -202,7 +172,7 @@ public struct Sandbox: Sendable {
                         if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
                         if n <= 0 { open.remove(p.fd); break }
                         budget -= n
-                        if p.fd == rec?.read {
+                        if p.fd == rec {
                             recordBuffer.append(contentsOf: buffer[0..<n])
                             while let nl = recordBuffer.firstIndex(of: UInt8(ascii: "\n")) {
                                 let line = recordBuffer[recordBuffer.startIndex..<nl]
@@ -234,8 +204,8 @@ public struct Sandbox: Sendable {
             if let exitedAt, Date().timeIntervalSince(exitedAt) > 1 { kill(-pid, SIGKILL); break }
             if timedOut && Date().timeIntervalSince(start) > limits.wallSeconds + 3 { break }
         }
-        close(out.read); close(err.read)
-        if let rec { close(rec.read) }
+        close(out); close(err)
+        if let rec { close(rec) }
         if status == nil {
             var s: Int32 = 0
             while waitpid(pid, &s, 0) < 0 && errno == EINTR {}
@@ -246,8 +216,8 @@ public struct Sandbox: Sendable {
         if timedOut { ending = .timedOut }
         else if s & 0x7f != 0 { ending = .signalled(s & 0x7f) }
         else { ending = .exited((s >> 8) & 0xff) }
-        return SandboxResult(ending: ending, stdout: String(decoding: kept[out.read]!, as: UTF8.self),
-                             stderr: String(decoding: kept[err.read]!, as: UTF8.self), droppedOutputBytes: dropped,
+        return SandboxResult(ending: ending, stdout: String(decoding: kept[out]!, as: UTF8.self),
+                             stderr: String(decoding: kept[err]!, as: UTF8.self), droppedOutputBytes: dropped,
                              records: records, seconds: Date().timeIntervalSince(start))
     }
 }

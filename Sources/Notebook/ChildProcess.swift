@@ -39,47 +39,14 @@ public struct ChildProcess {
     /// Launches and waits. `onRecordLine` gets each line written to fd 3 as it arrives; `check`
     /// runs at least every 100 ms and returns true to kill the process group.
     public func run(onRecordLine: (Data) -> Void = { _ in }, check: () -> Bool = { false }) throws -> Result {
-        func makePipe() throws -> (read: Int32, write: Int32) {
-            var fds: [Int32] = [0, 0]
-            guard pipe(&fds) == 0 else { throw NotebookError(file: executable, line: nil, "pipe() failed: \(String(cString: strerror(errno)))") }
-            // Keep the ends well away from 0...3 and closed across exec unless dup2'd.
-            let r = fcntl(fds[0], F_DUPFD_CLOEXEC, 10), w = fcntl(fds[1], F_DUPFD_CLOEXEC, 10)
-            close(fds[0]); close(fds[1])
-            return (r, w)
-        }
-        let out = try makePipe(), err = try makePipe()
-        let rec = recordChannel ? try makePipe() : nil
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, out.write, 1)
-        posix_spawn_file_actions_adddup2(&actions, err.write, 2)
-        if let rec { posix_spawn_file_actions_adddup2(&actions, rec.write, 3) }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
-        posix_spawnattr_setpgroup(&attributes, 0)
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, executable, &actions, &attributes, argv, envp)
-        close(out.write); close(err.write)
-        if let rec { close(rec.write) }
-        guard spawned == 0 else {
-            close(out.read); close(err.read)
-            if let rec { close(rec.read) }
-            throw NotebookError(file: executable, line: nil, "cannot start \(executable): \(String(cString: strerror(spawned)))")
-        }
+        let process = try SpawnedProcess.start([executable] + arguments, environment: environment,
+                                               recordChannel: recordChannel, searchPath: true)
+        let pid = process.pid
+        let out = process.stdout, err = process.stderr, rec = process.records
 
         var stdoutData = Data(), stderrData = Data(), recordData = Data()
-        var open: [Int32: Bool] = [out.read: true, err.read: true]
-        if let rec { open[rec.read] = true }
+        var open: [Int32: Bool] = [out: true, err: true]
+        if let rec { open[rec] = true }
         var killed = false
         var exitStatus: Int32? = nil
         var exitedAt: Date? = nil
@@ -98,8 +65,8 @@ public struct ChildProcess {
                         continue
                     }
                     let chunk = Data(buffer[0..<count])
-                    if p.fd == out.read { stdoutData.append(chunk) }
-                    else if p.fd == err.read { stderrData.append(chunk) }
+                    if p.fd == out { stdoutData.append(chunk) }
+                    else if p.fd == err { stderrData.append(chunk) }
                     else {
                         recordData.append(chunk)
                         while let newline = recordData.firstIndex(of: UInt8(ascii: "\n")) {
