@@ -3,24 +3,12 @@ import Foundation
 /// Tiny escaping helpers; everything larger goes through the Mustache templates.
 public enum HTML {
     /// Escapes text for element content and double- or single-quoted attribute values.
-    public static func escape(_ text: some StringProtocol) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for c in text.unicodeScalars {
-            switch c {
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "&": out += "&amp;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
+    public static func escape(_ text: some StringProtocol) -> String { escape(text, quotes: true) }
 
     /// Escapes text for element content only (`<`, `>`, `&`): shorter output for code.
-    public static func escapeText(_ text: some StringProtocol) -> String {
+    public static func escapeText(_ text: some StringProtocol) -> String { escape(text, quotes: false) }
+
+    private static func escape(_ text: some StringProtocol, quotes: Bool) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for c in text.unicodeScalars {
@@ -28,6 +16,8 @@ public enum HTML {
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "&": out += "&amp;"
+            case "\"" where quotes: out += "&quot;"
+            case "'" where quotes: out += "&#39;"
             default: out.unicodeScalars.append(c)
             }
         }

@@ -5,38 +5,29 @@ import Foundation
 
 /// `exp(x) / sum(exp(x))` along `dim`, as `torch.softmax`.
 public func softmax(_ x: Tensor, dim: Int, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
-    let layout = SoftmaxLayout(op: "softmax", x, dim: dim, file: file, line: line)
-    if x.count == 0 { return emptyResult(x.shape, "softmax", [x]) }
-    let out = Tensor.make(shape: x.shape) { y in
-        x.storage.withUnsafeBufferPointer { layout.forward($0.baseAddress!, y.baseAddress!, log: false) }
-    }
-    let saved = out.storage
-    return Tensor.record(out, "softmax", [x]) { g, _ in
-        // dx = y * (g - sum(g * y))
-        [Tensor.make(shape: g.shape) { gx in
-            g.storage.withUnsafeBufferPointer { pg in
-                saved.withUnsafeBufferPointer { py in
-                    layout.backward(pg.baseAddress!, py.baseAddress!, gx.baseAddress!, log: false)
-                }
-            }
-        }]
-    }
+    normalizedExponential(x, dim: dim, log: false, file: file, line: line)
 }
 
 /// `x - log(sum(exp(x)))` along `dim`, as `torch.log_softmax`.
 public func logSoftmax(_ x: Tensor, dim: Int, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
-    let layout = SoftmaxLayout(op: "logSoftmax", x, dim: dim, file: file, line: line)
-    if x.count == 0 { return emptyResult(x.shape, "logSoftmax", [x]) }
+    normalizedExponential(x, dim: dim, log: true, file: file, line: line)
+}
+
+/// Softmax or log-softmax with its backward:
+/// softmax `dx = y * (g - sum(g * y))`, log-softmax `dx = g - exp(y) * sum(g)`.
+private func normalizedExponential(_ x: Tensor, dim: Int, log: Bool, file: StaticString, line: UInt) -> Tensor {
+    let op = log ? "logSoftmax" : "softmax"
+    let layout = SoftmaxLayout(op: op, x, dim: dim, file: file, line: line)
+    if x.count == 0 { return emptyResult(x.shape, op, [x]) }
     let out = Tensor.make(shape: x.shape) { y in
-        x.storage.withUnsafeBufferPointer { layout.forward($0.baseAddress!, y.baseAddress!, log: true) }
+        x.storage.withUnsafeBufferPointer { layout.forward($0.baseAddress!, y.baseAddress!, log: log) }
     }
     let saved = out.storage
-    return Tensor.record(out, "logSoftmax", [x]) { g, _ in
-        // dx = g - exp(y) * sum(g)
+    return Tensor.record(out, op, [x]) { g, _ in
         [Tensor.make(shape: g.shape) { gx in
             g.storage.withUnsafeBufferPointer { pg in
                 saved.withUnsafeBufferPointer { py in
-                    layout.backward(pg.baseAddress!, py.baseAddress!, gx.baseAddress!, log: true)
+                    layout.backward(pg.baseAddress!, py.baseAddress!, gx.baseAddress!, log: log)
                 }
             }
         }]
