@@ -52,12 +52,16 @@ public struct GradingRun {
     var cacheDirectory: URL { output.appendingPathComponent(".grade-cache") }
 
     /// The cache key of one submission: its bytes, the exercise's text (cells and checks), the
-    /// engine build, the toolchain, the limits and the grader's version.
+    /// engine build, the toolchain, the limits, the grader's version and the contents of the
+    /// exercise's declared input files (a retrained source model re-grades).
     func cacheKey(file: URL?, exercise: Exercise) -> String? {
-        guard let file, let data = try? Data(contentsOf: file), data.count <= ExerciseGrader.maxSubmissionBytes else { return nil }
+        guard let file, let data = try? Data(contentsOf: file), data.count <= ExerciseGrader.maxSubmissionBytes,
+              let inputs = try? ExecutionCache.inputHashes(lesson: exercise.lesson, packageRoot: grader.engine.packageRoot)
+        else { return nil }
         var h = SHA256()
         h.update("grade-\(ExerciseGrader.version)\n\(EngineBuild.toolchainVersion())\n\(grader.engine.fingerprint)\n")
         h.update("\(grader.limits)\n\(exercise.path)\n\(exercise.lesson.text.utf8.count):\(exercise.lesson.text)\n")
+        for (path, hash) in inputs.sorted(by: { $0.key < $1.key }) { h.update("input \(path) \(hash)\n") }
         h.update(data)
         return h.finalize()
     }
