@@ -208,6 +208,10 @@ struct ConvGeometry {
             winogradForward(x, weight, bias, y)
             return
         }
+        if usesFlatKernels {
+            flatForward(x, weight, bias, y)
+            return
+        }
         let tiles = self.tiles
         // 1x1 stride-1 unpadded convolutions of whole single images read the input in place.
         let direct = isPointwise && tiles.allSatisfy { $0.count == 1 }
@@ -260,6 +264,11 @@ struct ConvGeometry {
         if let gradWeight, !counted {
             KernelCounters.conv2dWeightGradients += 1
             if n == 0 { gradWeight.update(repeating: 0, count: o * kg) }
+        }
+        if usesFlatKernels {
+            if gradInput != nil { KernelCounters.conv2dInputGradients += 1 }
+            flatBackward(gradOutput: g, input: x, weight: weight, gradInput: gradInput, gradWeight: gradWeight)
+            return
         }
         if let gradInput {
             KernelCounters.conv2dInputGradients += 1

@@ -14,4 +14,17 @@ int engine_cpu_has_avx512(void);
 /// Per-thread autograd switch: 1 records operations, 0 (inside a no-grad scope) does not.
 int engine_grad_enabled(void);
 void engine_set_grad_enabled(int enabled);
+/// 1 when the flat-plane convolution kernels below can run (x86-64 with AVX-512).
+int engine_flat_conv_available(void);
+
+/// out[o*ocs + q] (+)= sum over c < C, t < T of w[o][c][t] * in[c*ics + q + off[t]], for o < O, q < Q.
+/// `wpack` holds the weights in blocks of four output channels, [(O+3)/4][C][T][4], zero-padded.
+/// Reads up to in[(C-1)*ics + Q-1 + max(off)]; writes only out[o*ocs + q] for q < Q.
+void engine_flat_conv_forward(const float *in, long ics, int C, int T, const long *off,
+                              const float *wpack, int O, float *out, long ocs, long Q, int accumulate);
+
+/// dw[(o*C + c)*T + t] += sum over images i < nimg and q < Q of
+/// g[i*gis + o*gcs + q] * in[i*iis + c*ics + q + off[t]].
+void engine_flat_conv_weight_grad(const float *in, long iis, long ics, int C, int T, const long *off,
+                                  const float *g, long gis, long gcs, int O, long Q, int nimg, float *dw);
 #endif

@@ -1,0 +1,184 @@
+// AVX-512 kernels for convolutions over "flat" planes (the lowering lives in
+// Torch/DirectConvolution.swift). A padded input plane is stored row after row; an output pixel
+// q = oh * rowWidth + ow then reads tap t at q + offset[t], so a whole convolution is a sum of
+// shifted plane copies weighted per channel pair. No im2col matrix is built: sixteen neighbouring
+// output pixels are one vector load per tap, which keeps small-channel layers compute-bound.
+#include "CEngineSupport.h"
+#include <stdlib.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+#define INLINE inline __attribute__((always_inline))
+
+enum { FWD_VECTORS = 6, FWD_CHANNELS = 4, WG_OUT = 4, WG_TAPS = 5 };
+
+AVX512 static INLINE __mmask16 lanes(long count) {
+    if (count <= 0) return 0;
+    return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
+}
+
+// One tile: four output channels x NV vectors of 16 output pixels. `pos[k]` is where the k-th
+// (channel, tap) pair reads; one flat loop over the pairs keeps all accumulators in registers.
+#define DEFINE_FORWARD_TILE(NV)                                                                          \
+    AVX512 static void forward_tile_##NV(const float *in, const long *pos, long K, const float *wb,       \
+                                         float *out, long ocs, int cob, const __mmask16 *mask,          \
+                                         int accumulate) {                                              \
+        __m512 a0[NV], a1[NV], a2[NV], a3[NV];                                                           \
+        for (int v = 0; v < NV; v++) a0[v] = a1[v] = a2[v] = a3[v] = _mm512_setzero_ps();                \
+        __mmask16 m[NV];                                                                                 \
+        for (int v = 0; v < NV; v++) m[v] = mask[v];                                                     \
+        for (long k = 0; k < K; k++, wb += FWD_CHANNELS) {                                               \
+            const float *p = in + pos[k];                                                                \
+            __m512 w0 = _mm512_set1_ps(wb[0]), w1 = _mm512_set1_ps(wb[1]);                               \
+            __m512 w2 = _mm512_set1_ps(wb[2]), w3 = _mm512_set1_ps(wb[3]);                               \
+            for (int v = 0; v < NV; v++) {                                                               \
+                __m512 x = _mm512_maskz_loadu_ps(m[v], p + 16 * v);                                      \
+                a0[v] = _mm512_fmadd_ps(w0, x, a0[v]);                                                   \
+                a1[v] = _mm512_fmadd_ps(w1, x, a1[v]);                                                   \
+                a2[v] = _mm512_fmadd_ps(w2, x, a2[v]);                                                   \
+                a3[v] = _mm512_fmadd_ps(w3, x, a3[v]);                                                   \
+            }                                                                                            \
+        }                                                                                                \
+        __m512 *rows[FWD_CHANNELS] = {a0, a1, a2, a3};                                                   \
+        for (int j = 0; j < cob; j++) {                                                                  \
+            float *o = out + j * ocs;                                                                    \
+            for (int v = 0; v < NV; v++) {                                                               \
+                __m512 r = rows[j][v];                                                                   \
+                if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m[v], o + 16 * v));           \
+                _mm512_mask_storeu_ps(o + 16 * v, m[v], r);                                              \
+            }                                                                                            \
+        }                                                                                                \
+    }
+
+DEFINE_FORWARD_TILE(1)
+DEFINE_FORWARD_TILE(2)
+DEFINE_FORWARD_TILE(3)
+DEFINE_FORWARD_TILE(4)
+DEFINE_FORWARD_TILE(5)
+DEFINE_FORWARD_TILE(6)
+
+AVX512 static void forward_avx512(const float *in, long ics, int C, int T, const long *off,
+                                  const float *wpack, int O, float *out, long ocs, long Q, int accumulate) {
+    const long K = (long)C * T;
+    long pos_stack[1024];
+    long *pos = K <= 1024 ? pos_stack : (long *)malloc(sizeof(long) * (size_t)K);
+    if (pos == NULL) return;
+    for (long k = 0; k < K; k++) pos[k] = (k / T) * ics + off[k % T];
+    const long span = 16L * FWD_VECTORS;
+    for (long q0 = 0; q0 < Q; q0 += span) {
+        long rem = Q - q0 < span ? Q - q0 : span;
+        int nv = (int)((rem + 15) / 16);
+        __mmask16 mask[FWD_VECTORS];
+        for (int v = 0; v < FWD_VECTORS; v++) mask[v] = lanes(rem - 16L * v);
+        for (int o0 = 0; o0 < O; o0 += FWD_CHANNELS) {
+            const float *wb = wpack + (long)(o0 / FWD_CHANNELS) * K * FWD_CHANNELS;
+            int cob = O - o0 < FWD_CHANNELS ? O - o0 : FWD_CHANNELS;
+            float *o = out + o0 * ocs + q0;
+            const float *i = in + q0;
+            switch (nv) {
+            case 1: forward_tile_1(i, pos, K, wb, o, ocs, cob, mask, accumulate); break;
+            case 2: forward_tile_2(i, pos, K, wb, o, ocs, cob, mask, accumulate); break;
+            case 3: forward_tile_3(i, pos, K, wb, o, ocs, cob, mask, accumulate); break;
+            case 4: forward_tile_4(i, pos, K, wb, o, ocs, cob, mask, accumulate); break;
+            case 5: forward_tile_5(i, pos, K, wb, o, ocs, cob, mask, accumulate); break;
+            default: forward_tile_6(i, pos, K, wb, o, ocs, cob, mask, accumulate); break;
+            }
+        }
+    }
+    if (pos != pos_stack) free(pos);
+}
+
+// WG_OUT output channels x WG_TAPS (channel, tap) pairs, summed over nimg images and Q pixels.
+// Rows past the end of a block point at a valid row and their sums are dropped. Named accumulators
+// (not arrays) keep clang from shuffling them through the stack on every iteration.
+#define WG_ROW(i, g)                                                                                     \
+    a##i##0 = _mm512_fmadd_ps(g, x0, a##i##0); a##i##1 = _mm512_fmadd_ps(g, x1, a##i##1);                \
+    a##i##2 = _mm512_fmadd_ps(g, x2, a##i##2); a##i##3 = _mm512_fmadd_ps(g, x3, a##i##3);                \
+    a##i##4 = _mm512_fmadd_ps(g, x4, a##i##4);
+#define WG_STEP(LOAD)                                                                                    \
+    {                                                                                                    \
+        __m512 x0 = LOAD(p0 + q), x1 = LOAD(p1 + q), x2 = LOAD(p2 + q), x3 = LOAD(p3 + q);               \
+        __m512 x4 = LOAD(p4 + q);                                                                        \
+        __m512 g0 = LOAD(r0 + q), g1 = LOAD(r1 + q), g2 = LOAD(r2 + q), g3 = LOAD(r3 + q);               \
+        WG_ROW(0, g0) WG_ROW(1, g1) WG_ROW(2, g2) WG_ROW(3, g3)                                          \
+    }
+#define WG_FULL(p) _mm512_loadu_ps(p)
+#define WG_TAIL(p) _mm512_maskz_loadu_ps(tail, p)
+#define WG_ZERO4(i) a##i##0 = a##i##1 = a##i##2 = a##i##3 = a##i##4 = _mm512_setzero_ps();
+
+AVX512 static void weight_grad_block(const float *const *x, const float *const *g, long iis, long gis,
+                                     long Q, int nimg, float *const *dst, int nx, int ng) {
+    __m512 a00, a01, a02, a03, a04, a10, a11, a12, a13, a14;
+    __m512 a20, a21, a22, a23, a24, a30, a31, a32, a33, a34;
+    WG_ZERO4(0) WG_ZERO4(1) WG_ZERO4(2) WG_ZERO4(3)
+    const long full = Q & ~15L;
+    const __mmask16 tail = lanes(Q - full);
+    for (int img = 0; img < nimg; img++) {
+        const float *p0 = x[0] + img * iis, *p1 = x[1] + img * iis, *p2 = x[2] + img * iis;
+        const float *p3 = x[3] + img * iis, *p4 = x[4] + img * iis;
+        const float *r0 = g[0] + img * gis, *r1 = g[1] + img * gis, *r2 = g[2] + img * gis;
+        const float *r3 = g[3] + img * gis;
+        long q = 0;
+        for (; q < full; q += 16) WG_STEP(WG_FULL)
+        if (q < Q) WG_STEP(WG_TAIL)
+    }
+    __m512 acc[WG_OUT][WG_TAPS] = {{a00, a01, a02, a03, a04}, {a10, a11, a12, a13, a14},
+                                   {a20, a21, a22, a23, a24}, {a30, a31, a32, a33, a34}};
+    for (int i = 0; i < ng; i++)
+        for (int j = 0; j < nx; j++) dst[i * WG_TAPS + j][0] += _mm512_reduce_add_ps(acc[i][j]);
+}
+
+AVX512 static void weight_grad_avx512(const float *in, long iis, long ics, int C, int T, const long *off,
+                                      const float *g, long gis, long gcs, int O, long Q, int nimg, float *dw) {
+    const int pairs = C * T;
+    for (int o0 = 0; o0 < O; o0 += WG_OUT) {
+        int ng = O - o0 < WG_OUT ? O - o0 : WG_OUT;
+        const float *gr[WG_OUT];
+        for (int i = 0; i < WG_OUT; i++) gr[i] = g + (long)(o0 + (i < ng ? i : 0)) * gcs;
+        for (int p0 = 0; p0 < pairs; p0 += WG_TAPS) {
+            int nx = pairs - p0 < WG_TAPS ? pairs - p0 : WG_TAPS;
+            const float *xr[WG_TAPS];
+            float *dst[WG_OUT * WG_TAPS];
+            for (int j = 0; j < WG_TAPS; j++) {
+                int p = p0 + (j < nx ? j : 0);
+                xr[j] = in + (long)(p / T) * ics + off[p % T];
+            }
+            for (int i = 0; i < WG_OUT; i++)
+                for (int j = 0; j < WG_TAPS; j++)
+                    dst[i * WG_TAPS + j] = dw + (long)(o0 + (i < ng ? i : 0)) * pairs + p0 + (j < nx ? j : 0);
+            weight_grad_block(xr, gr, iis, gis, Q, nimg, dst, nx, ng);
+        }
+    }
+}
+
+int engine_flat_conv_available(void) { return engine_cpu_has_avx512(); }
+
+void engine_flat_conv_forward(const float *in, long ics, int C, int T, const long *off,
+                              const float *wpack, int O, float *out, long ocs, long Q, int accumulate) {
+    forward_avx512(in, ics, C, T, off, wpack, O, out, ocs, Q, accumulate);
+}
+
+void engine_flat_conv_weight_grad(const float *in, long iis, long ics, int C, int T, const long *off,
+                                  const float *g, long gis, long gcs, int O, long Q, int nimg, float *dw) {
+    weight_grad_avx512(in, iis, ics, C, T, off, g, gis, gcs, O, Q, nimg, dw);
+}
+
+#else
+
+int engine_flat_conv_available(void) { return 0; }
+
+void engine_flat_conv_forward(const float *in, long ics, int C, int T, const long *off,
+                              const float *wpack, int O, float *out, long ocs, long Q, int accumulate) {
+    (void)in; (void)ics; (void)C; (void)T; (void)off; (void)wpack; (void)O; (void)out; (void)ocs; (void)Q;
+    (void)accumulate;
+}
+
+void engine_flat_conv_weight_grad(const float *in, long iis, long ics, int C, int T, const long *off,
+                                  const float *g, long gis, long gcs, int O, long Q, int nimg, float *dw) {
+    (void)in; (void)iis; (void)ics; (void)C; (void)T; (void)off; (void)g; (void)gis; (void)gcs; (void)O;
+    (void)Q; (void)nimg; (void)dw;
+}
+
+#endif

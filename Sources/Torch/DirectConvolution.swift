@@ -1,0 +1,294 @@
+import CEngineSupport
+import Dispatch
+import Foundation
+
+// Direct convolution on flat planes, for layers with few channels (the small ResNet's 16-64).
+//
+// im2col + sgemm spends most of its time copying when channels are few: the column matrix is 9x the
+// input and its GEMM has only 16-64 rows. Here each image's zero-padded input is laid out row after
+// row (for stride s, split into s*s phase planes so every tap becomes a unit-stride shift), and the
+// AVX-512 kernels in CEngineSupport/flat_conv.c compute outputs on rows of the plane's width: output
+// q reads tap t at q + offset[t]. The few extra columns past the true output width are dropped.
+// - forward: one kernel call per image, 4 output channels x 96 pixels per register tile;
+// - weight gradient: dW[o][c][t] = sum_q dY[o][q] * X[c][q + offset[t]], over groups of images;
+// - input gradient: per phase plane, the same forward kernel run on dY (shifted by the largest
+//   offset) with channels swapped and offsets mirrored, then scattered back to dX.
+// Images are split across threads in fixed contiguous chunks; per-chunk weight gradients are summed
+// in chunk order, so a fixed thread count gives bit-identical results.
+
+extension ConvGeometry {
+    /// Off with `WORKBOOK_DIRECT_CONV=0`; tests switch it to compare against the GEMM path.
+    nonisolated(unsafe) static var flatKernelsEnabled: Bool =
+        engine_flat_conv_available() != 0 && ProcessInfo.processInfo.environment["WORKBOOK_DIRECT_CONV"] != "0"
+    /// Largest `C*kh*kw*O` the flat kernels take: beyond it the weights leave the L2 cache and the
+    /// GEMM path (whose im2col cost is small next to its arithmetic) is as fast or faster.
+    nonisolated(unsafe) static var flatWeightLimit: Int =
+        ProcessInfo.processInfo.environment["WORKBOOK_DIRECT_CONV_LIMIT"].flatMap(Int.init) ?? 40_000
+
+    var usesFlatKernels: Bool {
+        ConvGeometry.flatKernelsEnabled && groups == 1 && kh * kw > 1 && n > 0
+            && c * kh * kw * o <= ConvGeometry.flatWeightLimit
+    }
+
+    /// Where the taps of this convolution land on one image's flat phase planes.
+    struct FlatPlanes {
+        let phaseRows: Int, phaseWidth: Int
+        var phaseFloats: Int { phaseRows * phaseWidth }
+        /// Floats per input channel: all `sh*sw` phase planes.
+        let channelFloats: Int
+        /// Per tap (weight order `ki*kw + kj`): its phase plane and its offset within that plane.
+        let phase: [Int], local: [Int]
+        var offsets: [Int] { zip(phase, local).map { $0 * phaseFloats + $1 } }
+        /// Output pixels computed per channel: `ho` rows of `phaseWidth` (the last columns are dropped).
+        let q: Int
+        /// One image's planes plus the slack the last vector reads may touch.
+        let imageFloats: Int
+    }
+
+    var flatPlanes: FlatPlanes {
+        let hp = h + 2 * ph, wp = w + 2 * pw
+        let rows = (hp + sh - 1) / sh, width = (wp + sw - 1) / sw
+        var phase: [Int] = [], local: [Int] = []
+        for ki in 0..<kh {
+            for kj in 0..<kw {
+                let ry = ki * dh, rx = kj * dw
+                phase.append((ry % sh) * sw + rx % sw)
+                local.append((ry / sh) * width + rx / sw)
+            }
+        }
+        let channelFloats = sh * sw * rows * width
+        let maxOffset = zip(phase, local).map { $0 * rows * width + $1 }.max() ?? 0
+        return FlatPlanes(phaseRows: rows, phaseWidth: width, channelFloats: channelFloats, phase: phase, local: local,
+                          q: ho * width, imageFloats: c * channelFloats + maxOffset + 32)
+    }
+
+    /// Writes one image `x` `[C, H, W]` as zero-padded phase planes `[C][sh*sw][rows][width]`.
+    /// Rows are short (7-30 floats), so plain loops beat one memset/memcpy call per row.
+    func packPlanes(_ x: UnsafePointer<Float>, _ planes: FlatPlanes, into dst: UnsafeMutablePointer<Float>) {
+        let rows = planes.phaseRows, width = planes.phaseWidth
+        dst.update(repeating: 0, count: planes.imageFloats)
+        for ch in 0..<c {
+            let src = x + ch * hw
+            for a in 0..<sh {
+                for b in 0..<sw {
+                    let plane = dst + ch * planes.channelFloats + (a * sw + b) * planes.phaseFloats
+                    // Plane column j holds input column j*sw + b - pw.
+                    let jLo = max(0, (pw - b + sw - 1) / sw), jHi = min(width, (w - 1 + pw - b) / sw + 1)
+                    if jLo >= jHi { continue }
+                    for i in 0..<rows {
+                        let y = i * sh + a - ph
+                        if y < 0 || y >= h { continue }
+                        let d = plane + i * width, row = src + y * w + b - pw
+                        if sw == 1 {
+                            for j in jLo..<jHi { d[j] = row[j] }
+                        } else {
+                            for j in jLo..<jHi { d[j] = row[j * sw] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `dY` of one image `[O, Ho, Wo]` on rows of the plane width, after `lead` zeros per channel;
+    /// each channel takes `stride` floats, zero past the data.
+    func packGradient(_ g: UnsafePointer<Float>, _ planes: FlatPlanes, lead: Int, stride: Int,
+                      into dst: UnsafeMutablePointer<Float>) {
+        let width = planes.phaseWidth, wo = self.wo
+        dst.update(repeating: 0, count: o * stride)
+        for oc in 0..<o {
+            let s = g + oc * ohw
+            let d = dst + oc * stride + lead
+            for oh in 0..<ho {
+                let dr = d + oh * width, sr = s + oh * wo
+                for ow in 0..<wo { dr[ow] = sr[ow] }
+            }
+        }
+    }
+
+    /// Weights `[O][C][T]` in the kernel's blocks of four output channels `[(O+3)/4][C][T][4]`.
+    static func packWeights(_ weight: (_ oc: Int, _ ic: Int, _ t: Int) -> Float, outputs: Int, inputs: Int, taps: Int)
+        -> [Float] {
+        let blocks = (outputs + 3) / 4
+        var packed = [Float](repeating: 0, count: blocks * inputs * taps * 4)
+        for oc in 0..<outputs {
+            let block = oc / 4, lane = oc % 4
+            for ic in 0..<inputs {
+                for t in 0..<taps { packed[((block * inputs + ic) * taps + t) * 4 + lane] = weight(oc, ic, t) }
+            }
+        }
+        return packed
+    }
+
+    /// Runs `body(chunk, images)` over fixed contiguous chunks of the batch, in parallel.
+    func forEachImageChunk(_ body: (Int, Range<Int>) -> Void) -> Int {
+        let chunks = max(1, min(Threads.count, n))
+        if chunks == 1 {
+            body(0, 0..<n)
+            return 1
+        }
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: chunks) { k in
+                body(k, (n * k / chunks)..<(n * (k + 1) / chunks))
+            }
+        }
+        return chunks
+    }
+
+    // MARK: Forward
+
+    func flatForward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                     _ y: UnsafeMutablePointer<Float>) {
+        let planes = flatPlanes
+        let taps = kh * kw, kg = self.kg
+        let packed = ConvGeometry.packWeights({ weight[($0 * kg) + $1 * taps + $2] }, outputs: o, inputs: c, taps: taps)
+        let offsets = planes.offsets
+        let straight = planes.phaseWidth == wo
+        let extFloats = straight ? 0 : o * planes.q
+        _ = forEachImageChunk { _, images in
+            ScratchPool.shared.withBuffer(planes.imageFloats + extFloats) { scratch in
+                let ext = scratch + planes.imageFloats
+                for img in images {
+                    packPlanes(x + img * c * hw, planes, into: scratch)
+                    let yImg = y + img * o * ohw
+                    let target = straight ? yImg : ext
+                    packed.withUnsafeBufferPointer { pw in
+                        offsets.withUnsafeBufferPointer { po in
+                            engine_flat_conv_forward(scratch, planes.channelFloats, Int32(c), Int32(taps), po.baseAddress!,
+                                                     pw.baseAddress!, Int32(o), target, planes.q, planes.q, 0)
+                        }
+                    }
+                    for oc in 0..<o {
+                        let b = bias?[oc] ?? 0
+                        let dst = yImg + oc * ohw
+                        if straight {
+                            if bias != nil { for i in 0..<ohw { dst[i] += b } }
+                            continue
+                        }
+                        let src = ext + oc * planes.q
+                        for oh in 0..<ho {
+                            let s = src + oh * planes.phaseWidth, d = dst + oh * wo
+                            for ow in 0..<wo { d[ow] = s[ow] + b }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: Backward
+
+    func flatBackward(gradOutput g: UnsafePointer<Float>, input x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                      gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>?) {
+        let planes = flatPlanes
+        let taps = kh * kw, kg = self.kg
+        let offsets = planes.offsets
+        // dY is stored after `lead` zeros so the mirrored offsets of the input gradient stay >= 0.
+        let lead = planes.local.max() ?? 0
+        let gStride = lead + max(planes.q, planes.phaseFloats) + 32
+        // Per phase plane: its taps, mirrored offsets into dY, and weights packed for C outputs.
+        struct Phase { let index: Int; let offsets: [Int]; let packed: [Float] }
+        var phases: [Phase] = []
+        if gradInput != nil {
+            for p in 0..<(sh * sw) {
+                let tapList = (0..<taps).filter { planes.phase[$0] == p }
+                let packed = ConvGeometry.packWeights({ ic, oc, t in weight[oc * kg + ic * taps + tapList[t]] },
+                                                      outputs: c, inputs: o, taps: tapList.count)
+                phases.append(Phase(index: p, offsets: tapList.map { lead - planes.local[$0] }, packed: packed))
+            }
+        }
+        // Images per weight-gradient call: enough that the planes and dY of a group stay near 1 MB (L2).
+        let perImage = planes.imageFloats + o * gStride
+        let group = max(1, min(n, (1 << 18) / perImage))
+        let partialFloats = gradWeight != nil ? o * kg : 0
+        let chunkCount = max(1, min(Threads.count, n))
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: max(1, partialFloats * chunkCount))
+        defer { partials.deallocate() }
+        partials.update(repeating: 0, count: partialFloats * chunkCount)
+        let planeBatch = gradWeight != nil ? group : 1
+        let dpFloats = gradInput != nil ? c * planes.phaseFloats : 0
+        _ = forEachImageChunk { chunk, images in
+            ScratchPool.shared.withBuffer(planeBatch * planes.imageFloats + group * o * gStride + dpFloats) { scratch in
+                let planeBuffer = scratch, gBuffer = scratch + planeBatch * planes.imageFloats
+                let dp = gBuffer + group * o * gStride
+                var start = images.lowerBound
+                while start < images.upperBound {
+                    let count = min(group, images.upperBound - start)
+                    for i in 0..<count {
+                        packGradient(g + (start + i) * o * ohw, planes, lead: lead, stride: gStride,
+                                     into: gBuffer + i * o * gStride)
+                    }
+                    if gradWeight != nil {
+                        for i in 0..<count {
+                            packPlanes(x + (start + i) * c * hw, planes, into: planeBuffer + i * planes.imageFloats)
+                        }
+                        offsets.withUnsafeBufferPointer { po in
+                            engine_flat_conv_weight_grad(planeBuffer, planes.imageFloats, planes.channelFloats, Int32(c),
+                                                         Int32(taps), po.baseAddress!, gBuffer + lead, o * gStride, gStride,
+                                                         Int32(o), planes.q, Int32(count), partials + chunk * partialFloats)
+                        }
+                    }
+                    if let gradInput {
+                        for i in 0..<count {
+                            let gi = gBuffer + i * o * gStride
+                            let dx = gradInput + (start + i) * c * hw
+                            for phase in phases {
+                                if phase.offsets.isEmpty {
+                                    scatterPhase(nil, planes, phase: phase.index, into: dx)
+                                    continue
+                                }
+                                phase.packed.withUnsafeBufferPointer { pw in
+                                    phase.offsets.withUnsafeBufferPointer { po in
+                                        engine_flat_conv_forward(gi, gStride, Int32(o), Int32(po.count), po.baseAddress!,
+                                                                 pw.baseAddress!, Int32(c), dp, planes.phaseFloats,
+                                                                 planes.phaseFloats, 0)
+                                    }
+                                }
+                                scatterPhase(dp, planes, phase: phase.index, into: dx)
+                            }
+                        }
+                    }
+                    start += count
+                }
+            }
+        }
+        if let gradWeight {
+            gradWeight.update(from: partials, count: partialFloats)
+            for k in 1..<chunkCount {
+                let p = partials + k * partialFloats
+                for i in 0..<partialFloats { gradWeight[i] += p[i] }
+            }
+        }
+    }
+
+    /// Copies one phase plane of the padded input gradient back to `dx` `[C, H, W]` (zeros when nil).
+    private func scatterPhase(_ dp: UnsafePointer<Float>?, _ planes: FlatPlanes, phase: Int,
+                              into dx: UnsafeMutablePointer<Float>) {
+        let a = phase / sw, b = phase % sw
+        let rows = planes.phaseRows, width = planes.phaseWidth
+        for ch in 0..<c {
+            let plane = dx + ch * hw
+            for i in 0..<rows {
+                let y = i * sh + a - ph
+                if y < 0 || y >= h { continue }
+                let d = plane + y * w
+                guard let dp else {
+                    var xx = b - pw
+                    while xx < w { if xx >= 0 { d[xx] = 0 }; xx += sw }
+                    continue
+                }
+                let s = dp + ch * planes.phaseFloats + i * width
+                if sw == 1 {
+                    // Row i of the plane holds input columns -pw ..< width - pw.
+                    let lo = max(0, pw), hi = min(width, w + pw)
+                    for j in lo..<max(lo, hi) { d[j - pw] = s[j] }
+                } else {
+                    for j in 0..<width {
+                        let xx = j * sw + b - pw
+                        if xx >= 0 && xx < w { d[xx] = s[j] }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import XCTest
+@testable import Torch
+
+/// The AVX-512 flat-plane kernels must agree with the im2col + sgemm path (the one checked against
+/// PyTorch fixtures) for the forward pass and both gradients, on the shapes the course uses and on
+/// awkward ones: channel counts that are not multiples of four, strides, dilation, wide kernels,
+/// outputs whose rows are narrower than the padded plane, and batches split across threads.
+final class FlatConvolutionTests: XCTestCase {
+    struct Case {
+        var input: [Int]; var out: Int; var kernel: (Int, Int)
+        var stride = (1, 1), padding = (0, 0), dilation = (1, 1), bias = false
+    }
+
+    let cases: [Case] = [
+        Case(input: [5, 16, 28, 28], out: 16, kernel: (3, 3), padding: (1, 1)),
+        Case(input: [3, 16, 28, 28], out: 32, kernel: (3, 3), stride: (2, 2), padding: (1, 1), bias: true),
+        Case(input: [4, 32, 7, 7], out: 64, kernel: (3, 3), padding: (1, 1)),
+        Case(input: [2, 3, 30, 30], out: 8, kernel: (7, 7), stride: (2, 2), padding: (3, 3)),
+        Case(input: [3, 5, 9, 11], out: 7, kernel: (3, 3), bias: true),
+        Case(input: [2, 6, 10, 9], out: 5, kernel: (3, 2), stride: (2, 3), padding: (2, 1), dilation: (2, 1)),
+        Case(input: [2, 4, 8, 8], out: 6, kernel: (3, 3), padding: (2, 2), dilation: (2, 2)),
+        Case(input: [1, 9, 13, 5], out: 3, kernel: (5, 1), stride: (1, 2), padding: (2, 0), bias: true),
+        Case(input: [2, 3, 5, 6], out: 2, kernel: (1, 3), padding: (1, 1)),
+        Case(input: [1, 1, 3, 3], out: 4, kernel: (3, 3), padding: (1, 1)),
+    ]
+
+    private func results(_ t: Case, flat: Bool, seed: UInt64) -> [[Float]] {
+        let saved = ConvGeometry.flatKernelsEnabled
+        defer { ConvGeometry.flatKernelsEnabled = saved }
+        ConvGeometry.flatKernelsEnabled = flat
+        let g = Generator(seed: seed)
+        let x = Tensor.randn(t.input, generator: g).requiringGrad()
+        let w = Tensor.randn([t.out, t.input[1], t.kernel.0, t.kernel.1], generator: g).requiringGrad()
+        let b = t.bias ? Tensor.randn([t.out], generator: g).requiringGrad() : nil
+        let y = conv2d(x, weight: w, bias: b, stride: t.stride, padding: t.padding, dilation: t.dilation)
+        // A weighted sum makes every output position's gradient different.
+        let r = Tensor.randn(y.shape, generator: g)
+        (y * r).sum().backward()
+        return [y.scalars, x.grad!.scalars, w.grad!.scalars] + (b.map { [$0.grad!.scalars] } ?? [])
+    }
+
+    func testMatchesGemmPath() throws {
+        try XCTSkipUnless(engine_flat_conv_available_for_tests, "no AVX-512 on this CPU")
+        for (i, t) in cases.enumerated() {
+            let x = Tensor.zeros(t.input), w = Tensor.zeros([t.out, t.input[1], t.kernel.0, t.kernel.1])
+            let geometry = ConvGeometry(input: x, weight: w, bias: nil, stride: t.stride, padding: t.padding,
+                                        dilation: t.dilation, groups: 1, file: #fileID, line: #line)
+            XCTAssertTrue(geometry.usesFlatKernels, "case \(i) should take the flat kernels")
+            let fast = results(t, flat: true, seed: UInt64(100 + i))
+            let reference = results(t, flat: false, seed: UInt64(100 + i))
+            for (k, name) in ["output", "input gradient", "weight gradient", "bias gradient"].prefix(fast.count).enumerated() {
+                XCTAssertEqual(fast[k].count, reference[k].count, "case \(i) \(name)")
+                let scale = max(1, reference[k].map(abs).max() ?? 1)
+                let worst = zip(fast[k], reference[k]).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThan(worst, 2e-5 * scale, "case \(i) \(name): max difference \(worst)")
+            }
+        }
+    }
+
+    func testBitIdenticalAcrossRunsWithTwoThreads() throws {
+        try XCTSkipUnless(engine_flat_conv_available_for_tests, "no AVX-512 on this CPU")
+        let saved = Threads.count
+        defer { Threads.count = saved }
+        Threads.count = 2
+        let t = cases[0]
+        XCTAssertEqual(results(t, flat: true, seed: 9), results(t, flat: true, seed: 9))
+    }
+}
+
+private let engine_flat_conv_available_for_tests = ConvGeometry.flatKernelsEnabled
