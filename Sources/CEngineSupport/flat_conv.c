@@ -5,6 +5,7 @@
 // output pixels are one vector load per tap, which keeps small-channel layers compute-bound.
 #include "CEngineSupport.h"
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -153,6 +154,86 @@ AVX512 static void weight_grad_avx512(const float *in, long iis, long ics, int C
     }
 }
 
+// Layout moves between NCHW tensors and flat planes. Rows are short (7-30 floats), so these are
+// plain loops the compiler vectorises, without per-row library calls.
+
+AVX512 static void pack_input_avx512(const float *x, int C, int H, int W, int sh, int sw, int ph, int pw,
+                                     int rows, int width, float *dst, long imageFloats) {
+    memset(dst, 0, sizeof(float) * (size_t)imageFloats);
+    const long phase = (long)rows * width;
+    for (int c = 0; c < C; c++) {
+        const float *src = x + (long)c * H * W;
+        for (int a = 0; a < sh; a++) {
+            for (int b = 0; b < sw; b++) {
+                float *plane = dst + ((long)c * sh * sw + a * sw + b) * phase;
+                int jlo = (pw - b + sw - 1) / sw; if (jlo < 0) jlo = 0;
+                int jhi = (W - 1 + pw - b) / sw + 1; if (jhi > width) jhi = width;
+                if (W - 1 + pw - b < 0 || jlo >= jhi) continue;
+                for (int i = 0; i < rows; i++) {
+                    int y = i * sh + a - ph;
+                    if (y < 0 || y >= H) continue;
+                    float *d = plane + (long)i * width;
+                    const float *row = src + (long)y * W + b - pw;
+                    if (sw == 1) { for (int j = jlo; j < jhi; j++) d[j] = row[j]; }
+                    else { for (int j = jlo; j < jhi; j++) d[j] = row[(long)j * sw]; }
+                }
+            }
+        }
+    }
+}
+
+AVX512 static void pack_gradient_avx512(const float *g, int O, int Ho, int Wo, int width, long lead, long stride,
+                                        float *dst) {
+    memset(dst, 0, sizeof(float) * (size_t)(O * stride));
+    for (int o = 0; o < O; o++) {
+        const float *s = g + (long)o * Ho * Wo;
+        float *d = dst + o * stride + lead;
+        for (int r = 0; r < Ho; r++) {
+            const float *sr = s + (long)r * Wo;
+            float *dr = d + (long)r * width;
+            for (int j = 0; j < Wo; j++) dr[j] = sr[j];
+        }
+    }
+}
+
+AVX512 static void unpack_output_avx512(const float *ext, int O, int Ho, int Wo, int width, const float *bias,
+                                        float *y) {
+    for (int o = 0; o < O; o++) {
+        const float b = bias ? bias[o] : 0.0f;
+        const float *s = ext + (long)o * Ho * width;
+        float *d = y + (long)o * Ho * Wo;
+        for (int r = 0; r < Ho; r++) {
+            const float *sr = s + (long)r * width;
+            float *dr = d + (long)r * Wo;
+            for (int j = 0; j < Wo; j++) dr[j] = sr[j] + b;
+        }
+    }
+}
+
+AVX512 static void scatter_phase_avx512(const float *dp, int C, int H, int W, int sh, int sw, int ph, int pw,
+                                        int rows, int width, int phase, float *dx) {
+    const int a = phase / sw, b = phase % sw;
+    for (int c = 0; c < C; c++) {
+        float *plane = dx + (long)c * H * W;
+        const float *src = dp ? dp + (long)c * rows * width : NULL;
+        int jlo = (pw - b + sw - 1) / sw; if (jlo < 0) jlo = 0;
+        int jhi = (W - 1 + pw - b) / sw + 1; if (jhi > width) jhi = width;
+        if (W - 1 + pw - b < 0 || jlo >= jhi) continue;
+        for (int i = 0; i < rows; i++) {
+            int y = i * sh + a - ph;
+            if (y < 0 || y >= H) continue;
+            float *d = plane + (long)y * W + b - pw;
+            if (src == NULL) {
+                for (int j = jlo; j < jhi; j++) d[(long)j * sw] = 0.0f;
+            } else {
+                const float *s = src + (long)i * width;
+                if (sw == 1) { for (int j = jlo; j < jhi; j++) d[j] = s[j]; }
+                else { for (int j = jlo; j < jhi; j++) d[(long)j * sw] = s[j]; }
+            }
+        }
+    }
+}
+
 int engine_flat_conv_available(void) { return engine_cpu_has_avx512(); }
 
 void engine_flat_conv_forward(const float *in, long ics, int C, int T, const long *off,
@@ -163,6 +244,24 @@ void engine_flat_conv_forward(const float *in, long ics, int C, int T, const lon
 void engine_flat_conv_weight_grad(const float *in, long iis, long ics, int C, int T, const long *off,
                                   const float *g, long gis, long gcs, int O, long Q, int nimg, float *dw) {
     weight_grad_avx512(in, iis, ics, C, T, off, g, gis, gcs, O, Q, nimg, dw);
+}
+
+void engine_flat_pack_input(const float *x, int C, int H, int W, int sh, int sw, int ph, int pw, int rows, int width,
+                            float *dst, long imageFloats) {
+    pack_input_avx512(x, C, H, W, sh, sw, ph, pw, rows, width, dst, imageFloats);
+}
+
+void engine_flat_pack_gradient(const float *g, int O, int Ho, int Wo, int width, long lead, long stride, float *dst) {
+    pack_gradient_avx512(g, O, Ho, Wo, width, lead, stride, dst);
+}
+
+void engine_flat_unpack_output(const float *ext, int O, int Ho, int Wo, int width, const float *bias, float *y) {
+    unpack_output_avx512(ext, O, Ho, Wo, width, bias, y);
+}
+
+void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int sw, int ph, int pw, int rows,
+                               int width, int phase, float *dx) {
+    scatter_phase_avx512(dp, C, H, W, sh, sw, ph, pw, rows, width, phase, dx);
 }
 
 #else
@@ -179,6 +278,26 @@ void engine_flat_conv_weight_grad(const float *in, long iis, long ics, int C, in
                                   const float *g, long gis, long gcs, int O, long Q, int nimg, float *dw) {
     (void)in; (void)iis; (void)ics; (void)C; (void)T; (void)off; (void)g; (void)gis; (void)gcs; (void)O;
     (void)Q; (void)nimg; (void)dw;
+}
+
+void engine_flat_pack_input(const float *x, int C, int H, int W, int sh, int sw, int ph, int pw, int rows, int width,
+                            float *dst, long imageFloats) {
+    (void)x; (void)C; (void)H; (void)W; (void)sh; (void)sw; (void)ph; (void)pw; (void)rows; (void)width; (void)dst;
+    (void)imageFloats;
+}
+
+void engine_flat_pack_gradient(const float *g, int O, int Ho, int Wo, int width, long lead, long stride, float *dst) {
+    (void)g; (void)O; (void)Ho; (void)Wo; (void)width; (void)lead; (void)stride; (void)dst;
+}
+
+void engine_flat_unpack_output(const float *ext, int O, int Ho, int Wo, int width, const float *bias, float *y) {
+    (void)ext; (void)O; (void)Ho; (void)Wo; (void)width; (void)bias; (void)y;
+}
+
+void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int sw, int ph, int pw, int rows,
+                               int width, int phase, float *dx) {
+    (void)dp; (void)C; (void)H; (void)W; (void)sh; (void)sw; (void)ph; (void)pw; (void)rows; (void)width;
+    (void)phase; (void)dx;
 }
 
 #endif

@@ -265,9 +265,16 @@ struct ConvGeometry {
             KernelCounters.conv2dWeightGradients += 1
             if n == 0 { gradWeight.update(repeating: 0, count: o * kg) }
         }
-        if usesFlatKernels {
+        if usesFlatKernels && !counted {
             if gradInput != nil { KernelCounters.conv2dInputGradients += 1 }
-            flatBackward(gradOutput: g, input: x, weight: weight, gradInput: gradInput, gradWeight: gradWeight)
+            let flatWeight = usesFlatWeightGradient ? gradWeight : nil
+            if gradInput != nil || flatWeight != nil {
+                flatBackward(gradOutput: g, input: x, weight: weight, gradInput: gradInput, gradWeight: flatWeight)
+            }
+            if let gradWeight, flatWeight == nil {
+                backward(gradOutput: g, input: x, weight: weight, gradInput: nil, gradWeight: gradWeight, gradBias: nil,
+                         counted: true)
+            }
             return
         }
         if let gradInput {

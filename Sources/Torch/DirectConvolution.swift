@@ -20,14 +20,19 @@ extension ConvGeometry {
     /// Off with `WORKBOOK_DIRECT_CONV=0`; tests switch it to compare against the GEMM path.
     nonisolated(unsafe) static var flatKernelsEnabled: Bool =
         engine_flat_conv_available() != 0 && ProcessInfo.processInfo.environment["WORKBOOK_DIRECT_CONV"] != "0"
-    /// Largest `C*kh*kw*O` the flat kernels take: beyond it the weights leave the L2 cache and the
-    /// GEMM path (whose im2col cost is small next to its arithmetic) is as fast or faster.
-    nonisolated(unsafe) static var flatWeightLimit: Int =
+    /// Largest `C*kh*kw*O` whose weight gradient the flat kernels compute: beyond it the GEMM path
+    /// (im2col costs little next to its arithmetic there) measured faster; forward passes and input
+    /// gradients of every size measured faster flat (ResNet-18: 52-74% of the sgemm peak vs 46-62%).
+    nonisolated(unsafe) static var flatWeightGradientLimit: Int =
         ProcessInfo.processInfo.environment["WORKBOOK_DIRECT_CONV_LIMIT"].flatMap(Int.init) ?? 40_000
 
+    /// Forward passes and input gradients go through the flat kernels.
     var usesFlatKernels: Bool {
         ConvGeometry.flatKernelsEnabled && groups == 1 && kh * kw > 1 && n > 0
-            && c * kh * kw * o <= ConvGeometry.flatWeightLimit
+    }
+
+    var usesFlatWeightGradient: Bool {
+        usesFlatKernels && c * kh * kw * o <= ConvGeometry.flatWeightGradientLimit
     }
 
     /// Where the taps of this convolution land on one image's flat phase planes.
@@ -63,47 +68,16 @@ extension ConvGeometry {
     }
 
     /// Writes one image `x` `[C, H, W]` as zero-padded phase planes `[C][sh*sw][rows][width]`.
-    /// Rows are short (7-30 floats), so plain loops beat one memset/memcpy call per row.
     func packPlanes(_ x: UnsafePointer<Float>, _ planes: FlatPlanes, into dst: UnsafeMutablePointer<Float>) {
-        let rows = planes.phaseRows, width = planes.phaseWidth
-        dst.update(repeating: 0, count: planes.imageFloats)
-        for ch in 0..<c {
-            let src = x + ch * hw
-            for a in 0..<sh {
-                for b in 0..<sw {
-                    let plane = dst + ch * planes.channelFloats + (a * sw + b) * planes.phaseFloats
-                    // Plane column j holds input column j*sw + b - pw.
-                    let jLo = max(0, (pw - b + sw - 1) / sw), jHi = min(width, (w - 1 + pw - b) / sw + 1)
-                    if jLo >= jHi { continue }
-                    for i in 0..<rows {
-                        let y = i * sh + a - ph
-                        if y < 0 || y >= h { continue }
-                        let d = plane + i * width, row = src + y * w + b - pw
-                        if sw == 1 {
-                            for j in jLo..<jHi { d[j] = row[j] }
-                        } else {
-                            for j in jLo..<jHi { d[j] = row[j * sw] }
-                        }
-                    }
-                }
-            }
-        }
+        engine_flat_pack_input(x, Int32(c), Int32(h), Int32(w), Int32(sh), Int32(sw), Int32(ph), Int32(pw),
+                               Int32(planes.phaseRows), Int32(planes.phaseWidth), dst, planes.imageFloats)
     }
 
     /// `dY` of one image `[O, Ho, Wo]` on rows of the plane width, after `lead` zeros per channel;
     /// each channel takes `stride` floats, zero past the data.
     func packGradient(_ g: UnsafePointer<Float>, _ planes: FlatPlanes, lead: Int, stride: Int,
                       into dst: UnsafeMutablePointer<Float>) {
-        let width = planes.phaseWidth, wo = self.wo
-        dst.update(repeating: 0, count: o * stride)
-        for oc in 0..<o {
-            let s = g + oc * ohw
-            let d = dst + oc * stride + lead
-            for oh in 0..<ho {
-                let dr = d + oh * width, sr = s + oh * wo
-                for ow in 0..<wo { dr[ow] = sr[ow] }
-            }
-        }
+        engine_flat_pack_gradient(g, Int32(o), Int32(ho), Int32(wo), Int32(planes.phaseWidth), lead, stride, dst)
     }
 
     /// Weights `[O][C][T]` in the kernel's blocks of four output channels `[(O+3)/4][C][T][4]`.
@@ -158,17 +132,12 @@ extension ConvGeometry {
                                                      pw.baseAddress!, Int32(o), target, planes.q, planes.q, 0)
                         }
                     }
-                    for oc in 0..<o {
-                        let b = bias?[oc] ?? 0
-                        let dst = yImg + oc * ohw
-                        if straight {
-                            if bias != nil { for i in 0..<ohw { dst[i] += b } }
-                            continue
-                        }
-                        let src = ext + oc * planes.q
-                        for oh in 0..<ho {
-                            let s = src + oh * planes.phaseWidth, d = dst + oh * wo
-                            for ow in 0..<wo { d[ow] = s[ow] + b }
+                    if !straight {
+                        engine_flat_unpack_output(ext, Int32(o), Int32(ho), Int32(wo), Int32(planes.phaseWidth), bias, yImg)
+                    } else if let bias {
+                        for oc in 0..<o {
+                            let dst = yImg + oc * ohw, b = bias[oc]
+                            for i in 0..<ohw { dst[i] += b }
                         }
                     }
                 }
@@ -264,31 +233,7 @@ extension ConvGeometry {
     /// Copies one phase plane of the padded input gradient back to `dx` `[C, H, W]` (zeros when nil).
     private func scatterPhase(_ dp: UnsafePointer<Float>?, _ planes: FlatPlanes, phase: Int,
                               into dx: UnsafeMutablePointer<Float>) {
-        let a = phase / sw, b = phase % sw
-        let rows = planes.phaseRows, width = planes.phaseWidth
-        for ch in 0..<c {
-            let plane = dx + ch * hw
-            for i in 0..<rows {
-                let y = i * sh + a - ph
-                if y < 0 || y >= h { continue }
-                let d = plane + y * w
-                guard let dp else {
-                    var xx = b - pw
-                    while xx < w { if xx >= 0 { d[xx] = 0 }; xx += sw }
-                    continue
-                }
-                let s = dp + ch * planes.phaseFloats + i * width
-                if sw == 1 {
-                    // Row i of the plane holds input columns -pw ..< width - pw.
-                    let lo = max(0, pw), hi = min(width, w + pw)
-                    for j in lo..<max(lo, hi) { d[j - pw] = s[j] }
-                } else {
-                    for j in 0..<width {
-                        let xx = j * sw + b - pw
-                        if xx >= 0 && xx < w { d[xx] = s[j] }
-                    }
-                }
-            }
-        }
+        engine_flat_scatter_phase(dp, Int32(c), Int32(h), Int32(w), Int32(sh), Int32(sw), Int32(ph), Int32(pw),
+                                  Int32(planes.phaseRows), Int32(planes.phaseWidth), Int32(phase), dx)
     }
 }

@@ -41,6 +41,19 @@ final class FlatConvolutionTests: XCTestCase {
 
     func testMatchesGemmPath() throws {
         try XCTSkipUnless(engine_flat_conv_available_for_tests, "no AVX-512 on this CPU")
+        try compareWithGemmPath()
+    }
+
+    /// Large layers take the flat kernels for the forward pass and the input gradient only.
+    func testWeightGradientThroughGemmWithFlatInputGradient() throws {
+        try XCTSkipUnless(engine_flat_conv_available_for_tests, "no AVX-512 on this CPU")
+        let saved = ConvGeometry.flatWeightGradientLimit
+        defer { ConvGeometry.flatWeightGradientLimit = saved }
+        ConvGeometry.flatWeightGradientLimit = 0
+        try compareWithGemmPath()
+    }
+
+    private func compareWithGemmPath(file: StaticString = #filePath, line: UInt = #line) throws {
         for (i, t) in cases.enumerated() {
             let x = Tensor.zeros(t.input), w = Tensor.zeros([t.out, t.input[1], t.kernel.0, t.kernel.1])
             let geometry = ConvGeometry(input: x, weight: w, bias: nil, stride: t.stride, padding: t.padding,

@@ -27,4 +27,17 @@ void engine_flat_conv_forward(const float *in, long ics, int C, int T, const lon
 /// g[i*gis + o*gcs + q] * in[i*iis + c*ics + q + off[t]].
 void engine_flat_conv_weight_grad(const float *in, long iis, long ics, int C, int T, const long *off,
                                   const float *g, long gis, long gcs, int O, long Q, int nimg, float *dw);
+
+/// One image `x` [C, H, W] as zero-padded phase planes [C][sh*sw][rows][width] (plane column j of
+/// phase (a, b) holds input column j*sw + b - pw); `imageFloats` floats are written in all.
+void engine_flat_pack_input(const float *x, int C, int H, int W, int sh, int sw, int ph, int pw, int rows, int width,
+                            float *dst, long imageFloats);
+/// dY [O, Ho, Wo] on rows of `width` floats after `lead` zeros; each channel takes `stride` floats.
+void engine_flat_pack_gradient(const float *g, int O, int Ho, int Wo, int width, long lead, long stride, float *dst);
+/// Rows of `width` floats back to [O, Ho, Wo], adding `bias` (may be NULL).
+void engine_flat_unpack_output(const float *ext, int O, int Ho, int Wo, int width, const float *bias, float *y);
+/// Phase plane `phase` of a padded input gradient [C][rows][width] back into dx [C, H, W]
+/// (zeros when `dp` is NULL).
+void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int sw, int ph, int pw, int rows,
+                               int width, int phase, float *dx);
 #endif
