@@ -80,18 +80,24 @@ extension ConvGeometry {
         engine_flat_pack_gradient(g, Int32(o), Int32(ho), Int32(wo), Int32(planes.phaseWidth), lead, stride, dst)
     }
 
-    /// Weights `[O][C][T]` in the kernel's blocks of four output channels `[(O+3)/4][C][T][4]`.
-    static func packWeights(_ weight: (_ oc: Int, _ ic: Int, _ t: Int) -> Float, outputs: Int, inputs: Int, taps: Int)
-        -> [Float] {
-        let blocks = (outputs + 3) / 4
-        var packed = [Float](repeating: 0, count: blocks * inputs * taps * 4)
-        for oc in 0..<outputs {
-            let block = oc / 4, lane = oc % 4
-            for ic in 0..<inputs {
-                for t in 0..<taps { packed[((block * inputs + ic) * taps + t) * 4 + lane] = weight(oc, ic, t) }
+    /// `weight[oc * outputStride + ic * inputStride + taps[t]]` as `[(outputs+3)/4][inputs][taps][4]`.
+    static func packWeights(_ weight: UnsafePointer<Float>, outputs: Int, outputStride: Int, inputs: Int,
+                            inputStride: Int, taps: [Int]) -> [Float] {
+        let blocks = (outputs + 3) / 4, t = taps.count
+        return [Float](unsafeUninitializedCapacity: blocks * inputs * t * 4) { buffer, count in
+            let packed = buffer.baseAddress!
+            packed.initialize(repeating: 0, count: buffer.count)
+            taps.withUnsafeBufferPointer { taps in
+                for oc in 0..<outputs {
+                    let lane = packed + (oc / 4) * inputs * t * 4 + oc % 4
+                    for ic in 0..<inputs {
+                        let src = weight + oc * outputStride + ic * inputStride, dst = lane + ic * t * 4
+                        for k in 0..<t { dst[k * 4] = src[taps[k]] }
+                    }
+                }
             }
+            count = buffer.count
         }
-        return packed
     }
 
     /// Runs `body(chunk, images)` over fixed contiguous chunks of the batch, in parallel.
@@ -115,7 +121,8 @@ extension ConvGeometry {
                      _ y: UnsafeMutablePointer<Float>) {
         let planes = flatPlanes
         let taps = kh * kw, kg = self.kg
-        let packed = ConvGeometry.packWeights({ weight[($0 * kg) + $1 * taps + $2] }, outputs: o, inputs: c, taps: taps)
+        let packed = ConvGeometry.packWeights(weight, outputs: o, outputStride: kg, inputs: c, inputStride: taps,
+                                              taps: Array(0..<taps))
         let offsets = planes.offsets
         let straight = planes.phaseWidth == wo
         let extFloats = straight ? 0 : o * planes.q
@@ -161,8 +168,8 @@ extension ConvGeometry {
         if gradInput != nil {
             for p in 0..<(sh * sw) {
                 let tapList = (0..<taps).filter { planes.phase[$0] == p }
-                let packed = ConvGeometry.packWeights({ ic, oc, t in weight[oc * kg + ic * taps + tapList[t]] },
-                                                      outputs: c, inputs: o, taps: tapList.count)
+                let packed = ConvGeometry.packWeights(weight, outputs: c, outputStride: taps, inputs: o, inputStride: kg,
+                                                      taps: tapList)
                 phases.append(Phase(index: p, offsets: tapList.map { lead - planes.local[$0] }, packed: packed))
             }
         }
