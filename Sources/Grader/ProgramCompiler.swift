@@ -54,3 +54,14 @@ public struct ProgramCompiler: Sendable {
                       seconds: Date().timeIntervalSince(start))
     }
 }
+
+extension ProgramCompiler {
+    /// Compiles `exercise`'s checks (hidden ones included) into the grader's checker program in
+    /// `directory` and returns its compile errors, located at the exercise's Markdown lines. An
+    /// instructor runs this before grading (`workbook check`): a broken hidden check would
+    /// otherwise fail for every student.
+    public func checkerErrors(for exercise: Exercise, in directory: URL) throws -> [String] {
+        let (source, _) = SubmissionProgram.checkerSource(exercise: exercise, includeHidden: true)
+        return try compile(source: source, name: "checker", in: directory).errors
+    }
+}

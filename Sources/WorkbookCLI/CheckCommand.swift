@@ -43,16 +43,29 @@ struct CheckCommand: ParsableCommand {
         URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent == "exercises"
     }
 
-    /// An exercise is checked as the site runs it: its format validated, then the reference
-    /// solution compiled with the check cells left out (checks compile into the grader's checker).
+    /// An exercise is checked as the site runs it and as the grader judges it: its format
+    /// validated, the reference solution compiled with the check cells left out, then the check
+    /// cells (hidden ones included) compiled into the grader's checker program, so a typo in a
+    /// hidden check shows up here rather than as failed checks for every student.
     static func checkExercise(_ path: String, with pipeline: LessonPipeline) -> [String] {
         let conventions = GraderExerciseConventions()
         do {
             let lesson = try LessonParser(configuration: conventions.parserConfiguration).load(path: path)
             try conventions.validate(lesson)
-            return pipeline.check(conventions.runnable(lesson))
+            let problems = pipeline.check(conventions.runnable(lesson))
+            if !problems.isEmpty { return problems }
+            return try checkerProblems(Exercise(lesson: lesson), engine: pipeline.engine)
         } catch {
             return ["\(error)"]
         }
+    }
+
+    static func checkerProblems(_ exercise: Exercise, engine: EngineBuild) throws -> [String] {
+        let fm = FileManager.default
+        let scratch = fm.temporaryDirectory.appendingPathComponent("workbook-check-\(getpid())")
+        defer { try? fm.removeItem(at: scratch) }
+        let compiler = ProgramCompiler(engine: engine, moduleCache: scratch.appendingPathComponent("modules"))
+        return try compiler.checkerErrors(for: exercise, in: scratch.appendingPathComponent("checker"))
+            .map { $0.hasPrefix(exercise.path) ? $0 : "\(exercise.path): checks: \($0)" }
     }
 }
