@@ -157,6 +157,15 @@ AVX512 static void weight_grad_avx512(const float *in, long iis, long ics, int C
 // Layout moves between NCHW tensors and flat planes. Rows are short (7-30 floats), so these are
 // plain loops the compiler vectorises, without per-row library calls.
 
+// Plane columns jlo..<jhi of phase column offset b hold input columns (j*sw + b - pw in 0..<W).
+static INLINE int phase_columns(int W, int pw, int b, int sw, int width, int *jlo, int *jhi) {
+    if (W - 1 + pw - b < 0) return 0;
+    *jlo = (pw - b + sw - 1) / sw;
+    *jhi = (W - 1 + pw - b) / sw + 1;
+    if (*jhi > width) *jhi = width;
+    return *jlo < *jhi;
+}
+
 AVX512 static void pack_input_avx512(const float *x, int C, int H, int W, int sh, int sw, int ph, int pw,
                                      int rows, int width, float *dst, long imageFloats) {
     memset(dst, 0, sizeof(float) * (size_t)imageFloats);
@@ -166,9 +175,8 @@ AVX512 static void pack_input_avx512(const float *x, int C, int H, int W, int sh
         for (int a = 0; a < sh; a++) {
             for (int b = 0; b < sw; b++) {
                 float *plane = dst + ((long)c * sh * sw + a * sw + b) * phase;
-                int jlo = (pw - b + sw - 1) / sw; if (jlo < 0) jlo = 0;
-                int jhi = (W - 1 + pw - b) / sw + 1; if (jhi > width) jhi = width;
-                if (W - 1 + pw - b < 0 || jlo >= jhi) continue;
+                int jlo, jhi;
+                if (!phase_columns(W, pw, b, sw, width, &jlo, &jhi)) continue;
                 for (int i = 0; i < rows; i++) {
                     int y = i * sh + a - ph;
                     if (y < 0 || y >= H) continue;
@@ -216,9 +224,8 @@ AVX512 static void scatter_phase_avx512(const float *dp, int C, int H, int W, in
     for (int c = 0; c < C; c++) {
         float *plane = dx + (long)c * H * W;
         const float *src = dp ? dp + (long)c * rows * width : NULL;
-        int jlo = (pw - b + sw - 1) / sw; if (jlo < 0) jlo = 0;
-        int jhi = (W - 1 + pw - b) / sw + 1; if (jhi > width) jhi = width;
-        if (W - 1 + pw - b < 0 || jlo >= jhi) continue;
+        int jlo, jhi;
+        if (!phase_columns(W, pw, b, sw, width, &jlo, &jhi)) continue;
         for (int i = 0; i < rows; i++) {
             int y = i * sh + a - ph;
             if (y < 0 || y >= H) continue;

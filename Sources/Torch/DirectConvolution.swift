@@ -28,8 +28,9 @@ extension ConvGeometry {
 
     /// Forward passes and input gradients go through the flat kernels.
     var usesFlatKernels: Bool {
-        ConvGeometry.flatKernelsEnabled && groups == 1 && kh * kw > 1 && n > 0
+        ConvGeometry.flatKernelsEnabled && groups == 1 && (kh * kw > 1 || ConvGeometry.flatPointwise) && n > 0
     }
+    nonisolated(unsafe) static var flatPointwise = ProcessInfo.processInfo.environment["WORKBOOK_FLAT_POINTWISE"] == "1"
 
     var usesFlatWeightGradient: Bool {
         usesFlatKernels && c * kh * kw * o <= ConvGeometry.flatWeightGradientLimit
