@@ -149,7 +149,10 @@ extension Tensor {
         }
 
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
-        for tensor in order.reversed() {
+        // Reverse topological order. Popping drops this walk's reference to each intermediate
+        // tensor as soon as its backward ran, so its activation memory can go while the rest of
+        // the backward pass still runs (holding them all until the end raised the peak).
+        while let tensor = order.popLast() {
             guard let fn = tensor.gradFn else { continue }
             guard let gradOut = pending.removeValue(forKey: ObjectIdentifier(tensor)) else { continue }
             let grads = fn.apply(gradOut)
@@ -183,7 +186,10 @@ extension Tensor {
         return Tensor.make(shape: shape) { out in
             storage.withUnsafeBufferPointer { a in
                 other.storage.withUnsafeBufferPointer { b in
-                    for i in 0..<out.count { out[i] = a[i] + b[i] }
+                    guard let x = a.baseAddress, let y = b.baseAddress, let o = out.baseAddress else { return }
+                    Threads.parallelFor(out.count) { r in
+                        vectorAdd(x + r.lowerBound, y + r.lowerBound, o + r.lowerBound, r.count, reLU: false)
+                    }
                 }
             }
         }

@@ -28,3 +28,29 @@ final class AutogradCoreTests: XCTestCase {
                       Threads.openBLASConfig)
     }
 }
+
+final class AutogradMemoryTests: XCTestCase {
+    private final class Probe { weak var tensor: Tensor? }
+
+    /// x -> u = check(x) -> a = u * 2 -> loss. By the time u's backward runs, a's backward has run
+    /// and nothing may keep `a` (an activation) alive any more.
+    func testIntermediateTensorsAreFreedDuringBackward() {
+        let x = Tensor([1, 2, 3]).requiringGrad()
+        let probe = Probe()
+        var aliveWhenChecked: Bool?
+        func buildLoss() -> Tensor {
+            let u = Tensor.record(x.map { $0 }, "check", [x]) { g, _ in
+                aliveWhenChecked = probe.tensor != nil
+                return [g]
+            }
+            let a = u * 2
+            probe.tensor = a
+            return a.sum()
+        }
+        let loss = buildLoss()
+        XCTAssertNotNil(probe.tensor, "the graph holds `a` until backward")
+        loss.backward()
+        XCTAssertEqual(aliveWhenChecked, false)
+        XCTAssertEqual(x.grad?.scalars, [2, 2, 2])
+    }
+}
