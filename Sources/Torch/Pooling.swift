@@ -10,13 +10,36 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
                          padding: padding, dilation: dilation, ceilMode: ceilMode, file: file, line: line)
     let planes = p.planes, ohw = p.ho * p.wo
     if planes == 0 { return emptyResult(p.outputShape(input.shape), "maxPool2d", [input]) }
+    if !(GradMode.isEnabled && input.requiresGrad) && p.dh == 1 && p.dw == 1 {
+        // Nobody will ask for a gradient: values only, row-vectorised (ResNet's stem pooling in eval).
+        return Tensor.make(shape: p.outputShape(input.shape)) { y in
+            input.storage.withUnsafeBufferPointer { px in
+                let x = px.baseAddress!, yo = y.baseAddress!
+                Threads.parallelFor(planes, costPerItem: p.h * p.w * p.kh) { range in
+                    let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: p.w)
+                    defer { rowMax.deallocate() }
+                    for plane in range { p.maxPlaneValues(x + plane * p.h * p.w, yo + plane * ohw, rowMax) }
+                }
+            }
+        }
+    }
     var indices = [Int32](repeating: 0, count: planes * ohw)
     let out = Tensor.make(shape: p.outputShape(input.shape)) { y in
         input.storage.withUnsafeBufferPointer { px in
             indices.withUnsafeMutableBufferPointer { pi in
                 let x = px.baseAddress!, yo = y.baseAddress!, idx = pi.baseAddress!
                 Threads.parallelFor(planes, costPerItem: ohw * p.kh * p.kw) { range in
-                    for plane in range { p.maxPlane(x + plane * p.h * p.w, yo + plane * ohw, idx + plane * ohw) }
+                    if p.dh == 1 && p.dw == 1 {
+                        let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: p.w)
+                        defer { rowMax.deallocate() }
+                        for plane in range {
+                            let src = x + plane * p.h * p.w, dst = yo + plane * ohw
+                            p.maxPlaneValues(src, dst, rowMax)
+                            p.locateMaxima(src, dst, idx + plane * ohw)
+                        }
+                    } else {
+                        for plane in range { p.maxPlane(x + plane * p.h * p.w, yo + plane * ohw, idx + plane * ohw) }
+                    }
                 }
             }
         }
@@ -215,6 +238,55 @@ struct PoolGeometry {
                 }
                 y[oh * wo + ow] = best
                 idx[oh * wo + ow] = bestIndex
+            }
+        }
+    }
+
+    /// `maxPlane` without indices, for dilation 1: the window rows are first reduced to one row
+    /// (`rowMax`, `w` floats of scratch) with SIMD, then each output takes the max of its columns.
+    /// Any NaN in a window gives NaN, as in `maxPlane`.
+    @inline(__always)
+    func maxPlaneValues(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ rowMax: UnsafeMutablePointer<Float>) {
+        for oh in 0..<ho {
+            let h0 = oh * sh - ph
+            let lo = max(h0, 0), hi = min(h0 + kh, h)
+            if lo >= hi {
+                (y + oh * wo).update(repeating: -Float.infinity, count: wo)
+                continue
+            }
+            rowMax.update(from: x + lo * w, count: w)
+            for r in (lo + 1)..<max(hi, lo + 1) { vectorMaxInPlace(rowMax, x + r * w, w) }
+            for ow in 0..<wo {
+                let w0 = ow * sw - pw
+                var best = -Float.infinity
+                for j in max(w0, 0)..<max(min(w0 + kw, w), max(w0, 0)) {
+                    let v = rowMax[j]
+                    if v > best || v.isNaN { best = v; if v.isNaN { break } }
+                }
+                y[oh * wo + ow] = best
+            }
+        }
+    }
+
+    /// The indices `maxPlane` would give, from the window maxima `y` (dilation 1): the first element
+    /// of each window in row-major order that equals its max (or is NaN when the max is NaN).
+    @inline(__always)
+    func locateMaxima(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ idx: UnsafeMutablePointer<Int32>) {
+        for oh in 0..<ho {
+            let h0 = oh * sh - ph
+            let lo = max(h0, 0), hi = min(h0 + kh, h)
+            for ow in 0..<wo {
+                let w0 = ow * sw - pw
+                let jl = max(w0, 0), jh = min(w0 + kw, w)
+                let target = y[oh * wo + ow]
+                var found: Int32 = -1
+                search: for i in lo..<max(hi, lo) {
+                    for j in jl..<max(jh, jl) {
+                        let v = x[i * w + j]
+                        if v == target || (v.isNaN && target.isNaN) { found = Int32(i * w + j); break search }
+                    }
+                }
+                idx[oh * wo + ow] = found
             }
         }
     }

@@ -182,3 +182,15 @@ func vectorMaskPositive(_ g: UnsafePointer<Float>, _ ref: UnsafePointer<Float>, 
     }
     while i < n { o[i] = ref[i] > 0 ? g[i] : 0; i += 1 }
 }
+
+/// `acc[i] = max(acc[i], x[i])`, NaN winning (either side NaN gives NaN).
+@inline(__always)
+func vectorMaxInPlace(_ acc: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 8 <= n {
+        let a = load8(UnsafePointer(acc), i), v = load8(x, i)
+        store8(a.replacing(with: v, where: (v .> a) .| (v .!= v)), acc, i)
+        i += 8
+    }
+    while i < n { let v = x[i]; if v > acc[i] || v.isNaN { acc[i] = v }; i += 1 }
+}
