@@ -160,8 +160,18 @@ extension Tensor {
                 guard let grad, input.requiresGrad else { continue }
                 if input.gradFn != nil {
                     let key = ObjectIdentifier(input)
-                    // Out of place: one gradient object may have been handed to several inputs.
-                    if let existing = pending[key] { pending[key] = existing.addingUnrecorded(grad) } else { pending[key] = grad }
+                    if var existing = pending.removeValue(forKey: key) {
+                        // One gradient object may have been handed to several inputs: add in place
+                        // only into an object nobody else holds (its storage is copy-on-write too).
+                        if isKnownUniquelyReferenced(&existing) {
+                            existing.addUnrecordedInPlace(grad)
+                            pending[key] = existing
+                        } else {
+                            pending[key] = existing.addingUnrecorded(grad)
+                        }
+                    } else {
+                        pending[key] = grad
+                    }
                 } else {
                     input.accumulateGrad(grad)
                 }
@@ -177,6 +187,20 @@ extension Tensor {
         } else {
             // Own a private copy: the incoming gradient may be shared with other branches.
             grad = g.detach()
+        }
+    }
+
+    /// `self += other` for same-shaped gradients, without recording.
+    func addUnrecordedInPlace(_ other: Tensor) {
+        precondition(shape == other.shape, "gradient shapes differ: \(shape) vs \(other.shape)")
+        let n = count
+        storage.withUnsafeMutableBufferPointer { a in
+            other.storage.withUnsafeBufferPointer { b in
+                guard let x = a.baseAddress, let y = b.baseAddress else { return }
+                Threads.parallelFor(n) { r in
+                    vectorAdd(x + r.lowerBound, y + r.lowerBound, x + r.lowerBound, r.count, reLU: false)
+                }
+            }
         }
     }
 
