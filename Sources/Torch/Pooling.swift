@@ -31,11 +31,10 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
                 Threads.parallelFor(planes, costPerItem: ohw * p.kh * p.kw) { range in
                     if p.dh == 1 && p.dw == 1 {
                         let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: p.w)
-                        defer { rowMax.deallocate() }
+                        let rowArg = UnsafeMutablePointer<Int32>.allocate(capacity: p.w)
+                        defer { rowMax.deallocate(); rowArg.deallocate() }
                         for plane in range {
-                            let src = x + plane * p.h * p.w, dst = yo + plane * ohw
-                            p.maxPlaneValues(src, dst, rowMax)
-                            p.locateMaxima(src, dst, idx + plane * ohw)
+                            p.maxPlaneIndexed(x + plane * p.h * p.w, yo + plane * ohw, idx + plane * ohw, rowMax, rowArg)
                         }
                     } else {
                         for plane in range { p.maxPlane(x + plane * p.h * p.w, yo + plane * ohw, idx + plane * ohw) }
@@ -268,25 +267,45 @@ struct PoolGeometry {
         }
     }
 
-    /// The indices `maxPlane` would give, from the window maxima `y` (dilation 1): the first element
-    /// of each window in row-major order that equals its max (or is NaN when the max is NaN).
+    /// `maxPlane` for dilation 1, row-vectorised: the window rows are reduced per column to their
+    /// max and the first row holding it (`rowMax`, `rowArg`), then each output picks, among its
+    /// columns, the largest value with the smallest row, then the smallest column. That is the
+    /// first maximum in row-major window order, the index `maxPlane` (and PyTorch) gives; NaN wins.
     @inline(__always)
-    func locateMaxima(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ idx: UnsafeMutablePointer<Int32>) {
+    func maxPlaneIndexed(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>,
+                         _ rowMax: UnsafeMutablePointer<Float>, _ rowArg: UnsafeMutablePointer<Int32>) {
         for oh in 0..<ho {
             let h0 = oh * sh - ph
             let lo = max(h0, 0), hi = min(h0 + kh, h)
+            if lo >= hi {
+                (y + oh * wo).update(repeating: -Float.infinity, count: wo)
+                (idx + oh * wo).update(repeating: -1, count: wo)
+                continue
+            }
+            rowMax.update(from: x + lo * w, count: w)
+            rowArg.update(repeating: Int32(lo), count: w)
+            for r in (lo + 1)..<max(hi, lo + 1) { vectorArgMaxInPlace(rowMax, rowArg, x + r * w, Int32(r), w) }
             for ow in 0..<wo {
                 let w0 = ow * sw - pw
                 let jl = max(w0, 0), jh = min(w0 + kw, w)
-                let target = y[oh * wo + ow]
-                var found: Int32 = -1
-                search: for i in lo..<max(hi, lo) {
-                    for j in jl..<max(jh, jl) {
-                        let v = x[i * w + j]
-                        if v == target || (v.isNaN && target.isNaN) { found = Int32(i * w + j); break search }
+                if jl >= jh {
+                    y[oh * wo + ow] = -Float.infinity
+                    idx[oh * wo + ow] = -1
+                    continue
+                }
+                var best = rowMax[jl], bestRow = rowArg[jl], bestCol = jl
+                for j in (jl + 1)..<max(jh, jl + 1) {
+                    let v = rowMax[j], r = rowArg[j]
+                    if best.isNaN {
+                        if v.isNaN && r < bestRow { bestRow = r; bestCol = j }
+                    } else if v.isNaN || v > best {
+                        best = v; bestRow = r; bestCol = j
+                    } else if v == best && r < bestRow {
+                        bestRow = r; bestCol = j
                     }
                 }
-                idx[oh * wo + ow] = found
+                y[oh * wo + ow] = best
+                idx[oh * wo + ow] = bestRow * Int32(w) + Int32(bestCol)
             }
         }
     }

@@ -194,3 +194,26 @@ func vectorMaxInPlace(_ acc: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Flo
     }
     while i < n { let v = x[i]; if v > acc[i] || v.isNaN { acc[i] = v }; i += 1 }
 }
+
+/// Column-wise running max with the first row reaching it: where `x[i]` beats `acc[i]` (greater,
+/// or the first NaN), `acc[i] = x[i]` and `arg[i] = row`.
+@inline(__always)
+func vectorArgMaxInPlace(_ acc: UnsafeMutablePointer<Float>, _ arg: UnsafeMutablePointer<Int32>,
+                         _ x: UnsafePointer<Float>, _ row: Int32, _ n: Int) {
+    let rowVector = SIMD8<Int32>(repeating: row)
+    var i = 0
+    while i + 8 <= n {
+        let a = load8(UnsafePointer(acc), i), v = load8(x, i)
+        let wins = (v .> a) .| ((v .!= v) .& (a .== a))
+        store8(a.replacing(with: v, where: wins), acc, i)
+        let argPointer = UnsafeMutableRawPointer(arg + i)
+        let previous = argPointer.loadUnaligned(as: SIMD8<Int32>.self)
+        argPointer.storeBytes(of: previous.replacing(with: rowVector, where: wins), as: SIMD8<Int32>.self)
+        i += 8
+    }
+    while i < n {
+        let v = x[i], a = acc[i]
+        if v > a || (v.isNaN && !a.isNaN) { acc[i] = v; arg[i] = row }
+        i += 1
+    }
+}
