@@ -67,7 +67,7 @@ public final class ResNet: Module {
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        var x = maxpool(relu(bn1(conv1(input))))
+        var x = maxpool(batchNormThenReLU(bn1, relu, conv1(input)))
         x = layer4(layer3(layer2(layer1(x))))
         return fc(avgpool(x).flatten(startDim: 1))
     }

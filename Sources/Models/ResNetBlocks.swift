@@ -11,6 +11,17 @@ func conv1x1(_ inPlanes: Int, _ outPlanes: Int, stride: Int = 1) -> Conv2d {
     Conv2d(inPlanes, outPlanes, kernelSize: 1, stride: stride, bias: false)
 }
 
+/// `relu(bn(x))`, fused into one pass when `relu` is the stock `ReLU` (a replaced activation,
+/// e.g. `block.relu = LeakyReLU()`, runs as written).
+func batchNormThenReLU(_ bn: BatchNorm2d, _ relu: Module, _ x: Tensor) -> Tensor {
+    relu is ReLU ? bn.forwardReLU(x) : relu(bn(x))
+}
+
+/// `relu(out + identity)`, fused when `relu` is the stock `ReLU`.
+func addThenReLU(_ out: Tensor, _ identity: Tensor, _ relu: Module) -> Tensor {
+    relu is ReLU ? addReLU(out, identity) : relu(out + identity)
+}
+
 /// The two-convolution residual block of ResNet-18/34 (torchvision's `BasicBlock`):
 /// conv3x3-BN-ReLU-conv3x3-BN, plus the input (through `downsample` when the shape changes), then ReLU.
 public final class BasicBlock: Module {
@@ -35,10 +46,10 @@ public final class BasicBlock: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        var out = relu(bn1(conv1(x)))
+        var out = batchNormThenReLU(bn1, relu, conv1(x))
         out = bn2(conv2(out))
         let identity = downsample.map { $0(x) } ?? x
-        return relu(out + identity)
+        return addThenReLU(out, identity, relu)
     }
 }
 
@@ -72,11 +83,11 @@ public final class Bottleneck: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        var out = relu(bn1(conv1(x)))
-        out = relu(bn2(conv2(out)))
+        var out = batchNormThenReLU(bn1, relu, conv1(x))
+        out = batchNormThenReLU(bn2, relu, conv2(out))
         out = bn3(conv3(out))
         let identity = downsample.map { $0(x) } ?? x
-        return relu(out + identity)
+        return addThenReLU(out, identity, relu)
     }
 }
 

@@ -149,7 +149,10 @@ extension Tensor {
         }
 
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
-        for tensor in order.reversed() {
+        // Reverse topological order. Popping drops this walk's reference to each intermediate
+        // tensor as soon as its backward ran, so its activation memory can go while the rest of
+        // the backward pass still runs (holding them all until the end raised the peak).
+        while let tensor = order.popLast() {
             guard let fn = tensor.gradFn else { continue }
             guard let gradOut = pending.removeValue(forKey: ObjectIdentifier(tensor)) else { continue }
             let grads = fn.apply(gradOut)
@@ -157,8 +160,18 @@ extension Tensor {
                 guard let grad, input.requiresGrad else { continue }
                 if input.gradFn != nil {
                     let key = ObjectIdentifier(input)
-                    // Out of place: one gradient object may have been handed to several inputs.
-                    if let existing = pending[key] { pending[key] = existing.addingUnrecorded(grad) } else { pending[key] = grad }
+                    if var existing = pending.removeValue(forKey: key) {
+                        // One gradient object may have been handed to several inputs: add in place
+                        // only into an object nobody else holds (its storage is copy-on-write too).
+                        if isKnownUniquelyReferenced(&existing) {
+                            existing.addUnrecordedInPlace(grad)
+                            pending[key] = existing
+                        } else {
+                            pending[key] = existing.addingUnrecorded(grad)
+                        }
+                    } else {
+                        pending[key] = grad
+                    }
                 } else {
                     input.accumulateGrad(grad)
                 }
@@ -177,13 +190,30 @@ extension Tensor {
         }
     }
 
+    /// `self += other` for same-shaped gradients, without recording.
+    func addUnrecordedInPlace(_ other: Tensor) {
+        precondition(shape == other.shape, "gradient shapes differ: \(shape) vs \(other.shape)")
+        let n = count
+        storage.withUnsafeMutableBufferPointer { a in
+            other.storage.withUnsafeBufferPointer { b in
+                guard let x = a.baseAddress, let y = b.baseAddress else { return }
+                Threads.parallelFor(n) { r in
+                    vectorAdd(x + r.lowerBound, y + r.lowerBound, x + r.lowerBound, r.count, reLU: false)
+                }
+            }
+        }
+    }
+
     /// `self + other` for same-shaped gradients, without recording.
     func addingUnrecorded(_ other: Tensor) -> Tensor {
         precondition(shape == other.shape, "gradient shapes differ: \(shape) vs \(other.shape)")
         return Tensor.make(shape: shape) { out in
             storage.withUnsafeBufferPointer { a in
                 other.storage.withUnsafeBufferPointer { b in
-                    for i in 0..<out.count { out[i] = a[i] + b[i] }
+                    guard let x = a.baseAddress, let y = b.baseAddress, let o = out.baseAddress else { return }
+                    Threads.parallelFor(out.count) { r in
+                        vectorAdd(x + r.lowerBound, y + r.lowerBound, o + r.lowerBound, r.count, reLU: false)
+                    }
                 }
             }
         }

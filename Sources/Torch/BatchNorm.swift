@@ -1,5 +1,10 @@
 // Functional batch normalization over the channel dimension 1 of [N, C] or [N, C, H, W]
-// (any [N, C, ...]). Channels are independent, so every loop runs in parallel over channels.
+// (any [N, C, ...]), optionally fused with the ReLU that follows it in ResNets.
+//
+// Channels are independent, so the training-mode kernels run in parallel over channels and handle
+// one channel completely before the next: its statistics pass reads the channel from memory, and
+// the normalizing pass that follows finds it still in the core's L2 cache (a channel of a
+// 128 x 28 x 28 batch is 400 KB). The backward pass does the same with its two passes.
 
 /// Batch normalization, as `torch.nn.functional.batch_norm`.
 ///
@@ -9,7 +14,22 @@
 public func batchNorm(_ input: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?,
                       bias: Tensor?, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5,
                       file: StaticString = #fileID, line: UInt = #line) -> Tensor {
-    let op = "batchNorm"
+    batchNormKernel(input, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                    training: training, momentum: momentum, eps: eps, reLU: false, op: "batchNorm", file: file, line: line)
+}
+
+/// `relu(batchNorm(...))` in one pass over memory, with its own backward: the convolution-BN-ReLU
+/// pattern of ResNets. Same arguments, results and running-statistics updates as `batchNorm`.
+public func batchNormReLU(_ input: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?,
+                          bias: Tensor?, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5,
+                          file: StaticString = #fileID, line: UInt = #line) -> Tensor {
+    batchNormKernel(input, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                    training: training, momentum: momentum, eps: eps, reLU: true, op: "batchNormReLU", file: file, line: line)
+}
+
+private func batchNormKernel(_ input: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?,
+                             bias: Tensor?, training: Bool, momentum: Float, eps: Float, reLU: Bool, op: String,
+                             file: StaticString, line: UInt) -> Tensor {
     requireFloat(input, op, "input", file: file, line: line)
     check(input.rank >= 2, op, "expected an input [N, C] or [N, C, H, W], got shape \(describe(shape: input.shape))",
           file: file, line: line)
@@ -31,30 +51,53 @@ public func batchNorm(_ input: Tensor, runningMean: Tensor?, runningVar: Tensor?
     for t in [weight, bias] { if let t { optionalInputs.append(t) } }
     if input.count == 0 { return emptyResult(input.shape, op, optionalInputs) }
     let xData = input.storage
-    let weightData = weight?.storage, biasData = bias?.storage
-    // Per channel: the mean and 1/sqrt(var + eps) used to normalize.
+    let weightData = weight?.storage ?? [Float](repeating: 1, count: c)
+    let biasData = bias?.storage ?? [Float](repeating: 0, count: c)
+    // Per channel: the mean and 1/sqrt(var + eps) used to normalize, and the resulting affine map
+    // y = x * scale + shift with scale = w * invStd, shift = b - mean * scale.
     var mean = [Float](repeating: 0, count: c), invStd = [Float](repeating: 0, count: c)
+    var scale = [Float](repeating: 0, count: c), shift = [Float](repeating: 0, count: c)
+    let out: Tensor
     if useBatchStats {
         var unbiasedVar = [Float](repeating: 0, count: c)
-        xData.withUnsafeBufferPointer { px in
-            mean.withUnsafeMutableBufferPointer { pm in
-                invStd.withUnsafeMutableBufferPointer { pi in
-                    unbiasedVar.withUnsafeMutableBufferPointer { pu in
-                        let x = px.baseAddress!, meanP = pm.baseAddress!, invP = pi.baseAddress!, uvP = pu.baseAddress!
-                        Threads.parallelFor(c, costPerItem: 2 * m) { range in
-                            for ch in range {
-                                var total: Double = 0
-                                for img in 0..<n {
-                                    total += Double(vectorSum(x + (img * c + ch) * s, s))
+        out = Tensor.make(shape: input.shape) { yBuffer in
+            let y = yBuffer.baseAddress!
+            xData.withUnsafeBufferPointer { px in
+                let x = px.baseAddress!
+                mean.withUnsafeMutableBufferPointer { pm in
+                    invStd.withUnsafeMutableBufferPointer { pi in
+                        unbiasedVar.withUnsafeMutableBufferPointer { pu in
+                            scale.withUnsafeMutableBufferPointer { pa in
+                                shift.withUnsafeMutableBufferPointer { pb in
+                                    let meanP = pm.baseAddress!, invP = pi.baseAddress!, uvP = pu.baseAddress!
+                                    let scaleP = pa.baseAddress!, shiftP = pb.baseAddress!
+                                    Threads.parallelFor(c, costPerItem: 3 * m) { range in
+                                        for ch in range {
+                                            // One pass: sums of (x - k) and (x - k)^2 around a sample k of
+                                            // the channel, which keeps the cancellation in var = E[d^2] - E[d]^2 small.
+                                            let k = x[ch * s]
+                                            var sum: Double = 0, squares: Double = 0
+                                            for img in 0..<n {
+                                                let (a, b) = vectorShiftedSums(x + (img * c + ch) * s, s, shift: k)
+                                                sum += Double(a); squares += Double(b)
+                                            }
+                                            let d = sum / Double(m)
+                                            let centered = max(squares - sum * d, 0)  // sum((x - mean)^2)
+                                            let mu = Float(Double(k) + d)
+                                            let inv = Float(1 / (centered / Double(m) + Double(eps)).squareRoot())
+                                            meanP[ch] = mu
+                                            invP[ch] = inv
+                                            uvP[ch] = Float(centered / Double(max(m - 1, 1)))
+                                            let a = weightData[ch] * inv
+                                            let b = biasData[ch] - mu * a
+                                            scaleP[ch] = a; shiftP[ch] = b
+                                            for img in 0..<n {
+                                                let off = (img * c + ch) * s
+                                                vectorAffine(x + off, y + off, s, scale: a, shift: b, reLU: reLU)
+                                            }
+                                        }
+                                    }
                                 }
-                                let mu = Float(total / Double(m))
-                                var squares: Double = 0
-                                for img in 0..<n {
-                                    squares += Double(vectorSumSquaredDeviations(x + (img * c + ch) * s, s, mean: mu))
-                                }
-                                meanP[ch] = mu
-                                invP[ch] = Float(1 / (squares / Double(m) + Double(eps)).squareRoot())
-                                uvP[ch] = Float(squares / Double(max(m - 1, 1)))
                             }
                         }
                     }
@@ -72,22 +115,18 @@ public func batchNorm(_ input: Tensor, runningMean: Tensor?, runningVar: Tensor?
     } else {
         mean = runningMean!.storage
         invStd = runningVar!.storage.map { 1 / ($0 + eps).squareRoot() }
-    }
-
-    // y = x * scale + shift with scale = w * invStd, shift = b - mean * scale.
-    var scale = [Float](repeating: 0, count: c), shift = [Float](repeating: 0, count: c)
-    for ch in 0..<c {
-        scale[ch] = (weightData?[ch] ?? 1) * invStd[ch]
-        shift[ch] = (biasData?[ch] ?? 0) - mean[ch] * scale[ch]
-    }
-    let out = Tensor.make(shape: input.shape) { y in
-        xData.withUnsafeBufferPointer { px in
-            let x = px.baseAddress!, yo = y.baseAddress!
-            Threads.parallelFor(n * c, costPerItem: s) { range in
-                for item in range {
-                    let ch = item % c, a = scale[ch], b = shift[ch]
-                    let src = x + item * s, dst = yo + item * s
-                    for i in 0..<s { dst[i] = src[i] * a + b }
+        for ch in 0..<c {
+            scale[ch] = weightData[ch] * invStd[ch]
+            shift[ch] = biasData[ch] - mean[ch] * scale[ch]
+        }
+        out = Tensor.make(shape: input.shape) { yBuffer in
+            xData.withUnsafeBufferPointer { px in
+                let x = px.baseAddress!, y = yBuffer.baseAddress!
+                Threads.parallelFor(n * c, costPerItem: s) { range in
+                    for item in range {
+                        let ch = item % c
+                        vectorAffine(x + item * s, y + item * s, s, scale: scale[ch], shift: shift[ch], reLU: reLU)
+                    }
                 }
             }
         }
@@ -97,12 +136,15 @@ public func batchNorm(_ input: Tensor, runningMean: Tensor?, runningVar: Tensor?
     let weightSlot = weight.map { inputs.append($0); return inputs.count - 1 }
     let biasSlot = bias.map { inputs.append($0); return inputs.count - 1 }
     let inputShape = input.shape
-    let savedMean = mean, savedInvStd = invStd
+    let savedMean = mean, savedInvStd = invStd, savedScale = scale, savedShift = shift
     return Tensor.record(out, op, inputs) { g, needs in
         let needX = needs[0]
         let needW = weightSlot.map { needs[$0] } ?? false
         let needB = biasSlot.map { needs[$0] } ?? false
-        // Per channel: sum(dy) and sum(dy * xhat).
+        // With batch statistics dx depends on both per-channel sums; with running statistics the
+        // sums are only needed for the weight and bias gradients.
+        let needSums = needW || needB || (needX && useBatchStats)
+        // Per channel: sum(dy) and sum(dy * xhat), dy being the gradient after the ReLU mask.
         var sumG = [Float](repeating: 0, count: c), sumGXhat = [Float](repeating: 0, count: c)
         var gx: Tensor?
         g.storage.withUnsafeBufferPointer { pg in
@@ -111,37 +153,53 @@ public func batchNorm(_ input: Tensor, runningMean: Tensor?, runningVar: Tensor?
                 sumG.withUnsafeMutableBufferPointer { psg in
                     sumGXhat.withUnsafeMutableBufferPointer { psx in
                         let sg = psg.baseAddress!, sx = psx.baseAddress!
-                        Threads.parallelFor(c, costPerItem: 2 * m) { range in
-                            for ch in range {
-                                let mu = savedMean[ch]
-                                var t0: Double = 0, t1: Double = 0
-                                for img in 0..<n {
-                                    let off = (img * c + ch) * s
-                                    let (a0, a1) = vectorGradientSums(gp + off, x + off, s, mean: mu)
-                                    t0 += Double(a0); t1 += Double(a1)
-                                }
-                                sg[ch] = Float(t0)
-                                sx[ch] = Float(t1) * savedInvStd[ch]
+                        // The ReLU mask is recomputed from x with the forward's own scale and shift
+                        // (bit-identical), so the fused op saves no output tensor.
+                        func channelSums(_ ch: Int) {
+                            let mu = savedMean[ch], a = savedScale[ch], b = savedShift[ch]
+                            var t0: Double = 0, t1: Double = 0
+                            for img in 0..<n {
+                                let off = (img * c + ch) * s
+                                let (a0, a1) = vectorGradientSums(gp + off, x + off, s, mean: mu,
+                                                                  maskScale: a, maskShift: b, reLU: reLU)
+                                t0 += Double(a0); t1 += Double(a1)
                             }
+                            sg[ch] = Float(t0)
+                            sx[ch] = Float(t1) * savedInvStd[ch]
                         }
-                    }
-                }
-                if needX {
-                    gx = Tensor.make(shape: inputShape) { out in
-                        let o = out.baseAddress!
-                        Threads.parallelFor(n * c, costPerItem: s) { range in
-                            for item in range {
-                                let ch = item % c
-                                let inv = savedInvStd[ch], a = (weightData?[ch] ?? 1) * inv, mu = savedMean[ch]
-                                let off = item * s
+                        if needX {
+                            gx = Tensor.make(shape: inputShape) { outBuffer in
+                                let o = outBuffer.baseAddress!
                                 if useBatchStats {
-                                    // dx = w*invStd * (dy - mean(dy) - xhat * mean(dy * xhat))
-                                    let meanG = sumG[ch] / Float(m), k = sumGXhat[ch] / Float(m) * inv
-                                    for i in 0..<s { o[off + i] = a * (gp[off + i] - meanG - (x[off + i] - mu) * k) }
+                                    Threads.parallelFor(c, costPerItem: 4 * m) { range in
+                                        for ch in range {
+                                            channelSums(ch)
+                                            // dx = w*invStd * (dy - mean(dy) - xhat * mean(dy * xhat))
+                                            let inv = savedInvStd[ch], a = weightData[ch] * inv
+                                            let meanG = sg[ch] / Float(m), k = sx[ch] / Float(m) * inv
+                                            for img in 0..<n {
+                                                let off = (img * c + ch) * s
+                                                vectorNormGradient(gp + off, x + off, o + off, s, gain: a, meanG: meanG,
+                                                                   mean: savedMean[ch], k: k, maskScale: savedScale[ch],
+                                                                   maskShift: savedShift[ch], reLU: reLU)
+                                            }
+                                        }
+                                    }
                                 } else {
-                                    for i in 0..<s { o[off + i] = a * gp[off + i] }
+                                    if needSums {
+                                        Threads.parallelFor(c, costPerItem: 2 * m) { range in for ch in range { channelSums(ch) } }
+                                    }
+                                    Threads.parallelFor(n * c, costPerItem: s) { range in
+                                        for item in range {
+                                            let ch = item % c, off = item * s
+                                            vectorScaledGradient(gp + off, x + off, o + off, s, gain: weightData[ch] * savedInvStd[ch],
+                                                                 maskScale: savedScale[ch], maskShift: savedShift[ch], reLU: reLU)
+                                        }
+                                    }
                                 }
                             }
+                        } else if needSums {
+                            Threads.parallelFor(c, costPerItem: 2 * m) { range in for ch in range { channelSums(ch) } }
                         }
                     }
                 }

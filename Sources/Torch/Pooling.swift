@@ -10,13 +10,35 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
                          padding: padding, dilation: dilation, ceilMode: ceilMode, file: file, line: line)
     let planes = p.planes, ohw = p.ho * p.wo
     if planes == 0 { return emptyResult(p.outputShape(input.shape), "maxPool2d", [input]) }
+    if !(GradMode.isEnabled && input.requiresGrad) && p.dh == 1 && p.dw == 1 {
+        // Nobody will ask for a gradient: values only, row-vectorised (ResNet's stem pooling in eval).
+        return Tensor.make(shape: p.outputShape(input.shape)) { y in
+            input.storage.withUnsafeBufferPointer { px in
+                let x = px.baseAddress!, yo = y.baseAddress!
+                Threads.parallelFor(planes, costPerItem: p.h * p.w * p.kh) { range in
+                    let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: p.w)
+                    defer { rowMax.deallocate() }
+                    for plane in range { p.maxPlaneValues(x + plane * p.h * p.w, yo + plane * ohw, rowMax) }
+                }
+            }
+        }
+    }
     var indices = [Int32](repeating: 0, count: planes * ohw)
     let out = Tensor.make(shape: p.outputShape(input.shape)) { y in
         input.storage.withUnsafeBufferPointer { px in
             indices.withUnsafeMutableBufferPointer { pi in
                 let x = px.baseAddress!, yo = y.baseAddress!, idx = pi.baseAddress!
                 Threads.parallelFor(planes, costPerItem: ohw * p.kh * p.kw) { range in
-                    for plane in range { p.maxPlane(x + plane * p.h * p.w, yo + plane * ohw, idx + plane * ohw) }
+                    if p.dh == 1 && p.dw == 1 {
+                        let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: p.w)
+                        let rowArg = UnsafeMutablePointer<Int32>.allocate(capacity: p.w)
+                        defer { rowMax.deallocate(); rowArg.deallocate() }
+                        for plane in range {
+                            p.maxPlaneIndexed(x + plane * p.h * p.w, yo + plane * ohw, idx + plane * ohw, rowMax, rowArg)
+                        }
+                    } else {
+                        for plane in range { p.maxPlane(x + plane * p.h * p.w, yo + plane * ohw, idx + plane * ohw) }
+                    }
                 }
             }
         }
@@ -215,6 +237,75 @@ struct PoolGeometry {
                 }
                 y[oh * wo + ow] = best
                 idx[oh * wo + ow] = bestIndex
+            }
+        }
+    }
+
+    /// `maxPlane` without indices, for dilation 1: the window rows are first reduced to one row
+    /// (`rowMax`, `w` floats of scratch) with SIMD, then each output takes the max of its columns.
+    /// Any NaN in a window gives NaN, as in `maxPlane`.
+    @inline(__always)
+    func maxPlaneValues(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ rowMax: UnsafeMutablePointer<Float>) {
+        for oh in 0..<ho {
+            let h0 = oh * sh - ph
+            let lo = max(h0, 0), hi = min(h0 + kh, h)
+            if lo >= hi {
+                (y + oh * wo).update(repeating: -Float.infinity, count: wo)
+                continue
+            }
+            rowMax.update(from: x + lo * w, count: w)
+            for r in (lo + 1)..<max(hi, lo + 1) { vectorMaxInPlace(rowMax, x + r * w, w) }
+            for ow in 0..<wo {
+                let w0 = ow * sw - pw
+                var best = -Float.infinity
+                for j in max(w0, 0)..<max(min(w0 + kw, w), max(w0, 0)) {
+                    let v = rowMax[j]
+                    if v > best || v.isNaN { best = v; if v.isNaN { break } }
+                }
+                y[oh * wo + ow] = best
+            }
+        }
+    }
+
+    /// `maxPlane` for dilation 1, row-vectorised: the window rows are reduced per column to their
+    /// max and the first row holding it (`rowMax`, `rowArg`), then each output picks, among its
+    /// columns, the largest value with the smallest row, then the smallest column. That is the
+    /// first maximum in row-major window order, the index `maxPlane` (and PyTorch) gives; NaN wins.
+    @inline(__always)
+    func maxPlaneIndexed(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>,
+                         _ rowMax: UnsafeMutablePointer<Float>, _ rowArg: UnsafeMutablePointer<Int32>) {
+        for oh in 0..<ho {
+            let h0 = oh * sh - ph
+            let lo = max(h0, 0), hi = min(h0 + kh, h)
+            if lo >= hi {
+                (y + oh * wo).update(repeating: -Float.infinity, count: wo)
+                (idx + oh * wo).update(repeating: -1, count: wo)
+                continue
+            }
+            rowMax.update(from: x + lo * w, count: w)
+            rowArg.update(repeating: Int32(lo), count: w)
+            for r in (lo + 1)..<max(hi, lo + 1) { vectorArgMaxInPlace(rowMax, rowArg, x + r * w, Int32(r), w) }
+            for ow in 0..<wo {
+                let w0 = ow * sw - pw
+                let jl = max(w0, 0), jh = min(w0 + kw, w)
+                if jl >= jh {
+                    y[oh * wo + ow] = -Float.infinity
+                    idx[oh * wo + ow] = -1
+                    continue
+                }
+                var best = rowMax[jl], bestRow = rowArg[jl], bestCol = jl
+                for j in (jl + 1)..<max(jh, jl + 1) {
+                    let v = rowMax[j], r = rowArg[j]
+                    if best.isNaN {
+                        if v.isNaN && r < bestRow { bestRow = r; bestCol = j }
+                    } else if v.isNaN || v > best {
+                        best = v; bestRow = r; bestCol = j
+                    } else if v == best && r < bestRow {
+                        bestRow = r; bestCol = j
+                    }
+                }
+                y[oh * wo + ow] = best
+                idx[oh * wo + ow] = bestRow * Int32(w) + Int32(bestCol)
             }
         }
     }

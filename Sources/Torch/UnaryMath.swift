@@ -43,8 +43,15 @@ extension Tensor {
     /// Rectified linear unit, `max(x, 0)`.
     public func relu() -> Tensor {
         let x = asFloat
-        let out = unaryKernel(x) { $0 > 0 ? $0 : 0 }
-        return Tensor.record(out, "relu", [x]) { g, _ in [zipKernel(g, out) { $1 > 0 ? $0 : 0 }] }
+        let out = Tensor.make(shape: x.shape) { y in
+            x.storage.withUnsafeBufferPointer { px in
+                guard let s = px.baseAddress, let o = y.baseAddress else { return }
+                Threads.parallelFor(y.count) { r in vectorReLU(s + r.lowerBound, o + r.lowerBound, r.count) }
+            }
+        }
+        // The output's values, not the tensor: capturing `out` would keep it alive through its own gradFn.
+        let saved = out.storage
+        return Tensor.record(out, "relu", [x]) { g, _ in [maskedByPositive(g, saved)] }
     }
 
     /// Logistic sigmoid `1 / (1 + exp(-x))`, computed without overflow for large |x|.

@@ -270,3 +270,35 @@ final class ModuleTests: XCTestCase {
         XCTAssertEqual(Init.fans(Tensor.zeros([8, 4, 3, 3])).fanOut, 72)
     }
 }
+
+final class FusedBatchNormModuleTests: XCTestCase {
+    func testForwardReLUMatchesForwardThenReLU() {
+        manualSeed(4)
+        let x = Tensor.randn([4, 3, 5, 6])
+        let a = BatchNorm2d(3), b = BatchNorm2d(3)
+        for bn in [a, b] { _ = Init.uniform(bn.weight!, low: 0.5, high: 1.5); bn.bias!.copy_(from: Tensor([0.1, -0.2, 0.3])) }
+        b.weight!.copy_(from: a.weight!)
+        XCTAssertEqual(a.forwardReLU(x).scalars, ReLU()(b(x)).scalars)
+        XCTAssertEqual(a.runningMean!.scalars, b.runningMean!.scalars)
+        XCTAssertEqual(a.runningVar!.scalars, b.runningVar!.scalars)
+        XCTAssertEqual(a.numBatchesTracked!.intItem(), 1)
+        a.eval(); b.eval()
+        XCTAssertEqual(a.forwardReLU(x).scalars, ReLU()(b(x)).scalars)
+    }
+
+    func testResidualBlocksFuseOnlyTheStockReLU() {
+        manualSeed(5)
+        let block = BasicBlock(inPlanes: 4, planes: 4)
+        let x = Tensor.randn([2, 4, 6, 6])
+        block.eval()
+        let fused = block(x)
+        // What the block computes, written with the unfused layers.
+        let expected = ReLU()(block.bn2(block.conv2(ReLU()(block.bn1(block.conv1(x))))) + x)
+        assertClose(fused.scalars, expected.scalars.map(Double.init), tolerance: 1e-5)
+        // A replaced activation is honoured, not fused away.
+        block.relu = Sigmoid()
+        let custom = block(x)
+        let expectedCustom = Sigmoid()(block.bn2(block.conv2(Sigmoid()(block.bn1(block.conv1(x))))) + x)
+        assertClose(custom.scalars, expectedCustom.scalars.map(Double.init), tolerance: 1e-5)
+    }
+}

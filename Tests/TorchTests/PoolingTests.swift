@@ -85,3 +85,60 @@ final class PoolingTests: XCTestCase {
         XCTAssertEqual(adaptiveAvgPool2d(t, outputSize: (1, 1)).shape, [3, 1, 1])
     }
 }
+
+final class MaxPoolNoGradTests: XCTestCase {
+    /// The values-only path (no gradient wanted) equals the indexed path for every geometry.
+    func testValuesOnlyPathMatchesIndexedPath() {
+        let x = randomTensor([2, 3, 13, 21], seed: 31)
+        var values = x.scalars
+        values[5] = .nan; values[300] = -.infinity
+        let input = Tensor(shape: x.shape, scalars: values)
+        let configs: [((Int, Int), (Int, Int), (Int, Int), Bool)] = [
+            ((3, 3), (2, 2), (1, 1), false), ((2, 2), (2, 2), (0, 0), false), ((3, 3), (2, 2), (1, 1), true),
+            ((3, 2), (1, 3), (1, 1), true), ((5, 5), (3, 2), (2, 2), false), ((1, 1), (1, 1), (0, 0), false)]
+        for (k, s, p, ceil) in configs {
+            let fast = withNoGrad { maxPool2d(input, kernelSize: k, stride: s, padding: p, ceilMode: ceil) }
+            let indexed = withGrad { maxPool2d(input.detach().requiringGrad(), kernelSize: k, stride: s, padding: p, ceilMode: ceil) }
+            XCTAssertEqual(fast.shape, indexed.shape)
+            XCTAssertNil(fast.gradFn)
+            XCTAssertNotNil(indexed.gradFn)
+            for (a, b) in zip(fast.scalars, indexed.scalars) {
+                XCTAssertTrue(a == b || (a.isNaN && b.isNaN), "kernel \(k) stride \(s) padding \(p) ceil \(ceil): \(a) vs \(b)")
+            }
+        }
+    }
+
+    /// Ties (common after a ReLU) route the gradient to the first maximum in row-major window order,
+    /// as PyTorch does; checked against a naive reference.
+    func testGradientGoesToFirstMaximumOfEachWindow() {
+        let h = 9, w = 11
+        let raw = randomTensor([2, 2, h, w], seed: 32).scalars.map { max(0, ($0 * 2).rounded()) }  // many zeros and ties
+        var values = raw
+        values[17] = .nan
+        let configs: [((Int, Int), (Int, Int), (Int, Int), Bool)] = [
+            ((3, 3), (2, 2), (1, 1), false), ((2, 3), (1, 2), (1, 1), true), ((3, 3), (1, 1), (0, 0), false)]
+        for (k, s, p, ceil) in configs {
+            let x = Tensor(shape: [2, 2, h, w], scalars: values).requiringGrad()
+            let y = maxPool2d(x, kernelSize: k, stride: s, padding: p, ceilMode: ceil)
+            let (ho, wo) = (y.shape[2], y.shape[3])
+            let g = randomTensor(y.shape, seed: 33)
+            y.backward(g)
+            var expected = [Float](repeating: 0, count: values.count)
+            for plane in 0..<4 {
+                for oh in 0..<ho {
+                    for ow in 0..<wo {
+                        var best = -Float.infinity, bestIndex = -1
+                        for i in (oh * s.0 - p.0)..<(oh * s.0 - p.0 + k.0) where i >= 0 && i < h {
+                            for j in (ow * s.1 - p.1)..<(ow * s.1 - p.1 + k.1) where j >= 0 && j < w {
+                                let v = values[plane * h * w + i * w + j]
+                                if bestIndex < 0 || (!best.isNaN && (v > best || v.isNaN)) { best = v; bestIndex = i * w + j }
+                            }
+                        }
+                        expected[plane * h * w + bestIndex] += g.scalars[plane * ho * wo + oh * wo + ow]
+                    }
+                }
+            }
+            XCTAssertEqual(x.grad!.scalars, expected, "kernel \(k) stride \(s) padding \(p) ceil \(ceil)")
+        }
+    }
+}

@@ -59,7 +59,13 @@ open class BatchNorm: Module {
     /// Ranks accepted by this layer, for error messages.
     open var acceptedRanks: [Int] { [2, 3, 4] }
 
-    public override func forward(_ input: Tensor) -> Tensor {
+    public override func forward(_ input: Tensor) -> Tensor { normalize(input, reLU: false) }
+
+    /// `relu(forward(input))` in one pass over memory (`batchNormReLU`), with the same running-statistics
+    /// updates: what ResNet blocks call for their BN-ReLU pairs.
+    public func forwardReLU(_ input: Tensor) -> Tensor { normalize(input, reLU: true) }
+
+    private func normalize(_ input: Tensor, reLU: Bool) -> Tensor {
         guard acceptedRanks.contains(input.rank), input.rank >= 2, input.shape[1] == numFeatures else {
             engineFailure(typeName, "expected input of rank \(acceptedRanks.map(String.init).joined(separator: " or ")) with "
                           + "\(numFeatures) channels in dimension 1, got \(describe(shape: input.shape))", file: #fileID, line: #line)
@@ -73,8 +79,11 @@ open class BatchNorm: Module {
         }
         // [N, C, L] is normalised as [N, C, L, 1].
         let x = input.rank == 3 ? input.reshape(input.shape + [1]) : input
-        let y = batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
-                          training: useBatchStatistics, momentum: factor, eps: eps)
+        let y = reLU
+            ? batchNormReLU(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                            training: useBatchStatistics, momentum: factor, eps: eps)
+            : batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                        training: useBatchStatistics, momentum: factor, eps: eps)
         return input.rank == 3 ? y.reshape(input.shape) : y
     }
 
