@@ -20,20 +20,22 @@ extension ConvGeometry {
     /// Off with `WORKBOOK_DIRECT_CONV=0`; tests switch it to compare against the GEMM path.
     nonisolated(unsafe) static var flatKernelsEnabled: Bool =
         engine_flat_conv_available() != 0 && ProcessInfo.processInfo.environment["WORKBOOK_DIRECT_CONV"] != "0"
-    /// Largest `C*kh*kw*O` whose weight gradient the flat kernels compute: beyond it the GEMM path
-    /// (im2col costs little next to its arithmetic there) measured faster; forward passes and input
-    /// gradients of every size measured faster flat (ResNet-18: 52-74% of the sgemm peak vs 46-62%).
+    /// Largest `C*kh*kw*O` whose weight gradient the flat kernels compute. Beyond it, or with
+    /// outputs smaller than 10x10 (where each image gives too few pixels per horizontal sum), the
+    /// GEMM path measured faster; forward passes and input gradients of every size measured faster
+    /// flat (idle machine, % of the 2-thread sgemm peak: ResNet-18 3x3 layers 46-71% vs 42-53%,
+    /// small-ResNet layers 35-61% vs 11-37%).
     nonisolated(unsafe) static var flatWeightGradientLimit: Int =
         ProcessInfo.processInfo.environment["WORKBOOK_DIRECT_CONV_LIMIT"].flatMap(Int.init) ?? 40_000
+    nonisolated(unsafe) static var flatWeightGradientMinimumPixels = 100
 
     /// Forward passes and input gradients go through the flat kernels.
     var usesFlatKernels: Bool {
-        ConvGeometry.flatKernelsEnabled && groups == 1 && (kh * kw > 1 || ConvGeometry.flatPointwise) && n > 0
+        ConvGeometry.flatKernelsEnabled && groups == 1 && kh * kw > 1 && n > 0
     }
-    nonisolated(unsafe) static var flatPointwise = ProcessInfo.processInfo.environment["WORKBOOK_FLAT_POINTWISE"] == "1"
 
     var usesFlatWeightGradient: Bool {
-        usesFlatKernels && c * kh * kw * o <= ConvGeometry.flatWeightGradientLimit
+        usesFlatKernels && c * kh * kw * o <= ConvGeometry.flatWeightGradientLimit && ohw >= ConvGeometry.flatWeightGradientMinimumPixels
     }
 
     /// Where the taps of this convolution land on one image's flat phase planes.

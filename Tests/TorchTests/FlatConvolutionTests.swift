@@ -41,7 +41,11 @@ final class FlatConvolutionTests: XCTestCase {
 
     func testMatchesGemmPath() throws {
         try XCTSkipUnless(engine_flat_conv_available_for_tests, "no AVX-512 on this CPU")
-        try compareWithGemmPath()
+        // Every case through the flat weight gradient too, however small its output.
+        let saved = ConvGeometry.flatWeightGradientMinimumPixels
+        defer { ConvGeometry.flatWeightGradientMinimumPixels = saved }
+        ConvGeometry.flatWeightGradientMinimumPixels = 0
+        try compareWithGemmPath(flatWeightGradient: true)
     }
 
     /// Large layers take the flat kernels for the forward pass and the input gradient only.
@@ -50,15 +54,16 @@ final class FlatConvolutionTests: XCTestCase {
         let saved = ConvGeometry.flatWeightGradientLimit
         defer { ConvGeometry.flatWeightGradientLimit = saved }
         ConvGeometry.flatWeightGradientLimit = 0
-        try compareWithGemmPath()
+        try compareWithGemmPath(flatWeightGradient: false)
     }
 
-    private func compareWithGemmPath(file: StaticString = #filePath, line: UInt = #line) throws {
+    private func compareWithGemmPath(flatWeightGradient: Bool) throws {
         for (i, t) in cases.enumerated() {
             let x = Tensor.zeros(t.input), w = Tensor.zeros([t.out, t.input[1], t.kernel.0, t.kernel.1])
             let geometry = ConvGeometry(input: x, weight: w, bias: nil, stride: t.stride, padding: t.padding,
                                         dilation: t.dilation, groups: 1, file: #fileID, line: #line)
             XCTAssertTrue(geometry.usesFlatKernels, "case \(i) should take the flat kernels")
+            XCTAssertEqual(geometry.usesFlatWeightGradient, flatWeightGradient, "case \(i)")
             let fast = results(t, flat: true, seed: UInt64(100 + i))
             let reference = results(t, flat: false, seed: UInt64(100 + i))
             for (k, name) in ["output", "input gradient", "weight gradient", "bias gradient"].prefix(fast.count).enumerated() {
