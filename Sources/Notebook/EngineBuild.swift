@@ -78,9 +78,34 @@ public struct EngineBuild: Sendable {
         }
     }
 
-    /// Builds unless already built.
+    /// The targets linked into `WorkbookKit` (what a lesson program runs).
+    static let libraryTargets = ["Torch", "NN", "Optim", "Checkpoint", "Models", "Vision", "NotebookRuntime", "Recipes",
+                                 "Workbook", "CEngineSupport", "CImageCodecs", "Digest"]
+
+    /// Whether a source file of the library (or Package.swift) is newer than the built library, so
+    /// that lessons would otherwise run against an older engine than the checkout's.
+    public var isStale: Bool {
+        let fm = FileManager.default
+        guard let built = (try? fm.attributesOfItem(atPath: library.path))?[.modificationDate] as? Date else { return true }
+        // Files only: a folder's time changes when anything is added to it, even build litter.
+        func newer(_ path: String) -> Bool {
+            guard let attributes = try? fm.attributesOfItem(atPath: path),
+                  attributes[.type] as? FileAttributeType == .typeRegular else { return false }
+            return (attributes[.modificationDate] as? Date).map { $0 > built } ?? false
+        }
+        if newer(packageRoot.appendingPathComponent("Package.swift").path) { return true }
+        for target in Self.libraryTargets {
+            let folder = packageRoot.appendingPathComponent("Sources").appendingPathComponent(target)
+            guard let files = fm.enumerator(atPath: folder.path) else { continue }
+            for case let file as String in files where newer(folder.appendingPathComponent(file).path) { return true }
+        }
+        return false
+    }
+
+    /// Builds when the library is missing or older than its sources (`swift build` itself decides
+    /// what to recompile).
     public func ensureBuilt() throws {
-        if !isBuilt { try build() }
+        if !isBuilt || isStale { try build() }
     }
 
     /// Clang module maps the engine's Swift modules import (system libraries and C targets).
