@@ -2,10 +2,10 @@ import CEngineSupport
 import Dispatch
 import Foundation
 
-// Direct convolution on flat planes, for layers with few channels (the small ResNet's 16-64).
+// Direct convolution on flat planes, for every convolution with a kernel larger than 1x1.
 //
-// im2col + sgemm spends most of its time copying when channels are few: the column matrix is 9x the
-// input and its GEMM has only 16-64 rows. Here each image's zero-padded input is laid out row after
+// im2col + sgemm spends most of its time copying when channels are few (the column matrix is 9x the
+// input and its GEMM has only 16-64 rows) and a good part of it even for ResNet-18's layers. Here each image's zero-padded input is laid out row after
 // row (for stride s, split into s*s phase planes so every tap becomes a unit-stride shift), and the
 // AVX-512 kernels in CEngineSupport/flat_conv.c compute outputs on rows of the plane's width: output
 // q reads tap t at q + offset[t]. The few extra columns past the true output width are dropped.
