@@ -40,21 +40,21 @@ final class FlatConvolutionTests: XCTestCase {
     }
 
     func testMatchesGemmPath() throws {
-        try XCTSkipUnless(engine_flat_conv_available_for_tests, "no AVX-512 on this CPU")
         // Every case through the flat weight gradient too, however small its output.
-        let saved = ConvGeometry.flatWeightGradientMinimumPixels
-        defer { ConvGeometry.flatWeightGradientMinimumPixels = saved }
-        ConvGeometry.flatWeightGradientMinimumPixels = 0
-        try compareWithGemmPath(flatWeightGradient: true)
+        try compareWithGemmPath(weightGradientLimit: 40_000, minimumPixels: 0, flatWeightGradient: true)
     }
 
     /// Large layers take the flat kernels for the forward pass and the input gradient only.
     func testWeightGradientThroughGemmWithFlatInputGradient() throws {
+        try compareWithGemmPath(weightGradientLimit: 0, minimumPixels: 0, flatWeightGradient: false)
+    }
+
+    private func compareWithGemmPath(weightGradientLimit: Int, minimumPixels: Int, flatWeightGradient: Bool) throws {
         try XCTSkipUnless(engine_flat_conv_available_for_tests, "no AVX-512 on this CPU")
-        let saved = ConvGeometry.flatWeightGradientLimit
-        defer { ConvGeometry.flatWeightGradientLimit = saved }
-        ConvGeometry.flatWeightGradientLimit = 0
-        try compareWithGemmPath(flatWeightGradient: false)
+        let saved = (ConvGeometry.flatWeightGradientLimit, ConvGeometry.flatWeightGradientMinimumPixels)
+        defer { (ConvGeometry.flatWeightGradientLimit, ConvGeometry.flatWeightGradientMinimumPixels) = saved }
+        (ConvGeometry.flatWeightGradientLimit, ConvGeometry.flatWeightGradientMinimumPixels) = (weightGradientLimit, minimumPixels)
+        try compareWithGemmPath(flatWeightGradient: flatWeightGradient)
     }
 
     private func compareWithGemmPath(flatWeightGradient: Bool) throws {
