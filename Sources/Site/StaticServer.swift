@@ -11,6 +11,15 @@ import Darwin
 /// With `liveReload`, HTML responses get a tiny script that polls `/__workbook/generation` and
 /// reloads the page when `generation` changes (after a rebuild); the files on disk stay clean.
 public final class StaticServer: @unchecked Sendable {
+    /// The IPv4 loopback address at `port`: the server only ever listens there.
+    static func loopback(port: UInt16) -> sockaddr_in {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return addr
+    }
+
     public let root: URL
     public let liveReload: Bool
     private var socketFD: Int32 = -1
@@ -35,10 +44,7 @@ public final class StaticServer: @unchecked Sendable {
         guard fd >= 0 else { throw SiteError("serve: socket() failed: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = requested.bigEndian
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var addr = StaticServer.loopback(port: requested)
         let bound = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }

@@ -46,7 +46,8 @@ extension ConvGeometry {
         let channelFloats: Int
         /// Per tap (weight order `ki*kw + kj`): its phase plane and its offset within that plane.
         let phase: [Int], local: [Int]
-        var offsets: [Int] { zip(phase, local).map { $0 * phaseFloats + $1 } }
+        /// Per tap: where it reads, from the start of a channel's planes.
+        let offsets: [Int]
         /// Output pixels computed per channel: `ho` rows of `phaseWidth` (the last columns are dropped).
         let q: Int
         /// One image's planes plus the slack the last vector reads may touch.
@@ -65,9 +66,9 @@ extension ConvGeometry {
             }
         }
         let channelFloats = sh * sw * rows * width
-        let maxOffset = zip(phase, local).map { $0 * rows * width + $1 }.max() ?? 0
+        let offsets = zip(phase, local).map { $0 * rows * width + $1 }
         return FlatPlanes(phaseRows: rows, phaseWidth: width, channelFloats: channelFloats, phase: phase, local: local,
-                          q: ho * width, imageFloats: c * channelFloats + maxOffset + 32)
+                          offsets: offsets, q: ho * width, imageFloats: c * channelFloats + (offsets.max() ?? 0) + 32)
     }
 
     /// Writes one image `x` `[C, H, W]` as zero-padded phase planes `[C][sh*sw][rows][width]`.
@@ -103,19 +104,21 @@ extension ConvGeometry {
         }
     }
 
-    /// Runs `body(chunk, images)` over fixed contiguous chunks of the batch, in parallel.
-    func forEachImageChunk(_ body: (Int, Range<Int>) -> Void) -> Int {
-        let chunks = max(1, min(Threads.count, n))
+    /// How many contiguous chunks of the batch `forEachImageChunk` runs in parallel.
+    var imageChunks: Int { max(1, min(Threads.count, n)) }
+
+    /// Runs `body(chunk, images)` over `imageChunks` fixed contiguous chunks of the batch, in parallel.
+    func forEachImageChunk(_ body: (Int, Range<Int>) -> Void) {
+        let chunks = imageChunks
         if chunks == 1 {
             body(0, 0..<n)
-            return 1
+            return
         }
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: chunks) { k in
                 body(k, (n * k / chunks)..<(n * (k + 1) / chunks))
             }
         }
-        return chunks
     }
 
     // MARK: Forward
@@ -129,7 +132,7 @@ extension ConvGeometry {
         let offsets = planes.offsets
         let straight = planes.phaseWidth == wo
         let extFloats = straight ? 0 : o * planes.q
-        _ = forEachImageChunk { _, images in
+        forEachImageChunk { _, images in
             ScratchPool.shared.withBuffer(planes.imageFloats + extFloats) { scratch in
                 let ext = scratch + planes.imageFloats
                 for img in images {
@@ -180,13 +183,13 @@ extension ConvGeometry {
         let perImage = planes.imageFloats + o * gStride
         let group = max(1, min(n, (1 << 18) / perImage))
         let partialFloats = gradWeight != nil ? o * kg : 0
-        let chunkCount = max(1, min(Threads.count, n))
+        let chunkCount = imageChunks
         let partials = UnsafeMutablePointer<Float>.allocate(capacity: max(1, partialFloats * chunkCount))
         defer { partials.deallocate() }
         partials.update(repeating: 0, count: partialFloats * chunkCount)
         let planeBatch = gradWeight != nil ? group : 1
         let dpFloats = gradInput != nil ? c * planes.phaseFloats : 0
-        _ = forEachImageChunk { chunk, images in
+        forEachImageChunk { chunk, images in
             ScratchPool.shared.withBuffer(planeBatch * planes.imageFloats + group * o * gStride + dpFloats) { scratch in
                 let planeBuffer = scratch, gBuffer = scratch + planeBatch * planes.imageFloats
                 let dp = gBuffer + group * o * gStride
