@@ -67,10 +67,13 @@ AVX512 static void forward_avx512(const float *in, long ics, int C, int T, const
     long *pos = K <= 1024 ? pos_stack : (long *)malloc(sizeof(long) * (size_t)K);
     if (pos == NULL) return;
     for (long k = 0; k < K; k++) pos[k] = (k / T) * ics + off[k % T];
-    const long span = 16L * FWD_VECTORS;
-    for (long q0 = 0; q0 < Q; q0 += span) {
-        long rem = Q - q0 < span ? Q - q0 : span;
-        int nv = (int)((rem + 15) / 16);
+    // Vectors split evenly over the fewest spans of at most FWD_VECTORS: 7 vectors run as 3 + 4,
+    // not as 6 + 1 (a one-vector tile spends as much on broadcasts as on multiplies).
+    const long vectors = (Q + 15) / 16, spans = (vectors + FWD_VECTORS - 1) / FWD_VECTORS;
+    for (long sp = 0; sp < spans; sp++) {
+        long v0 = vectors * sp / spans, v1 = vectors * (sp + 1) / spans;
+        long q0 = 16 * v0, rem = (16 * v1 < Q ? 16 * v1 : Q) - q0;
+        int nv = (int)(v1 - v0);
         __mmask16 mask[FWD_VECTORS];
         for (int v = 0; v < FWD_VECTORS; v++) mask[v] = lanes(rem - 16L * v);
         for (int o0 = 0; o0 < O; o0 += FWD_CHANNELS) {

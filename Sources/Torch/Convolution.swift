@@ -265,6 +265,20 @@ struct ConvGeometry {
             KernelCounters.conv2dWeightGradients += 1
             if n == 0 { gradWeight.update(repeating: 0, count: o * kg) }
         }
+        if usesWinograd && !counted {
+            if gradInput != nil { KernelCounters.conv2dInputGradients += 1 }
+            let winogradWeight = usesWinogradWeightGradient ? gradWeight : nil
+            winogradBackward(gradOutput: g, input: x, weight: weight, gradInput: gradInput, gradWeight: winogradWeight)
+            if let gradWeight, winogradWeight == nil {
+                if usesFlatWeightGradient {
+                    flatBackward(gradOutput: g, input: x, weight: weight, gradInput: nil, gradWeight: gradWeight)
+                } else {
+                    backward(gradOutput: g, input: x, weight: weight, gradInput: nil, gradWeight: gradWeight, gradBias: nil,
+                             counted: true)
+                }
+            }
+            return
+        }
         if usesFlatKernels && !counted {
             if gradInput != nil { KernelCounters.conv2dInputGradients += 1 }
             let flatWeight = usesFlatWeightGradient ? gradWeight : nil

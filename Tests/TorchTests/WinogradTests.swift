@@ -1,51 +1,132 @@
 import XCTest
 @testable import Torch
 
-/// The Winograd F(2x2, 3x3) path must agree with the im2col path (the one checked against PyTorch
-/// fixtures and gradient checks) on every shape it takes: odd and even sizes, padding 0-2, bias.
+/// The Winograd F(2x2, 3x3) path must agree with the im2col + GEMM path (the one checked against
+/// PyTorch fixtures and gradient checks) in all three directions, on the shapes that stress its
+/// edges: odd and even sizes, a single pixel, rows wider than one vector of tiles, padding 0-2,
+/// channel counts that are not multiples of four, bias.
 final class WinogradTests: XCTestCase {
-    func testMatchesIm2colPath() {
-        let saved = ConvGeometry.winogradEnabled
-        defer { ConvGeometry.winogradEnabled = saved }
-        let cases: [(n: Int, c: Int, o: Int, h: Int, w: Int, pad: Int, bias: Bool)] = [
-            (2, 32, 32, 7, 7, 1, false), (1, 32, 48, 6, 9, 0, true), (3, 40, 32, 5, 4, 2, true),
-            (2, 64, 32, 14, 14, 1, false), (1, 32, 32, 4, 5, 0, false),
-        ]
+    private struct Case {
+        let n: Int, c: Int, o: Int, h: Int, w: Int, pad: Int, bias: Bool
+    }
+
+    private let cases: [Case] = [
+        Case(n: 2, c: 16, o: 16, h: 7, w: 7, pad: 1, bias: false),
+        Case(n: 1, c: 17, o: 18, h: 6, w: 9, pad: 0, bias: true),
+        Case(n: 3, c: 20, o: 16, h: 5, w: 4, pad: 2, bias: true),
+        Case(n: 2, c: 64, o: 32, h: 14, w: 14, pad: 1, bias: false),
+        Case(n: 1, c: 5, o: 21, h: 4, w: 5, pad: 0, bias: false),
+        Case(n: 2, c: 8, o: 8, h: 1, w: 1, pad: 1, bias: true),
+        Case(n: 1, c: 6, o: 7, h: 3, w: 41, pad: 1, bias: false),
+        Case(n: 2, c: 9, o: 12, h: 33, w: 35, pad: 1, bias: true),
+    ]
+
+    /// Runs `body` with the Winograd path on (every channel count) or with only the GEMM path.
+    private func withPath<R>(winograd: Bool, _ body: () -> R) -> R {
+        let saved = (ConvGeometry.winogradEnabled, ConvGeometry.winogradMinimumChannels, ConvGeometry.flatKernelsEnabled,
+                     ConvGeometry.winogradForAllSizes)
+        defer {
+            (ConvGeometry.winogradEnabled, ConvGeometry.winogradMinimumChannels, ConvGeometry.flatKernelsEnabled,
+             ConvGeometry.winogradForAllSizes) = saved
+        }
+        ConvGeometry.winogradEnabled = winograd && saved.0
+        ConvGeometry.winogradMinimumChannels = 1
+        ConvGeometry.winogradForAllSizes = true
+        ConvGeometry.flatKernelsEnabled = false
+        return body()
+    }
+
+    private func assertClose(_ a: [Float], _ b: [Float], _ what: String, file: StaticString = #filePath,
+                             line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
+        let scale = max(b.map(abs).max() ?? 1, 1)
+        let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertLessThan(worst, 2e-5 * scale, "\(what): max difference \(worst) (scale \(scale))", file: file, line: line)
+    }
+
+    func testTakesThreeByThreeStrideOneOnly() throws {
+        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
+        func geometry(stride: Int = 1, dilation: Int = 1, kernel: Int = 3, padding: Int = 1) -> ConvGeometry {
+            ConvGeometry(input: Tensor.zeros([1, 32, 8, 8]), weight: Tensor.zeros([32, 32, kernel, kernel]), bias: nil,
+                         stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation),
+                         groups: 1, file: #fileID, line: #line)
+        }
+        XCTAssertTrue(geometry().usesWinograd)
+        XCTAssertFalse(geometry(stride: 2).usesWinograd)
+        XCTAssertFalse(geometry(dilation: 2).usesWinograd)
+        XCTAssertFalse(geometry(kernel: 5, padding: 2).usesWinograd)
+        XCTAssertFalse(geometry(padding: 3).usesWinograd)
+    }
+
+    func testForwardAndGradientsMatchGEMMPath() throws {
+        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
         for (i, t) in cases.enumerated() {
             let g = Generator(seed: UInt64(40 + i))
-            let x = Tensor.randn([t.n, t.c, t.h, t.w], generator: g)
-            let weight = Tensor.randn([t.o, t.c, 3, 3], generator: g)
-            let bias = t.bias ? Tensor.randn([t.o], generator: g) : nil
-            let geometry = ConvGeometry(input: x, weight: weight, bias: bias, stride: (1, 1), padding: (t.pad, t.pad),
-                                        dilation: (1, 1), groups: 1, file: #fileID, line: #line)
-            ConvGeometry.winogradEnabled = true
-            XCTAssertTrue(geometry.usesWinograd, "case \(i)")
-            let fast = conv2d(x, weight: weight, bias: bias, padding: (t.pad, t.pad))
-            ConvGeometry.winogradEnabled = false
-            let reference = conv2d(x, weight: weight, bias: bias, padding: (t.pad, t.pad))
-            XCTAssertEqual(fast.shape, reference.shape)
-            let scale = reference.scalars.map(abs).max() ?? 1
-            let worst = zip(fast.scalars, reference.scalars).map { abs($0 - $1) }.max() ?? 0
-            XCTAssertLessThan(worst, 1e-5 * max(scale, 1), "case \(i): max difference \(worst)")
+            let x = Tensor.randn([t.n, t.c, t.h, t.w], generator: g).requiringGrad()
+            let weight = Tensor.randn([t.o, t.c, 3, 3], generator: g).requiringGrad()
+            let bias = t.bias ? Tensor.randn([t.o], generator: g).requiringGrad() : nil
+            let ho = t.h + 2 * t.pad - 2, wo = t.w + 2 * t.pad - 2
+            let probe = Tensor.randn([t.n, t.o, ho, wo], generator: g)
+            var results: [[[Float]]] = []
+            for winograd in [true, false] {
+                results.append(withPath(winograd: winograd) {
+                    let geometry = ConvGeometry(n: t.n, c: t.c, h: t.h, w: t.w, o: t.o, kh: 3, kw: 3,
+                                                padding: (t.pad, t.pad), dilation: (1, 1))
+                    XCTAssertEqual(geometry.usesWinograd, winograd, "case \(i)")
+                    XCTAssertEqual(geometry.usesWinogradWeightGradient, winograd, "case \(i)")
+                    x.zeroGrad(); weight.zeroGrad(); bias?.zeroGrad()
+                    let y = conv2d(x, weight: weight, bias: bias, padding: (t.pad, t.pad))
+                    (y * probe).sum().backward()
+                    return [y.scalars, x.grad!.scalars, weight.grad!.scalars, bias?.grad?.scalars ?? []]
+                })
+            }
+            for (k, name) in ["output", "input gradient", "weight gradient", "bias gradient"].enumerated() {
+                assertClose(results[0][k], results[1][k], "case \(i) \(name)")
+            }
         }
     }
 
-    func testGradientsThroughWinogradForward() {
-        // Input gradients of a stride-1 3x3 layer go through the dual convolution, itself Winograd.
-        let saved = ConvGeometry.winogradEnabled
-        defer { ConvGeometry.winogradEnabled = saved }
-        let g = Generator(seed: 7)
-        let x = Tensor.randn([2, 32, 6, 6], generator: g).requiringGrad()
-        let weight = Tensor.randn([32, 32, 3, 3], generator: g).requiringGrad()
-        var grads: [[Float]] = []
-        for enabled in [true, false] {
-            ConvGeometry.winogradEnabled = enabled
-            x.zeroGrad(); weight.zeroGrad()
-            conv2d(x, weight: weight, bias: nil, padding: (1, 1)).square().sum().backward()
-            grads.append(x.grad!.scalars + weight.grad!.scalars)
+    func testDeterministicForFixedThreadCount() throws {
+        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
+        let g = Generator(seed: 3)
+        let x = Tensor.randn([5, 24, 12, 12], generator: g).requiringGrad()
+        let weight = Tensor.randn([20, 24, 3, 3], generator: g).requiringGrad()
+        var runs: [[Float]] = []
+        for _ in 0..<2 {
+            runs.append(withPath(winograd: true) {
+                x.zeroGrad(); weight.zeroGrad()
+                let y = conv2d(x, weight: weight, bias: nil, padding: (1, 1))
+                y.square().sum().backward()
+                return y.scalars + x.grad!.scalars + weight.grad!.scalars
+            })
         }
-        let scale = grads[1].map(abs).max() ?? 1
-        let worst = zip(grads[0], grads[1]).map { abs($0 - $1) }.max() ?? 0
-        XCTAssertLessThan(worst, 1e-5 * scale)
+        XCTAssertEqual(runs[0], runs[1])
+    }
+
+    func testWinogradInputGradientWithFlatWeightGradient() throws {
+        // A small layer: Winograd forward and input gradient, the flat kernels' weight gradient.
+        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
+        let g = Generator(seed: 11)
+        let x = Tensor.randn([3, 32, 10, 10], generator: g).requiringGrad()
+        let weight = Tensor.randn([32, 32, 3, 3], generator: g).requiringGrad()
+        let geometry = ConvGeometry(input: x, weight: weight, bias: nil, stride: (1, 1), padding: (1, 1),
+                                    dilation: (1, 1), groups: 1, file: #fileID, line: #line)
+        XCTAssertTrue(geometry.usesWinograd)
+        XCTAssertFalse(geometry.usesWinogradWeightGradient)
+        let probe = Tensor.randn([3, 32, 10, 10], generator: g)
+        func run() -> [[Float]] {
+            x.zeroGrad(); weight.zeroGrad()
+            let y = conv2d(x, weight: weight, bias: nil, padding: (1, 1))
+            (y * probe).sum().backward()
+            return [y.scalars, x.grad!.scalars, weight.grad!.scalars]
+        }
+        let mixed = run()
+        let saved = (ConvGeometry.winogradEnabled, ConvGeometry.flatKernelsEnabled)
+        defer { (ConvGeometry.winogradEnabled, ConvGeometry.flatKernelsEnabled) = saved }
+        (ConvGeometry.winogradEnabled, ConvGeometry.flatKernelsEnabled) = (false, false)
+        let reference = run()
+        for (k, name) in ["output", "input gradient", "weight gradient"].enumerated() {
+            assertClose(mixed[k], reference[k], name)
+        }
     }
 }

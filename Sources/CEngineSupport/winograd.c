@@ -1,0 +1,328 @@
+// Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (Lavin & Gray, 2015), AVX-512 transforms.
+// Each 2x2 block of outputs comes from a 4x4 input tile: with U = G g Gᵀ (weights), V = Bᵀ d B
+// (tiles), Y = Aᵀ [Σ_c U ⊙ V] A. The sum over channels is 16 independent matrix products
+// [O, C] x [C, tiles], run by the flat-plane kernel of flat_conv.c with a single tap: 16
+// multiplies per 2x2 outputs instead of 36.
+//
+//   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]
+//   Aᵀ = [1 1 1 0; 0 1 -1 -1]
+//
+// Transforms are vectorised over 16 neighbouring tiles of one tile row: each input row is split
+// into its even and odd columns once, after which every term is a unit-stride vector.
+// Transform index ξ = 4a + s: a from the left factor (rows), s from the right one (columns).
+#include "CEngineSupport.h"
+#include <stdlib.h>
+
+long engine_winograd_weight_stride(int O, int C) { return (long)((O + 3) / 4) * C * 4 + 16; }
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+#define INLINE inline __attribute__((always_inline))
+
+// The 16 transform matrices are stored this many floats further apart than their size: sizes are
+// often powers of two, and 16 streams a power of two apart would share one set of every cache.
+enum { XI_PAD = 16 };
+
+AVX512 static INLINE __mmask16 lane_range(long lo, long hi) {
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    if (hi <= lo) return 0;
+    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+AVX512 static INLINE __m512i index_even(void) {
+    return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+AVX512 static INLINE __m512i index_odd(void) {
+    return _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
+// Columns 2j + shift - pad (even) and 2j + 1 + shift - pad (odd) of `row`, j = j0..<j0+16, zero
+// outside 0..<width and for a NULL row. Straight from the row: no stores to reload from.
+AVX512 static INLINE void split_row(const float *row, long width, long pad, long j0, long shift, __m512 *even,
+                                    __m512 *odd) {
+    __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+    if (row) {
+        long col = 2 * j0 + shift - pad;
+        __mmask16 ma = lane_range(-col, width - col), mb = lane_range(-col - 16, width - col - 16);
+        if (ma) a = _mm512_maskz_loadu_ps(ma, row + col);
+        if (mb) b = _mm512_maskz_loadu_ps(mb, row + col + 16);
+    }
+    *even = _mm512_permutex2var_ps(a, index_even(), b);
+    *odd = _mm512_permutex2var_ps(a, index_odd(), b);
+}
+
+// V = Bᵀ d B for tile rows firstRow..<firstRow+rows (row r: image r / TY, tile row r % TY) of images
+// x [n][C][H][W] into v[ξ*vs + c*ld + k*TX + j]. Channels outside, tile rows inside: each channel's
+// input rows are read in order, the overlapping rows of neighbouring tile rows from L1.
+AVX512 static void input_tiles(const float *x, int C, int H, int W, int ph, int pw, int TY, int TX, long firstRow,
+                               long rows, float *v, long vs, long ld) {
+    for (int c = 0; c < C; c++) {
+        for (long k = 0; k < rows; k++) {
+            const long row = firstRow + k, img = row / TY;
+            const int ty = (int)(row % TY);
+            const float *plane = x + (img * C + c) * H * W;
+            const float *src[4];
+            for (int r = 0; r < 4; r++) {
+                int y = 2 * ty - ph + r;
+                src[r] = y >= 0 && y < H ? plane + (long)y * W : NULL;
+            }
+            float *out = v + (long)c * ld + k * TX;
+            for (int j = 0; j < TX; j += 16) {
+                __mmask16 m = lane_range(0, TX - j);
+                __m512 d[4][4];
+                for (int r = 0; r < 4; r++) {
+                    __m512 e0, o0, e1, o1;
+                    split_row(src[r], W, pw, j, 0, &e0, &o0);
+                    split_row(src[r], W, pw, j, 2, &e1, &o1);
+                    d[r][0] = _mm512_sub_ps(e0, e1);
+                    d[r][1] = _mm512_add_ps(o0, e1);
+                    d[r][2] = _mm512_sub_ps(e1, o0);
+                    d[r][3] = _mm512_sub_ps(o0, o1);
+                }
+                for (int s = 0; s < 4; s++) {
+                    _mm512_mask_storeu_ps(out + (0 + s) * vs + j, m, _mm512_sub_ps(d[0][s], d[2][s]));
+                    _mm512_mask_storeu_ps(out + (4 + s) * vs + j, m, _mm512_add_ps(d[1][s], d[2][s]));
+                    _mm512_mask_storeu_ps(out + (8 + s) * vs + j, m, _mm512_sub_ps(d[2][s], d[1][s]));
+                    _mm512_mask_storeu_ps(out + (12 + s) * vs + j, m, _mm512_sub_ps(d[1][s], d[3][s]));
+                }
+            }
+        }
+    }
+}
+
+// Ŷ = A dY Aᵀ (the gradient of M = U ⊙ V) for the same tile rows of dY [n][O][Ho][Wo]:
+// gh[ξ*vs + o*ld + k*TX + j]. Outputs past the edge count as zero.
+AVX512 static void gradient_tiles(const float *g, int O, int Ho, int Wo, int TY, int TX, long firstRow, long rows,
+                                  float *gh, long vs, long ld) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (int o = 0; o < O; o++) {
+        for (long k = 0; k < rows; k++) {
+            const long row = firstRow + k, img = row / TY;
+            const int ty = (int)(row % TY);
+            const float *plane = g + (img * O + o) * Ho * Wo;
+            float *out = gh + (long)o * ld + k * TX;
+            for (int j = 0; j < TX; j += 16) {
+                __mmask16 m = lane_range(0, TX - j);
+                __m512 q[2][4];
+                for (int r = 0; r < 2; r++) {
+                    int y = 2 * ty + r;
+                    __m512 e, d;
+                    split_row(y < Ho ? plane + (long)y * Wo : NULL, Wo, 0, j, 0, &e, &d);
+                    q[r][0] = e;
+                    q[r][1] = _mm512_add_ps(e, d);
+                    q[r][2] = _mm512_sub_ps(e, d);
+                    q[r][3] = _mm512_sub_ps(zero, d);
+                }
+                for (int s = 0; s < 4; s++) {
+                    _mm512_mask_storeu_ps(out + (0 + s) * vs + j, m, q[0][s]);
+                    _mm512_mask_storeu_ps(out + (4 + s) * vs + j, m, _mm512_add_ps(q[0][s], q[1][s]));
+                    _mm512_mask_storeu_ps(out + (8 + s) * vs + j, m, _mm512_sub_ps(q[0][s], q[1][s]));
+                    _mm512_mask_storeu_ps(out + (12 + s) * vs + j, m, _mm512_sub_ps(zero, q[1][s]));
+                }
+            }
+        }
+    }
+}
+
+// Y = Aᵀ M A (+ bias) from m[ξ*ms + o*ld + k*TX + j] into the same tile rows of y [n][O][Ho][Wo].
+AVX512 static void output_tiles(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow, long rows,
+                                int Ho, int Wo, const float *bias, float *y) {
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (int o = 0; o < O; o++) {
+        const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+        for (long k = 0; k < rows; k++) {
+            const long row = firstRow + k, img = row / TY;
+            const int ty = (int)(row % TY);
+            const int outRows = 2 * ty + 1 < Ho ? 2 : 1;
+            const float *src = mt + (long)o * ld + k * TX;
+            for (int j = 0; j < TX; j += 16) {
+                __mmask16 m = lane_range(0, TX - j);
+                __m512 v[16];
+                for (int i = 0; i < 16; i++) v[i] = _mm512_maskz_loadu_ps(m, src + i * ms + j);
+                for (int r = 0; r < outRows; r++) {
+                    __m512 p[4];
+                    for (int s = 0; s < 4; s++)
+                        p[s] = r == 0 ? _mm512_add_ps(_mm512_add_ps(v[s], v[4 + s]), v[8 + s])
+                                      : _mm512_sub_ps(_mm512_sub_ps(v[4 + s], v[8 + s]), v[12 + s]);
+                    __m512 ev = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(p[0], p[1]), p[2]), b);
+                    __m512 od = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(p[1], p[2]), p[3]), b);
+                    float *dst = y + ((img * O + o) * Ho + 2 * ty + r) * Wo + 2L * j;
+                    long left = Wo - 2L * j;
+                    _mm512_mask_storeu_ps(dst, lane_range(0, left), _mm512_permutex2var_ps(ev, lo, od));
+                    _mm512_mask_storeu_ps(dst + 16, lane_range(0, left - 16), _mm512_permutex2var_ps(ev, hi, od));
+                }
+            }
+        }
+    }
+}
+
+int engine_winograd_available(void) { return engine_cpu_has_avx512(); }
+
+long engine_winograd_scratch_floats(int C, int O, int Wo, int groupRows) {
+    return 16L * (((long)C + O) * groupRows * ((Wo + 1) / 2) + 2 * XI_PAD);
+}
+
+void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
+                             int Ho, int Wo, const float *bias, float *y, int groupRows, float *scratch) {
+    const int TX = (Wo + 1) / 2, TY = (Ho + 1) / 2;
+    const long total = (long)n * TY, us = engine_winograd_weight_stride(O, C);
+    const long zero = 0;
+    for (long r0 = 0; r0 < total; r0 += groupRows) {
+        const long rows = total - r0 < groupRows ? total - r0 : groupRows, g = rows * TX;
+        const long vs = (long)C * g + XI_PAD, ms = (long)O * g + XI_PAD;
+        float *v = scratch, *m = v + 16 * vs;
+        input_tiles(x, C, H, W, ph, pw, TY, TX, r0, rows, v, vs, g);
+        for (int xi = 0; xi < 16; xi++)
+            engine_flat_conv_forward(v + xi * vs, g, C, 1, &zero, u + xi * us, O, m + xi * ms, g, g, 0);
+        output_tiles(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, bias, y);
+    }
+}
+
+void engine_winograd_input_tiles(const float *x, int C, int H, int W, int ph, int pw, int Ho, int Wo, long firstRow,
+                                 long rows, float *v, long vs, long ld) {
+    input_tiles(x, C, H, W, ph, pw, (Ho + 1) / 2, (Wo + 1) / 2, firstRow, rows, v, vs, ld);
+}
+
+void engine_winograd_gradient_tiles(const float *g, int O, int Ho, int Wo, long firstRow, long rows, float *gh, long vs,
+                                    long ld) {
+    gradient_tiles(g, O, Ho, Wo, (Ho + 1) / 2, (Wo + 1) / 2, firstRow, rows, gh, vs, ld);
+}
+
+// U = G g Gᵀ for blocks of four output x four input channels at once: lane 4*ci + oi holds pair
+// (o0 + oi, c0 + ci), which is exactly where it goes in the packed [C][4] layout, so each of the 16
+// results is one contiguous store. The nine taps are gathered (pairs are 9 floats apart or more).
+AVX512 static void pack_weights_avx512(const float *w, int O, long os, int C, long cs, int flip, int b0, int b1,
+                                       float *u) {
+    const long us = engine_winograd_weight_stride(O, C);
+    const __m512 half = _mm512_set1_ps(0.5f);
+    int lane_o[16], lane_c[16], idx[16];
+    for (int l = 0; l < 16; l++) { lane_o[l] = l % 4; lane_c[l] = l / 4; idx[l] = (int)(lane_o[l] * os + lane_c[l] * cs); }
+    const __m512i vindex = _mm512_loadu_si512(idx);
+    for (int b = b0; b < b1; b++) {
+        const int o0 = 4 * b;
+        for (int c0 = 0; c0 < C; c0 += 4) {
+            __mmask16 valid = 0;
+            for (int l = 0; l < 16; l++)
+                if (o0 + lane_o[l] < O && c0 + lane_c[l] < C) valid |= (__mmask16)(1u << l);
+            __mmask16 inside = 0;  // lanes that belong to this block's [C][4] rows
+            for (int l = 0; l < 16; l++)
+                if (c0 + lane_c[l] < C) inside |= (__mmask16)(1u << l);
+            const float *base = w + o0 * os + c0 * cs;
+            __m512 g[9];
+            for (int t = 0; t < 9; t++)
+                g[t] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, vindex, base + (flip ? 8 - t : t), 4);
+            __m512 a[4][3];  // G g
+            for (int j = 0; j < 3; j++) {
+                __m512 g0 = g[j], g1 = g[3 + j], g2 = g[6 + j], sum = _mm512_add_ps(g0, g2);
+                a[0][j] = g0;
+                a[1][j] = _mm512_mul_ps(half, _mm512_add_ps(sum, g1));
+                a[2][j] = _mm512_mul_ps(half, _mm512_sub_ps(sum, g1));
+                a[3][j] = g2;
+            }
+            float *dst = u + ((long)b * C + c0) * 4;
+            for (int i = 0; i < 4; i++) {  // (G g) Gᵀ
+                __m512 b0v = a[i][0], b1v = a[i][1], b2v = a[i][2], sum = _mm512_add_ps(b0v, b2v);
+                _mm512_mask_storeu_ps(dst + (4 * i + 0) * us, inside, b0v);
+                _mm512_mask_storeu_ps(dst + (4 * i + 1) * us, inside, _mm512_mul_ps(half, _mm512_add_ps(sum, b1v)));
+                _mm512_mask_storeu_ps(dst + (4 * i + 2) * us, inside, _mm512_mul_ps(half, _mm512_sub_ps(sum, b1v)));
+                _mm512_mask_storeu_ps(dst + (4 * i + 3) * us, inside, b2v);
+            }
+        }
+    }
+}
+
+void engine_winograd_pack_weights(const float *w, int O, long os, int C, long cs, int flip, int b0, int b1,
+                                  float *u) {
+    pack_weights_avx512(w, O, os, C, cs, flip, b0, b1, u);
+}
+
+#else
+
+int engine_winograd_available(void) { return 0; }
+long engine_winograd_scratch_floats(int C, int O, int Wo, int groupRows) {
+    (void)C; (void)O; (void)Wo; (void)groupRows;
+    return 0;
+}
+void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
+                             int Ho, int Wo, const float *bias, float *y, int groupRows, float *scratch) {
+    (void)x; (void)n; (void)C; (void)H; (void)W; (void)ph; (void)pw; (void)u; (void)O; (void)Ho; (void)Wo;
+    (void)bias; (void)y; (void)groupRows; (void)scratch;
+}
+void engine_winograd_input_tiles(const float *x, int C, int H, int W, int ph, int pw, int Ho, int Wo, long firstRow,
+                                 long rows, float *v, long vs, long ld) {
+    (void)x; (void)C; (void)H; (void)W; (void)ph; (void)pw; (void)Ho; (void)Wo; (void)firstRow; (void)rows;
+    (void)v; (void)vs; (void)ld;
+}
+void engine_winograd_gradient_tiles(const float *g, int O, int Ho, int Wo, long firstRow, long rows, float *gh, long vs,
+                                    long ld) {
+    (void)g; (void)O; (void)Ho; (void)Wo; (void)firstRow; (void)rows; (void)gh; (void)vs; (void)ld;
+}
+
+void engine_winograd_pack_weights(const float *w, int O, long os, int C, long cs, int flip, int b0, int b1,
+                                  float *u) {
+    const int o0 = 4 * b0, o1 = 4 * b1 < O ? 4 * b1 : O;
+    const long blockFloats = engine_winograd_weight_stride(O, C);
+    for (int o = o0; o < o1; o++) {
+        float *lane = u + (long)(o / 4) * C * 4 + o % 4;
+        for (int c = 0; c < C; c++) {
+            const float *src = w + o * os + c * cs;
+            float g[9];
+            for (int t = 0; t < 9; t++) g[t] = src[flip ? 8 - t : t];
+            float a[4][3];  // G g
+            for (int j = 0; j < 3; j++) {
+                float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+                a[0][j] = g0;
+                a[1][j] = 0.5f * (g0 + g1 + g2);
+                a[2][j] = 0.5f * (g0 - g1 + g2);
+                a[3][j] = g2;
+            }
+            float *dst = lane + (long)c * 4;
+            for (int i = 0; i < 4; i++) {  // (G g) Gᵀ
+                float b0 = a[i][0], b1 = a[i][1], b2 = a[i][2];
+                dst[(4 * i + 0) * blockFloats] = b0;
+                dst[(4 * i + 1) * blockFloats] = 0.5f * (b0 + b1 + b2);
+                dst[(4 * i + 2) * blockFloats] = 0.5f * (b0 - b1 + b2);
+                dst[(4 * i + 3) * blockFloats] = b2;
+            }
+        }
+    }
+    // Lanes past O in the last block of four stay zero.
+    if (o1 == O && O % 4 != 0) {
+        for (int xi = 0; xi < 16; xi++) {
+            float *block = u + xi * blockFloats + (long)(O / 4) * C * 4;
+            for (int c = 0; c < C; c++)
+                for (int l = O % 4; l < 4; l++) block[c * 4 + l] = 0.0f;
+        }
+    }
+}
+
+#endif
+
+// The weight gradient's back-transform runs once per call over O*C pairs, not per tile: plain C.
+
+
+void engine_winograd_weight_grad_finish(const float *du, int O, int C, int o0, int o1, float *dw) {
+    const long ps = (long)O * C + 16;
+    for (int o = o0; o < o1; o++) {
+        for (int c = 0; c < C; c++) {
+            const float *src = du + (long)o * C + c;
+            float t[3][4];  // Gᵀ dU
+            for (int s = 0; s < 4; s++) {
+                float x0 = src[(0 + s) * ps], x1 = src[(4 + s) * ps], x2 = src[(8 + s) * ps], x3 = src[(12 + s) * ps];
+                t[0][s] = x0 + 0.5f * (x1 + x2);
+                t[1][s] = 0.5f * (x1 - x2);
+                t[2][s] = 0.5f * (x1 + x2) + x3;
+            }
+            float *dst = dw + ((long)o * C + c) * 9;
+            for (int k = 0; k < 3; k++) {  // (Gᵀ dU) G
+                dst[3 * k + 0] = t[k][0] + 0.5f * (t[k][1] + t[k][2]);
+                dst[3 * k + 1] = 0.5f * (t[k][1] - t[k][2]);
+                dst[3 * k + 2] = 0.5f * (t[k][1] + t[k][2]) + t[k][3];
+            }
+        }
+    }
+}
