@@ -160,25 +160,146 @@ AVX512 static void output_tiles(const float *mt, long ms, long ld, int O, int TY
     }
 }
 
+
+// ---- F(4x4, 3x3): 6x6 input tiles, 36 products per 4x4 outputs (4x fewer multiplies than direct) ----
+//   Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   G = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙; 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1]
+//   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+// Transform index ξ = 6a + s. Input rows are split into their four column phases (4j + q).
+
+// p[q][j] = row[col + 4j + q], j < 16, zero outside 0..<width and for a NULL row.
+AVX512 static INLINE void split4(const float *row, long width, long col, __m512 p[4]) {
+    __m512 v[4];
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm512_setzero_ps();
+        long c0 = col + 16L * i;
+        __mmask16 m = row ? lane_range(-c0, width - c0) : 0;
+        if (m) v[i] = _mm512_maskz_loadu_ps(m, row + c0);
+    }
+    const __m512i ie = index_even(), io = index_odd();
+    __m512 e01 = _mm512_permutex2var_ps(v[0], ie, v[1]), o01 = _mm512_permutex2var_ps(v[0], io, v[1]);
+    __m512 e23 = _mm512_permutex2var_ps(v[2], ie, v[3]), o23 = _mm512_permutex2var_ps(v[2], io, v[3]);
+    p[0] = _mm512_permutex2var_ps(e01, ie, e23);
+    p[2] = _mm512_permutex2var_ps(e01, io, e23);
+    p[1] = _mm512_permutex2var_ps(o01, ie, o23);
+    p[3] = _mm512_permutex2var_ps(o01, io, o23);
+}
+
+AVX512 static INLINE void bt6(const __m512 d[6], __m512 o[6]) {
+    const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4), five = _mm512_set1_ps(5);
+    o[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+    o[1] = _mm512_fnmadd_ps(four, _mm512_add_ps(d[1], d[2]), _mm512_add_ps(d[3], d[4]));
+    o[2] = _mm512_fmadd_ps(four, _mm512_sub_ps(d[1], d[2]), _mm512_sub_ps(d[4], d[3]));
+    __m512 t3 = _mm512_sub_ps(d[3], d[1]), t4 = _mm512_sub_ps(d[4], d[2]);
+    o[3] = _mm512_fmadd_ps(two, t3, t4);
+    o[4] = _mm512_fnmadd_ps(two, t3, t4);
+    o[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+}
+
+AVX512 static INLINE void at6(const __m512 m[6], __m512 y[4]) {
+    const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4), eight = _mm512_set1_ps(8);
+    __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
+    __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
+    y[0] = _mm512_add_ps(_mm512_add_ps(m[0], s12), s34);
+    y[1] = _mm512_fmadd_ps(two, d34, d12);
+    y[2] = _mm512_fmadd_ps(four, s34, s12);
+    y[3] = _mm512_add_ps(_mm512_fmadd_ps(eight, d34, d12), m[5]);
+}
+
+AVX512 static void input_tiles4(const float *x, int C, int H, int W, int ph, int pw, int TY, int TX, long firstRow,
+                                long rows, float *v, long vs, long ld) {
+    for (int c = 0; c < C; c++) {
+        for (long k = 0; k < rows; k++) {
+            const long row = firstRow + k, img = row / TY;
+            const int ty = (int)(row % TY);
+            const float *plane = x + (img * C + c) * H * W;
+            const float *src[6];
+            for (int r = 0; r < 6; r++) {
+                int y = 4 * ty - ph + r;
+                src[r] = y >= 0 && y < H ? plane + (long)y * W : NULL;
+            }
+            float *out = v + (long)c * ld + k * TX;
+            for (int j = 0; j < TX; j += 16) {
+                __mmask16 m = lane_range(0, TX - j);
+                __m512 R[6][6];
+                for (int r = 0; r < 6; r++) {
+                    __m512 p[4], q[4];
+                    split4(src[r], W, 4L * j - pw, p);
+                    split4(src[r], W, 4L * j - pw + 4, q);
+                    __m512 d[6] = {p[0], p[1], p[2], p[3], q[0], q[1]};
+                    bt6(d, R[r]);
+                }
+                for (int s = 0; s < 6; s++) {
+                    __m512 col[6] = {R[0][s], R[1][s], R[2][s], R[3][s], R[4][s], R[5][s]}, o[6];
+                    bt6(col, o);
+                    for (int a = 0; a < 6; a++) _mm512_mask_storeu_ps(out + (6 * a + s) * vs + j, m, o[a]);
+                }
+            }
+        }
+    }
+}
+
+AVX512 static void output_tiles4(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow, long rows,
+                                 int Ho, int Wo, const float *bias, float *y) {
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (int o = 0; o < O; o++) {
+        const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+        for (long k = 0; k < rows; k++) {
+            const long row = firstRow + k, img = row / TY;
+            const int ty = (int)(row % TY);
+            const int outRows = Ho - 4 * ty < 4 ? Ho - 4 * ty : 4;
+            const float *src = mt + (long)o * ld + k * TX;
+            for (int j = 0; j < TX; j += 16) {
+                __mmask16 m = lane_range(0, TX - j);
+                __m512 P[4][6];
+                for (int s = 0; s < 6; s++) {
+                    __m512 col[6], y4[4];
+                    for (int a = 0; a < 6; a++) col[a] = _mm512_maskz_loadu_ps(m, src + (6 * a + s) * ms + j);
+                    at6(col, y4);
+                    for (int r = 0; r < 4; r++) P[r][s] = y4[r];
+                }
+                for (int r = 0; r < outRows; r++) {
+                    __m512 q[4];
+                    at6(P[r], q);
+                    for (int i = 0; i < 4; i++) q[i] = _mm512_add_ps(q[i], b);
+                    // Output column 4j + i comes from q[i][j]: interleave twice.
+                    __m512 elo = _mm512_permutex2var_ps(q[0], lo, q[2]), ehi = _mm512_permutex2var_ps(q[0], hi, q[2]);
+                    __m512 olo = _mm512_permutex2var_ps(q[1], lo, q[3]), ohi = _mm512_permutex2var_ps(q[1], hi, q[3]);
+                    __m512 out[4] = {_mm512_permutex2var_ps(elo, lo, olo), _mm512_permutex2var_ps(elo, hi, olo),
+                                     _mm512_permutex2var_ps(ehi, lo, ohi), _mm512_permutex2var_ps(ehi, hi, ohi)};
+                    float *dst = y + ((img * O + o) * Ho + 4 * ty + r) * Wo + 4L * j;
+                    long left = Wo - 4L * j;
+                    for (int i = 0; i < 4; i++)
+                        _mm512_mask_storeu_ps(dst + 16 * i, lane_range(0, left - 16L * i), out[i]);
+                }
+            }
+        }
+    }
+}
+
 int engine_winograd_available(void) { return engine_cpu_has_avx512(); }
 
-long engine_winograd_scratch_floats(int C, int O, int Wo, int groupRows) {
-    return 16L * (((long)C + O) * groupRows * ((Wo + 1) / 2) + 2 * XI_PAD);
+long engine_winograd_scratch_floats(int C, int O, int Wo, int tile, int groupRows) {
+    const long points = (tile + 2) * (tile + 2);
+    return points * (((long)C + O) * groupRows * ((Wo + tile - 1) / tile) + 2 * XI_PAD);
 }
 
 void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
-                             int Ho, int Wo, const float *bias, float *y, int groupRows, float *scratch) {
-    const int TX = (Wo + 1) / 2, TY = (Ho + 1) / 2;
+                             int Ho, int Wo, const float *bias, float *y, int tile, int groupRows, float *scratch) {
+    const int TX = (Wo + tile - 1) / tile, TY = (Ho + tile - 1) / tile, points = (tile + 2) * (tile + 2);
     const long total = (long)n * TY, us = engine_winograd_weight_stride(O, C);
     const long zero = 0;
     for (long r0 = 0; r0 < total; r0 += groupRows) {
         const long rows = total - r0 < groupRows ? total - r0 : groupRows, g = rows * TX;
         const long vs = (long)C * g + XI_PAD, ms = (long)O * g + XI_PAD;
-        float *v = scratch, *m = v + 16 * vs;
-        input_tiles(x, C, H, W, ph, pw, TY, TX, r0, rows, v, vs, g);
-        for (int xi = 0; xi < 16; xi++)
+        float *v = scratch, *m = v + points * vs;
+        if (tile == 4) input_tiles4(x, C, H, W, ph, pw, TY, TX, r0, rows, v, vs, g);
+        else input_tiles(x, C, H, W, ph, pw, TY, TX, r0, rows, v, vs, g);
+        for (int xi = 0; xi < points; xi++)
             engine_flat_conv_forward(v + xi * vs, g, C, 1, &zero, u + xi * us, O, m + xi * ms, g, g, 0);
-        output_tiles(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, bias, y);
+        if (tile == 4) output_tiles4(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, bias, y);
+        else output_tiles(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, bias, y);
     }
 }
 
@@ -193,64 +314,83 @@ void engine_winograd_gradient_tiles(const float *g, int O, int Ho, int Wo, long 
 }
 
 // U = G g Gᵀ for blocks of four output x four input channels at once: lane 4*ci + oi holds pair
-// (o0 + oi, c0 + ci), which is exactly where it goes in the packed [C][4] layout, so each of the 16
-// results is one contiguous store. The nine taps are gathered (pairs are 9 floats apart or more).
-AVX512 static void pack_weights_avx512(const float *w, int O, long os, int C, long cs, int flip, int b0, int b1,
-                                       float *u) {
-    const long us = engine_winograd_weight_stride(O, C);
+// (o0 + oi, c0 + ci), which is exactly where it goes in the packed [C][4] layout, so each result is
+// one contiguous store. The nine taps are gathered (pairs are 9 floats apart or more).
+
+// G applied to one column (g0, g1, g2) of a kernel, for F(2x2) (4 rows) or F(4x4) (6 rows).
+AVX512 static INLINE void g_column(int tile, __m512 g0, __m512 g1, __m512 g2, __m512 *a) {
     const __m512 half = _mm512_set1_ps(0.5f);
+    __m512 sum = _mm512_add_ps(g0, g2);
+    if (tile == 2) {
+        a[0] = g0;
+        a[1] = _mm512_mul_ps(half, _mm512_add_ps(sum, g1));
+        a[2] = _mm512_mul_ps(half, _mm512_sub_ps(sum, g1));
+        a[3] = g2;
+        return;
+    }
+    const __m512 sixth = _mm512_set1_ps(1.0f / 6), quarter = _mm512_set1_ps(0.25f);
+    const __m512 twelfth = _mm512_set1_ps(1.0f / 12), twentyfourth = _mm512_set1_ps(1.0f / 24);
+    a[0] = _mm512_mul_ps(quarter, g0);
+    a[1] = _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), sixth), _mm512_add_ps(sum, g1));
+    a[2] = _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), sixth), _mm512_sub_ps(sum, g1));
+    __m512 even = _mm512_fmadd_ps(twentyfourth, g0, _mm512_mul_ps(sixth, g2)), odd = _mm512_mul_ps(twelfth, g1);
+    a[3] = _mm512_add_ps(even, odd);
+    a[4] = _mm512_sub_ps(even, odd);
+    a[5] = g2;
+}
+
+AVX512 static void pack_weights_avx512(const float *w, int O, long os, int C, long cs, int flip, int tile, int b0,
+                                       int b1, float *u) {
+    const long us = engine_winograd_weight_stride(O, C);
+    const int n = tile + 2;
     int lane_o[16], lane_c[16], idx[16];
     for (int l = 0; l < 16; l++) { lane_o[l] = l % 4; lane_c[l] = l / 4; idx[l] = (int)(lane_o[l] * os + lane_c[l] * cs); }
     const __m512i vindex = _mm512_loadu_si512(idx);
     for (int b = b0; b < b1; b++) {
         const int o0 = 4 * b;
         for (int c0 = 0; c0 < C; c0 += 4) {
-            __mmask16 valid = 0;
-            for (int l = 0; l < 16; l++)
-                if (o0 + lane_o[l] < O && c0 + lane_c[l] < C) valid |= (__mmask16)(1u << l);
-            __mmask16 inside = 0;  // lanes that belong to this block's [C][4] rows
-            for (int l = 0; l < 16; l++)
+            __mmask16 valid = 0, inside = 0;  // inside: lanes that belong to this block's [C][4] rows
+            for (int l = 0; l < 16; l++) {
                 if (c0 + lane_c[l] < C) inside |= (__mmask16)(1u << l);
+                if (o0 + lane_o[l] < O && c0 + lane_c[l] < C) valid |= (__mmask16)(1u << l);
+            }
             const float *base = w + o0 * os + c0 * cs;
             __m512 g[9];
             for (int t = 0; t < 9; t++)
                 g[t] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, vindex, base + (flip ? 8 - t : t), 4);
-            __m512 a[4][3];  // G g
-            for (int j = 0; j < 3; j++) {
-                __m512 g0 = g[j], g1 = g[3 + j], g2 = g[6 + j], sum = _mm512_add_ps(g0, g2);
-                a[0][j] = g0;
-                a[1][j] = _mm512_mul_ps(half, _mm512_add_ps(sum, g1));
-                a[2][j] = _mm512_mul_ps(half, _mm512_sub_ps(sum, g1));
-                a[3][j] = g2;
-            }
+            __m512 a[3][6];  // columns of G g
+            for (int j = 0; j < 3; j++) g_column(tile, g[j], g[3 + j], g[6 + j], a[j]);
             float *dst = u + ((long)b * C + c0) * 4;
-            for (int i = 0; i < 4; i++) {  // (G g) Gᵀ
-                __m512 b0v = a[i][0], b1v = a[i][1], b2v = a[i][2], sum = _mm512_add_ps(b0v, b2v);
-                _mm512_mask_storeu_ps(dst + (4 * i + 0) * us, inside, b0v);
-                _mm512_mask_storeu_ps(dst + (4 * i + 1) * us, inside, _mm512_mul_ps(half, _mm512_add_ps(sum, b1v)));
-                _mm512_mask_storeu_ps(dst + (4 * i + 2) * us, inside, _mm512_mul_ps(half, _mm512_sub_ps(sum, b1v)));
-                _mm512_mask_storeu_ps(dst + (4 * i + 3) * us, inside, b2v);
+            for (int i = 0; i < n; i++) {  // (G g) Gᵀ, row i
+                __m512 r[6];
+                g_column(tile, a[0][i], a[1][i], a[2][i], r);
+                for (int s2 = 0; s2 < n; s2++) _mm512_mask_storeu_ps(dst + (n * i + s2) * us, inside, r[s2]);
             }
         }
     }
 }
 
-void engine_winograd_pack_weights(const float *w, int O, long os, int C, long cs, int flip, int b0, int b1,
+void engine_winograd_pack_weights(const float *w, int O, long os, int C, long cs, int flip, int tile, int b0, int b1,
                                   float *u) {
-    pack_weights_avx512(w, O, os, C, cs, flip, b0, b1, u);
+    pack_weights_avx512(w, O, os, C, cs, flip, tile, b0, b1, u);
 }
 
 #else
 
+// Without AVX-512 `engine_winograd_available` is 0 and the engine never calls the others.
 int engine_winograd_available(void) { return 0; }
-long engine_winograd_scratch_floats(int C, int O, int Wo, int groupRows) {
-    (void)C; (void)O; (void)Wo; (void)groupRows;
+long engine_winograd_scratch_floats(int C, int O, int Wo, int tile, int groupRows) {
+    (void)C; (void)O; (void)Wo; (void)tile; (void)groupRows;
     return 0;
 }
 void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
-                             int Ho, int Wo, const float *bias, float *y, int groupRows, float *scratch) {
+                             int Ho, int Wo, const float *bias, float *y, int tile, int groupRows, float *scratch) {
     (void)x; (void)n; (void)C; (void)H; (void)W; (void)ph; (void)pw; (void)u; (void)O; (void)Ho; (void)Wo;
-    (void)bias; (void)y; (void)groupRows; (void)scratch;
+    (void)bias; (void)y; (void)tile; (void)groupRows; (void)scratch;
+}
+void engine_winograd_pack_weights(const float *w, int O, long os, int C, long cs, int flip, int tile, int b0, int b1,
+                                  float *u) {
+    (void)w; (void)O; (void)os; (void)C; (void)cs; (void)flip; (void)tile; (void)b0; (void)b1; (void)u;
 }
 void engine_winograd_input_tiles(const float *x, int C, int H, int W, int ph, int pw, int Ho, int Wo, long firstRow,
                                  long rows, float *v, long vs, long ld) {
@@ -262,48 +402,9 @@ void engine_winograd_gradient_tiles(const float *g, int O, int Ho, int Wo, long 
     (void)g; (void)O; (void)Ho; (void)Wo; (void)firstRow; (void)rows; (void)gh; (void)vs; (void)ld;
 }
 
-void engine_winograd_pack_weights(const float *w, int O, long os, int C, long cs, int flip, int b0, int b1,
-                                  float *u) {
-    const int o0 = 4 * b0, o1 = 4 * b1 < O ? 4 * b1 : O;
-    const long blockFloats = engine_winograd_weight_stride(O, C);
-    for (int o = o0; o < o1; o++) {
-        float *lane = u + (long)(o / 4) * C * 4 + o % 4;
-        for (int c = 0; c < C; c++) {
-            const float *src = w + o * os + c * cs;
-            float g[9];
-            for (int t = 0; t < 9; t++) g[t] = src[flip ? 8 - t : t];
-            float a[4][3];  // G g
-            for (int j = 0; j < 3; j++) {
-                float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
-                a[0][j] = g0;
-                a[1][j] = 0.5f * (g0 + g1 + g2);
-                a[2][j] = 0.5f * (g0 - g1 + g2);
-                a[3][j] = g2;
-            }
-            float *dst = lane + (long)c * 4;
-            for (int i = 0; i < 4; i++) {  // (G g) Gᵀ
-                float b0 = a[i][0], b1 = a[i][1], b2 = a[i][2];
-                dst[(4 * i + 0) * blockFloats] = b0;
-                dst[(4 * i + 1) * blockFloats] = 0.5f * (b0 + b1 + b2);
-                dst[(4 * i + 2) * blockFloats] = 0.5f * (b0 - b1 + b2);
-                dst[(4 * i + 3) * blockFloats] = b2;
-            }
-        }
-    }
-    // Lanes past O in the last block of four stay zero.
-    if (o1 == O && O % 4 != 0) {
-        for (int xi = 0; xi < 16; xi++) {
-            float *block = u + xi * blockFloats + (long)(O / 4) * C * 4;
-            for (int c = 0; c < C; c++)
-                for (int l = O % 4; l < 4; l++) block[c * 4 + l] = 0.0f;
-        }
-    }
-}
-
 #endif
 
 // The weight gradient's back-transform runs once per call over O*C pairs, not per tile: plain C.
-
 
 void engine_winograd_weight_grad_finish(const float *du, int O, int C, int o0, int o1, float *dw) {
     const long ps = (long)O * C + 16;

@@ -16,7 +16,7 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
             input.storage.withUnsafeBufferPointer { px in
                 let x = px.baseAddress!, yo = y.baseAddress!
                 Threads.parallelFor(planes, costPerItem: p.h * p.w * p.kh) { range in
-                    let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: p.w)
+                    let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: p.paddedRowWidth)
                     defer { rowMax.deallocate() }
                     for plane in range { p.maxPlaneValues(x + plane * p.h * p.w, yo + plane * ohw, rowMax) }
                 }
@@ -245,24 +245,32 @@ struct PoolGeometry {
     /// (`rowMax`, `w` floats of scratch) with SIMD, then each output takes the max of its columns.
     /// Any NaN in a window gives NaN, as in `maxPlane`.
     @inline(__always)
+    /// Floats `maxPlaneValues` needs in its row buffer: the row with its padding on both sides,
+    /// and as far as the last (ceil-mode) window reaches.
+    var paddedRowWidth: Int { max(w + 2 * pw, (wo - 1) * sw + kw) }
+
     func maxPlaneValues(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ rowMax: UnsafeMutablePointer<Float>) {
+        // rowMax[pw + j] holds the window rows' max of column j, -inf in the padding, so output ow
+        // reduces rowMax[ow*sw ..< ow*sw + kw]: loops over fixed offsets that the compiler vectorises.
+        let padded = paddedRowWidth
+        rowMax.update(repeating: -Float.infinity, count: padded)
+        let row = rowMax + pw
         for oh in 0..<ho {
             let h0 = oh * sh - ph
             let lo = max(h0, 0), hi = min(h0 + kh, h)
+            let out = y + oh * wo
             if lo >= hi {
-                (y + oh * wo).update(repeating: -Float.infinity, count: wo)
+                out.update(repeating: -Float.infinity, count: wo)
                 continue
             }
-            rowMax.update(from: x + lo * w, count: w)
-            for r in (lo + 1)..<max(hi, lo + 1) { vectorMaxInPlace(rowMax, x + r * w, w) }
-            for ow in 0..<wo {
-                let w0 = ow * sw - pw
-                var best = -Float.infinity
-                for j in max(w0, 0)..<max(min(w0 + kw, w), max(w0, 0)) {
-                    let v = rowMax[j]
-                    if v > best || v.isNaN { best = v; if v.isNaN { break } }
+            row.update(from: x + lo * w, count: w)
+            for r in (lo + 1)..<max(hi, lo + 1) { vectorMaxInPlace(row, x + r * w, w) }
+            for ow in 0..<wo { out[ow] = rowMax[ow * sw] }
+            for k in 1..<max(kw, 1) {
+                for ow in 0..<wo {
+                    let v = rowMax[ow * sw + k], best = out[ow]
+                    out[ow] = v > best || v.isNaN ? v : best
                 }
-                y[oh * wo + ow] = best
             }
         }
     }

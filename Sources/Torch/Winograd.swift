@@ -1,13 +1,13 @@
 import CEngineSupport
 import Foundation
 
-// Winograd F(2x2, 3x3) for 3x3 stride-1 undilated convolutions (kernels in CEngineSupport/winograd.c).
-// 16 multiplies per 2x2 outputs instead of 36:
-// - forward: per chunk of images, groups of tile rows are transformed, multiplied (16 products
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) for 3x3 stride-1 undilated convolutions (kernels in
+// CEngineSupport/winograd.c): 16 multiplies per 2x2 outputs, or 36 per 4x4, instead of 9 per output.
+// - forward: per chunk of images, groups of tile rows are transformed, multiplied (16 or 36 products
 //   [O, C] x [C, tiles] on the flat-plane kernel) and transformed back while they are in cache;
 // - input gradient: the same on dY with the kernels rotated and transposed (padding 2 - p);
-// - weight gradient: dU = Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B), 16 sgemm calls over the whole batch, then
-//   dW = Gᵀ dU G.
+// - weight gradient (always 2x2 tiles): dU = Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B), 16 sgemm calls over the
+//   whole batch, then dW = Gᵀ dU G.
 // Every result is computed in a fixed order for a fixed thread count (chunks by image).
 
 extension ConvGeometry {
@@ -35,11 +35,25 @@ extension ConvGeometry {
     /// Tests set this to take every Winograd-capable shape through all three Winograd passes.
     nonisolated(unsafe) static var winogradForAllSizes = false
 
+    /// Output tile of the forward pass and input gradient: F(4x4, 3x3) (36 products per 16 outputs,
+    /// 2.25x fewer than F(2x2)) when each thread's images give at least 128 tiles of 4x4, else
+    /// F(2x2, 3x3). Its 36 weight matrices are read once per group of tiles, so with fewer tiles the
+    /// weight traffic wins (measured: ResNet-18 layer4, 16 tiles per thread, 2.3x slower than F(2x2);
+    /// layer2, 196 tiles, 1.5x faster). `WORKBOOK_WINOGRAD_TILE=2|4` forces one.
+    func winogradTile(outputHeight: Int, outputWidth: Int) -> Int {
+        if let forced = ConvGeometry.winogradForcedTile { return forced }
+        let images = (n + imageChunks - 1) / imageChunks
+        return images * ((outputHeight + 3) / 4) * ((outputWidth + 3) / 4) >= 128 ? 4 : 2
+    }
+    nonisolated(unsafe) static var winogradForcedTile: Int? =
+        ProcessInfo.processInfo.environment["WORKBOOK_WINOGRAD_TILE"].flatMap(Int.init).flatMap { [2, 4].contains($0) ? $0 : nil }
+
     func winogradForward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                          _ y: UnsafeMutablePointer<Float>) {
-        winogradWeights(weight, outputs: o, outputStride: kg, inputs: c, inputStride: 9, flip: false) { u in
+        let tile = winogradTile(outputHeight: ho, outputWidth: wo)
+        winogradWeights(weight, outputs: o, outputStride: kg, inputs: c, inputStride: 9, flip: false, tile: tile) { u in
             winogradConvolve(x, channels: c, height: h, width: w, padding: (ph, pw), u, outputs: o, outputHeight: ho,
-                             outputWidth: wo, bias: bias, into: y)
+                             outputWidth: wo, bias: bias, tile: tile, into: y)
         }
     }
 
@@ -48,9 +62,10 @@ extension ConvGeometry {
                           gradWeight: UnsafeMutablePointer<Float>?) {
         if let gradInput {
             // dX is dY convolved with the rotated kernels, channels swapped, padding 2 - p.
-            winogradWeights(weight, outputs: c, outputStride: 9, inputs: o, inputStride: kg, flip: true) { u in
+            let tile = winogradTile(outputHeight: h, outputWidth: w)
+            winogradWeights(weight, outputs: c, outputStride: 9, inputs: o, inputStride: kg, flip: true, tile: tile) { u in
                 winogradConvolve(g, channels: o, height: ho, width: wo, padding: (2 - ph, 2 - pw), u, outputs: c,
-                                 outputHeight: h, outputWidth: w, bias: nil, into: gradInput)
+                                 outputHeight: h, outputWidth: w, bias: nil, tile: tile, into: gradInput)
             }
         }
         if let gradWeight { winogradWeightGradient(g, x, into: gradWeight) }
@@ -58,11 +73,12 @@ extension ConvGeometry {
 
     /// Packs U = G g Gᵀ for `body`, output channels split across threads.
     private func winogradWeights<R>(_ weight: UnsafePointer<Float>, outputs: Int, outputStride: Int, inputs: Int,
-                                    inputStride: Int, flip: Bool, _ body: (UnsafePointer<Float>) -> R) -> R {
-        ScratchPool.shared.withBuffer(16 * engine_winograd_weight_stride(Int32(outputs), Int32(inputs))) { u in
+                                    inputStride: Int, flip: Bool, tile: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
+        let points = (tile + 2) * (tile + 2)
+        return ScratchPool.shared.withBuffer(points * engine_winograd_weight_stride(Int32(outputs), Int32(inputs))) { u in
             Threads.parallelFor((outputs + 3) / 4, costPerItem: inputs * 64) { range in
                 engine_winograd_pack_weights(weight, Int32(outputs), outputStride, Int32(inputs), inputStride,
-                                             flip ? 1 : 0, Int32(range.lowerBound), Int32(range.upperBound), u)
+                                             flip ? 1 : 0, Int32(tile), Int32(range.lowerBound), Int32(range.upperBound), u)
             }
             return body(UnsafePointer(u))
         }
@@ -70,21 +86,22 @@ extension ConvGeometry {
 
     private func winogradConvolve(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                                   padding: (Int, Int), _ u: UnsafePointer<Float>, outputs: Int, outputHeight: Int,
-                                  outputWidth: Int, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
+                                  outputWidth: Int, bias: UnsafePointer<Float>?, tile: Int,
+                                  into y: UnsafeMutablePointer<Float>) {
         // Tile rows per group: transformed tiles and products of a group near 768 KB (in L2), and at
-        // least 96 tiles so the products fill the kernel's register tile.
-        let tilesPerRow = (outputWidth + 1) / 2
-        let tiles = max(96, 12_288 / (channels + outputs))
+        // least 96 tiles (64 for 4x4 tiles) so the products fill the kernel's register tile.
+        let tilesPerRow = (outputWidth + tile - 1) / tile, points = (tile + 2) * (tile + 2)
+        let tiles = max(tile == 2 ? 96 : 64, 196_608 / (points * (channels + outputs)))
         let groupRows = max(1, (tiles + tilesPerRow - 1) / tilesPerRow)
         let scratchFloats = engine_winograd_scratch_floats(Int32(channels), Int32(outputs), Int32(outputWidth),
-                                                           Int32(groupRows))
+                                                           Int32(tile), Int32(groupRows))
         let inImage = channels * height * width, outImage = outputs * outputHeight * outputWidth
         forEachImageChunk { _, images in
             ScratchPool.shared.withBuffer(scratchFloats) { scratch in
                 engine_winograd_forward(x + images.lowerBound * inImage, Int32(images.count), Int32(channels),
                                         Int32(height), Int32(width), Int32(padding.0), Int32(padding.1), u,
                                         Int32(outputs), Int32(outputHeight), Int32(outputWidth), bias,
-                                        y + images.lowerBound * outImage, Int32(groupRows), scratch)
+                                        y + images.lowerBound * outImage, Int32(tile), Int32(groupRows), scratch)
             }
         }
     }

@@ -41,21 +41,22 @@ void engine_flat_unpack_output(const float *ext, int O, int Ho, int Wo, int widt
 void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int sw, int ph, int pw, int rows,
                                int width, int phase, float *dx);
 
-/// 1 when the Winograd F(2x2, 3x3) transforms below can run (x86-64 with AVX-512).
+/// 1 when the Winograd transforms below can run (x86-64 with AVX-512).
 int engine_winograd_available(void);
 /// Scratch floats `engine_winograd_forward` needs for groups of `groupRows` tile rows.
-long engine_winograd_scratch_floats(int C, int O, int Wo, int groupRows);
+long engine_winograd_scratch_floats(int C, int O, int Wo, int tile, int groupRows);
 /// 3x3 stride-1 convolution of images x [n][C][H][W] (padding ph, pw) into y [n][O][Ho][Wo], plus
-/// `bias` (may be NULL). `u` comes from `engine_winograd_pack_weights`; tiles are processed
-/// `groupRows` tile rows (of 2 output rows) at a time.
+/// `bias` (may be NULL), by Winograd F(tile x tile, 3x3), tile 2 or 4. `u` comes from
+/// `engine_winograd_pack_weights` with the same tile; tiles are processed `groupRows` tile rows
+/// at a time.
 void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
-                             int Ho, int Wo, const float *bias, float *y, int groupRows, float *scratch);
-/// Floats from one of the 16 packed weight matrices to the next (a little more than their size).
+                             int Ho, int Wo, const float *bias, float *y, int tile, int groupRows, float *scratch);
+/// Floats from one packed weight matrix to the next (a little more than their size).
 long engine_winograd_weight_stride(int O, int C);
-/// U = G g Gᵀ for output channels 4*b0 ..< min(4*b1, O) of the 3x3 kernels at w[o*os + c*cs] (rotated by 180
-/// degrees when `flip`), as 16 matrices [(O+3)/4][C][4] for `engine_flat_conv_forward`, each
-/// `engine_winograd_weight_stride` floats after the previous one.
-void engine_winograd_pack_weights(const float *w, int O, long os, int C, long cs, int flip, int b0, int b1,
+/// U = G g Gᵀ for output channels 4*b0 ..< min(4*b1, O) of the 3x3 kernels at w[o*os + c*cs]
+/// (rotated by 180 degrees when `flip`), as (tile+2)^2 matrices [(O+3)/4][C][4] for
+/// `engine_flat_conv_forward`, each `engine_winograd_weight_stride` floats after the previous one.
+void engine_winograd_pack_weights(const float *w, int O, long os, int C, long cs, int flip, int tile, int b0, int b1,
                                   float *u);
 /// V = Bᵀ d B of tile rows firstRow..<firstRow+rows (row r: image r / TY, tile row r % TY) into
 /// v[ξ*vs + c*ld + t], t counted from 0 at `firstRow`.
