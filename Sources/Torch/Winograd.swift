@@ -36,21 +36,24 @@ extension ConvGeometry {
     nonisolated(unsafe) static var winogradForAllSizes = false
 
     /// Output tile of the forward pass and input gradient: F(4x4, 3x3) (36 products per 16 outputs,
-    /// 2.25x fewer than F(2x2)) when each thread's images give at least 128 tiles of 4x4, else
-    /// F(2x2, 3x3). Its 36 weight matrices are read once per group of tiles, so with fewer tiles the
-    /// weight traffic wins (measured: ResNet-18 layer4, 16 tiles per thread, 2.3x slower than F(2x2);
-    /// layer2, 196 tiles, 1.5x faster). `WORKBOOK_WINOGRAD_TILE=2|4` forces one.
-    func winogradTile(outputHeight: Int, outputWidth: Int) -> Int {
+    /// 2.25x fewer than F(2x2)) for wide layers on images at least 25 pixels wide, when each thread's
+    /// images give at least 128 tiles of 4x4; else F(2x2, 3x3). Measured (interleaved runs, ms forward
+    /// F(2x2) -> F(4x4)): ResNet-18 layer2 (128 ch, 28x28) 8.3 -> 6.2; layer1 (64 ch, 56x56) 6.7 -> 6.5;
+    /// layer3 (14x14) 8.6 -> 11.7 and layer4 (7x7) 9.8 -> 25.7, where a tile row holds only 4 or 2 of
+    /// the 16 tiles the transforms work on at once and the 36 weight matrices serve few tiles;
+    /// small-ResNet 32 ch 14x14 2.8 -> 3.5. `WORKBOOK_WINOGRAD_TILE=2|4` forces one.
+    func winogradTile(channels: Int, outputHeight: Int, outputWidth: Int) -> Int {
         if let forced = ConvGeometry.winogradForcedTile { return forced }
         let images = (n + imageChunks - 1) / imageChunks
-        return images * ((outputHeight + 3) / 4) * ((outputWidth + 3) / 4) >= 128 ? 4 : 2
+        let tilesPerRow = (outputWidth + 3) / 4
+        return channels >= 128 && tilesPerRow >= 7 && images * ((outputHeight + 3) / 4) * tilesPerRow >= 128 ? 4 : 2
     }
     nonisolated(unsafe) static var winogradForcedTile: Int? =
         ProcessInfo.processInfo.environment["WORKBOOK_WINOGRAD_TILE"].flatMap(Int.init).flatMap { [2, 4].contains($0) ? $0 : nil }
 
     func winogradForward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                          _ y: UnsafeMutablePointer<Float>) {
-        let tile = winogradTile(outputHeight: ho, outputWidth: wo)
+        let tile = winogradTile(channels: min(c, o), outputHeight: ho, outputWidth: wo)
         winogradWeights(weight, outputs: o, outputStride: kg, inputs: c, inputStride: 9, flip: false, tile: tile) { u in
             winogradConvolve(x, channels: c, height: h, width: w, padding: (ph, pw), u, outputs: o, outputHeight: ho,
                              outputWidth: wo, bias: bias, tile: tile, into: y)
@@ -62,7 +65,7 @@ extension ConvGeometry {
                           gradWeight: UnsafeMutablePointer<Float>?) {
         if let gradInput {
             // dX is dY convolved with the rotated kernels, channels swapped, padding 2 - p.
-            let tile = winogradTile(outputHeight: h, outputWidth: w)
+            let tile = winogradTile(channels: min(c, o), outputHeight: h, outputWidth: w)
             winogradWeights(weight, outputs: c, outputStride: 9, inputs: o, inputStride: kg, flip: true, tile: tile) { u in
                 winogradConvolve(g, channels: o, height: ho, width: wo, padding: (2 - ph, 2 - pw), u, outputs: c,
                                  outputHeight: h, outputWidth: w, bias: nil, tile: tile, into: gradInput)
