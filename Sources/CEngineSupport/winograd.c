@@ -54,11 +54,68 @@ AVX512 static INLINE void split_row(const float *row, long width, long pad, long
     *odd = _mm512_permutex2var_ps(a, index_odd(), b);
 }
 
+// input_tiles for narrow images (at most 8 tiles per row, so one tile row would fill half a vector
+// or less). Per channel and image, every padded input row the group needs is split once into its
+// even and odd columns, each also shifted by one tile, and stored with a row stride of TX: then
+// tile rows follow each other in every staged array, exactly as the tiles do in V, and the
+// transform runs on 16 tiles of several tile rows at once.
+AVX512 static void input_tiles_narrow(const float *x, int C, int H, int W, int ph, int pw, int TY, int TX,
+                                      long firstRow, long rows, float *v, long vs, long ld, float *stage) {
+    // stage: [parity 2][kind 4: even, even+1, odd, odd+1][(TY + 1) * TX + 16]
+    const long kindFloats = (long)(TY + 1) * TX + 16;
+    for (int c = 0; c < C; c++) {
+        long k = 0;
+        while (k < rows) {
+            const long row = firstRow + k, img = row / TY;
+            const int ty0 = (int)(row % TY);
+            const int count = (int)(TY - ty0 < rows - k ? TY - ty0 : rows - k);  // tile rows of this image
+            const float *plane = x + (img * C + c) * H * W;
+            for (int i = 0; i <= count; i++) {
+                for (int parity = 0; parity < 2; parity++) {
+                    int y = 2 * (ty0 + i) + parity - ph;
+                    const float *src = y >= 0 && y < H ? plane + (long)y * W : NULL;
+                    __m512 e0, o0, e1, o1;
+                    split_row(src, W, pw, 0, 0, &e0, &o0);
+                    split_row(src, W, pw, 0, 2, &e1, &o1);
+                    float *base = stage + parity * 4 * kindFloats + (long)i * TX;
+                    __mmask16 m = lane_range(0, TX);
+                    _mm512_mask_storeu_ps(base, m, e0);
+                    _mm512_mask_storeu_ps(base + kindFloats, m, e1);
+                    _mm512_mask_storeu_ps(base + 2 * kindFloats, m, o0);
+                    _mm512_mask_storeu_ps(base + 3 * kindFloats, m, o1);
+                }
+            }
+            const long tiles = (long)count * TX;
+            float *out = v + (long)c * ld + k * TX;
+            for (long t = 0; t < tiles; t += 16) {
+                __mmask16 m = lane_range(0, tiles - t);
+                __m512 d[4][4];
+                for (int r = 0; r < 4; r++) {
+                    const float *base = stage + (r & 1) * 4 * kindFloats + (r >> 1) * TX + t;
+                    __m512 e0 = _mm512_loadu_ps(base), e1 = _mm512_loadu_ps(base + kindFloats);
+                    __m512 o0 = _mm512_loadu_ps(base + 2 * kindFloats), o1 = _mm512_loadu_ps(base + 3 * kindFloats);
+                    d[r][0] = _mm512_sub_ps(e0, e1);
+                    d[r][1] = _mm512_add_ps(o0, e1);
+                    d[r][2] = _mm512_sub_ps(e1, o0);
+                    d[r][3] = _mm512_sub_ps(o0, o1);
+                }
+                for (int s = 0; s < 4; s++) {
+                    _mm512_mask_storeu_ps(out + (0 + s) * vs + t, m, _mm512_sub_ps(d[0][s], d[2][s]));
+                    _mm512_mask_storeu_ps(out + (4 + s) * vs + t, m, _mm512_add_ps(d[1][s], d[2][s]));
+                    _mm512_mask_storeu_ps(out + (8 + s) * vs + t, m, _mm512_sub_ps(d[2][s], d[1][s]));
+                    _mm512_mask_storeu_ps(out + (12 + s) * vs + t, m, _mm512_sub_ps(d[1][s], d[3][s]));
+                }
+            }
+            k += count;
+        }
+    }
+}
+
 // V = Bᵀ d B for tile rows firstRow..<firstRow+rows (row r: image r / TY, tile row r % TY) of images
 // x [n][C][H][W] into v[ξ*vs + c*ld + k*TX + j]. Channels outside, tile rows inside: each channel's
 // input rows are read in order, the overlapping rows of neighbouring tile rows from L1.
-AVX512 static void input_tiles(const float *x, int C, int H, int W, int ph, int pw, int TY, int TX, long firstRow,
-                               long rows, float *v, long vs, long ld) {
+AVX512 static void input_tiles_wide(const float *x, int C, int H, int W, int ph, int pw, int TY, int TX,
+                                    long firstRow, long rows, float *v, long vs, long ld) {
     for (int c = 0; c < C; c++) {
         for (long k = 0; k < rows; k++) {
             const long row = firstRow + k, img = row / TY;
@@ -91,6 +148,22 @@ AVX512 static void input_tiles(const float *x, int C, int H, int W, int ph, int 
             }
         }
     }
+}
+
+AVX512 static void input_tiles(const float *x, int C, int H, int W, int ph, int pw, int TY, int TX, long firstRow,
+                               long rows, float *v, long vs, long ld) {
+    if (TX > 8) {
+        input_tiles_wide(x, C, H, W, ph, pw, TY, TX, firstRow, rows, v, vs, ld);
+        return;
+    }
+    // Zeroed: lanes past the last tile read the slack, and garbage there could be slow denormals.
+    float *stage = (float *)calloc(8 * ((size_t)(TY + 1) * TX + 16), sizeof(float));
+    if (stage == NULL) {
+        input_tiles_wide(x, C, H, W, ph, pw, TY, TX, firstRow, rows, v, vs, ld);
+        return;
+    }
+    input_tiles_narrow(x, C, H, W, ph, pw, TY, TX, firstRow, rows, v, vs, ld, stage);
+    free(stage);
 }
 
 // Ŷ = A dY Aᵀ (the gradient of M = U ⊙ V) for the same tile rows of dY [n][O][Ho][Wo]:
