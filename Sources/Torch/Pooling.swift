@@ -30,8 +30,8 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
                 let x = px.baseAddress!, yo = y.baseAddress!, idx = pi.baseAddress!
                 Threads.parallelFor(planes, costPerItem: ohw * p.kh * p.kw) { range in
                     if p.dh == 1 && p.dw == 1 {
-                        let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: p.w)
-                        let rowArg = UnsafeMutablePointer<Int32>.allocate(capacity: p.w)
+                        let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: p.paddedRowWidth)
+                        let rowArg = UnsafeMutablePointer<Int32>.allocate(capacity: p.paddedRowWidth)
                         defer { rowMax.deallocate(); rowArg.deallocate() }
                         for plane in range {
                             p.maxPlaneIndexed(x + plane * p.h * p.w, yo + plane * ohw, idx + plane * ohw, rowMax, rowArg)
@@ -282,39 +282,41 @@ struct PoolGeometry {
     @inline(__always)
     func maxPlaneIndexed(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>,
                          _ rowMax: UnsafeMutablePointer<Float>, _ rowArg: UnsafeMutablePointer<Int32>) {
+        // As in maxPlaneValues, rowMax/rowArg are padded (-inf, and a row that never wins a tie), so
+        // each output compares the same kw offsets with no bounds checks.
+        let padded = paddedRowWidth, never = Int32.max
+        rowMax.update(repeating: -Float.infinity, count: padded)
+        rowArg.update(repeating: never, count: padded)
+        let row = rowMax + pw, arg = rowArg + pw
         for oh in 0..<ho {
             let h0 = oh * sh - ph
             let lo = max(h0, 0), hi = min(h0 + kh, h)
+            let out = y + oh * wo, outIdx = idx + oh * wo
             if lo >= hi {
-                (y + oh * wo).update(repeating: -Float.infinity, count: wo)
-                (idx + oh * wo).update(repeating: -1, count: wo)
+                out.update(repeating: -Float.infinity, count: wo)
+                outIdx.update(repeating: -1, count: wo)
                 continue
             }
-            rowMax.update(from: x + lo * w, count: w)
-            rowArg.update(repeating: Int32(lo), count: w)
-            for r in (lo + 1)..<max(hi, lo + 1) { vectorArgMaxInPlace(rowMax, rowArg, x + r * w, Int32(r), w) }
+            row.update(from: x + lo * w, count: w)
+            arg.update(repeating: Int32(lo), count: w)
+            for r in (lo + 1)..<max(hi, lo + 1) { vectorArgMaxInPlace(row, arg, x + r * w, Int32(r), w) }
+            // First maximum in row-major window order (smallest row, then column); NaN wins.
             for ow in 0..<wo {
-                let w0 = ow * sw - pw
-                let jl = max(w0, 0), jh = min(w0 + kw, w)
-                if jl >= jh {
-                    y[oh * wo + ow] = -Float.infinity
-                    idx[oh * wo + ow] = -1
-                    continue
-                }
-                var best = rowMax[jl], bestRow = rowArg[jl], bestCol = jl
-                for j in (jl + 1)..<max(jh, jl + 1) {
-                    let v = rowMax[j], r = rowArg[j]
-                    if best.isNaN {
-                        if v.isNaN && r < bestRow { bestRow = r; bestCol = j }
-                    } else if v.isNaN || v > best {
-                        best = v; bestRow = r; bestCol = j
-                    } else if v == best && r < bestRow {
-                        bestRow = r; bestCol = j
+                out[ow] = rowMax[ow * sw]
+                outIdx[ow] = rowArg[ow * sw] == never ? never : rowArg[ow * sw] * Int32(w) + Int32(ow * sw - pw)
+            }
+            for k in 1..<max(kw, 1) {
+                for ow in 0..<wo {
+                    let v = rowMax[ow * sw + k], r = rowArg[ow * sw + k], best = out[ow]
+                    let bestRow = outIdx[ow] == never ? never : outIdx[ow] / Int32(w)
+                    let take = best.isNaN ? (v.isNaN && r < bestRow) : (v.isNaN || v > best || (v == best && r < bestRow))
+                    if take {
+                        out[ow] = v
+                        outIdx[ow] = r * Int32(w) + Int32(ow * sw + k - pw)
                     }
                 }
-                y[oh * wo + ow] = best
-                idx[oh * wo + ow] = bestRow * Int32(w) + Int32(bestCol)
             }
+            for ow in 0..<wo where outIdx[ow] == never { outIdx[ow] = -1 }
         }
     }
 
