@@ -2,7 +2,9 @@
 """Prints the side-by-side table of bench/compare from the JSON files in a directory:
 swift_conv.json, swift_<workload>_<round>.json, torch_<workload>_<round>.json (medians over rounds).
 Ratios are speed ratios (PyTorch time / engine time: > 1 means the engine is faster); for peak
-memory, PyTorch peak / engine peak (> 1 means the engine uses less)."""
+memory, PyTorch peak / engine peak (> 1 means the engine uses less). On a machine whose speed drifts,
+two more columns help: "paired" is the median over rounds of the ratio within each round (both
+sides measured minutes apart), "fastest" compares each side's fastest round (drift only adds time)."""
 import glob
 import json
 import os
@@ -14,7 +16,11 @@ out_dir, fallback = sys.argv[1], sys.argv[2]
 
 def load(pattern):
     runs = {}
-    for path in sorted(glob.glob(os.path.join(out_dir, pattern))):
+    def round_number(path):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        tail = stem.rsplit("_", 1)[-1]
+        return (stem.rsplit("_", 1)[0], int(tail) if tail.isdigit() else 0)
+    for path in sorted(glob.glob(os.path.join(out_dir, pattern)), key=round_number):
         with open(path) as f:
             data = json.load(f)
         for name, value in data["workloads"].items():
@@ -36,7 +42,7 @@ if not torch_runs and os.path.exists(fallback):
     source = "reference figures (" + fallback + "), NOT measured side by side"
 
 print(f"PyTorch column: {source}")
-print(f"{'workload':24} {'engine ms':>10} {'torch NCHW':>11} {'torch CL':>10} {'vs best':>8} {'vs NCHW':>8}  notes")
+print(f"{'workload':24} {'engine ms':>10} {'torch NCHW':>11} {'torch CL':>10} {'vs best':>8} {'vs NCHW':>8} {'paired':>7} {'fastest':>8}  notes")
 for name, values in swift.items():
     ms = med(values, "ms")
     t = torch_runs.get(name, [])
@@ -60,7 +66,13 @@ for name, values in swift.items():
     best = min(x for x in [nchw, cl] if x is not None) if (nchw or cl) else None
     vb = f"{best / ms:8.2f}" if best else f"{'-':>8}"
     vn = f"{nchw / ms:8.2f}" if nchw else f"{'-':>8}"
-    print(f"{name:24} {ms:10.1f} {nchw or 0:11.1f} {cl or 0:10.1f} {vb} {vn}  {notes}")
+    # Per round: the engine's time and PyTorch's better layout, measured back to back.
+    key = "naive_s" if name == "feature_extraction" else "ms"
+    pairs = [(e[key], min(v[key] for k, v in tr.items() if isinstance(v, dict) and key in v))
+             for e, tr in zip(values, t) if key in e and any(isinstance(v, dict) and key in v for v in tr.values())]
+    paired = f"{statistics.median(b / e for e, b in pairs):7.2f}" if pairs else f"{'-':>7}"
+    fastest = f"{min(b for _, b in pairs) / min(e for e, _ in pairs):8.2f}" if pairs else f"{'-':>8}"
+    print(f"{name:24} {ms:10.1f} {nchw or 0:11.1f} {cl or 0:10.1f} {vb} {vn} {paired} {fastest}  {notes}")
 
 conv_path = os.path.join(out_dir, "swift_conv.json")
 if os.path.exists(conv_path):
