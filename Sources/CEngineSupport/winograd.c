@@ -54,6 +54,23 @@ AVX512 static INLINE void split_row(const float *row, long width, long pad, long
     *odd = _mm512_permutex2var_ps(a, index_odd(), b);
 }
 
+// Bᵀ applied to four values of a 4x4 tile (a row, then a column): (d0 - d2, d1 + d2, d2 - d1, d1 - d3).
+AVX512 static INLINE void bt4(__m512 d0, __m512 d1, __m512 d2, __m512 d3, __m512 o[4]) {
+    o[0] = _mm512_sub_ps(d0, d2);
+    o[1] = _mm512_add_ps(d1, d2);
+    o[2] = _mm512_sub_ps(d2, d1);
+    o[3] = _mm512_sub_ps(d1, d3);
+}
+
+// Bᵀ d B from the row transforms d[r][s] of 16 tiles, stored at out[(4a + s) * vs].
+AVX512 static INLINE void store_bt4_columns(__m512 d[4][4], float *out, long vs, __mmask16 m) {
+    for (int s = 0; s < 4; s++) {
+        __m512 o[4];
+        bt4(d[0][s], d[1][s], d[2][s], d[3][s], o);
+        for (int a = 0; a < 4; a++) _mm512_mask_storeu_ps(out + (4 * a + s) * vs, m, o[a]);
+    }
+}
+
 // input_tiles for narrow images (at most 8 tiles per row, so one tile row would fill half a vector
 // or less). Per channel and image, every padded input row the group needs is split once into its
 // even and odd columns, each also shifted by one tile, and stored with a row stride of TX: then
@@ -94,20 +111,25 @@ AVX512 static void input_tiles_narrow(const float *x, int C, int H, int W, int p
                     const float *base = stage + (r & 1) * 4 * kindFloats + (r >> 1) * TX + t;
                     __m512 e0 = _mm512_loadu_ps(base), e1 = _mm512_loadu_ps(base + kindFloats);
                     __m512 o0 = _mm512_loadu_ps(base + 2 * kindFloats), o1 = _mm512_loadu_ps(base + 3 * kindFloats);
-                    d[r][0] = _mm512_sub_ps(e0, e1);
-                    d[r][1] = _mm512_add_ps(o0, e1);
-                    d[r][2] = _mm512_sub_ps(e1, o0);
-                    d[r][3] = _mm512_sub_ps(o0, o1);
+                    bt4(e0, o0, e1, o1, d[r]);
                 }
-                for (int s = 0; s < 4; s++) {
-                    _mm512_mask_storeu_ps(out + (0 + s) * vs + t, m, _mm512_sub_ps(d[0][s], d[2][s]));
-                    _mm512_mask_storeu_ps(out + (4 + s) * vs + t, m, _mm512_add_ps(d[1][s], d[2][s]));
-                    _mm512_mask_storeu_ps(out + (8 + s) * vs + t, m, _mm512_sub_ps(d[2][s], d[1][s]));
-                    _mm512_mask_storeu_ps(out + (12 + s) * vs + t, m, _mm512_sub_ps(d[1][s], d[3][s]));
-                }
+                store_bt4_columns(d, out + t, vs, m);
             }
             k += count;
         }
+    }
+}
+
+// The n input rows under tile row `row` (image row / TY, tile row row % TY; tiles of `tile` outputs)
+// of channel c, NULL where they fall in the padding.
+static INLINE void tile_row_sources(const float *x, int C, int H, int W, int ph, int TY, int tile, int c, long row,
+                                    int n, const float **src) {
+    const long img = row / TY;
+    const int ty = (int)(row % TY);
+    const float *plane = x + (img * C + c) * H * W;
+    for (int r = 0; r < n; r++) {
+        int y = tile * ty - ph + r;
+        src[r] = y >= 0 && y < H ? plane + (long)y * W : NULL;
     }
 }
 
@@ -118,14 +140,8 @@ AVX512 static void input_tiles_wide(const float *x, int C, int H, int W, int ph,
                                     long firstRow, long rows, float *v, long vs, long ld) {
     for (int c = 0; c < C; c++) {
         for (long k = 0; k < rows; k++) {
-            const long row = firstRow + k, img = row / TY;
-            const int ty = (int)(row % TY);
-            const float *plane = x + (img * C + c) * H * W;
             const float *src[4];
-            for (int r = 0; r < 4; r++) {
-                int y = 2 * ty - ph + r;
-                src[r] = y >= 0 && y < H ? plane + (long)y * W : NULL;
-            }
+            tile_row_sources(x, C, H, W, ph, TY, 2, c, firstRow + k, 4, src);
             float *out = v + (long)c * ld + k * TX;
             for (int j = 0; j < TX; j += 16) {
                 __mmask16 m = lane_range(0, TX - j);
@@ -134,17 +150,9 @@ AVX512 static void input_tiles_wide(const float *x, int C, int H, int W, int ph,
                     __m512 e0, o0, e1, o1;
                     split_row(src[r], W, pw, j, 0, &e0, &o0);
                     split_row(src[r], W, pw, j, 2, &e1, &o1);
-                    d[r][0] = _mm512_sub_ps(e0, e1);
-                    d[r][1] = _mm512_add_ps(o0, e1);
-                    d[r][2] = _mm512_sub_ps(e1, o0);
-                    d[r][3] = _mm512_sub_ps(o0, o1);
+                    bt4(e0, o0, e1, o1, d[r]);
                 }
-                for (int s = 0; s < 4; s++) {
-                    _mm512_mask_storeu_ps(out + (0 + s) * vs + j, m, _mm512_sub_ps(d[0][s], d[2][s]));
-                    _mm512_mask_storeu_ps(out + (4 + s) * vs + j, m, _mm512_add_ps(d[1][s], d[2][s]));
-                    _mm512_mask_storeu_ps(out + (8 + s) * vs + j, m, _mm512_sub_ps(d[2][s], d[1][s]));
-                    _mm512_mask_storeu_ps(out + (12 + s) * vs + j, m, _mm512_sub_ps(d[1][s], d[3][s]));
-                }
+                store_bt4_columns(d, out + j, vs, m);
             }
         }
     }
@@ -283,14 +291,8 @@ AVX512 static void input_tiles4(const float *x, int C, int H, int W, int ph, int
                                 long rows, float *v, long vs, long ld) {
     for (int c = 0; c < C; c++) {
         for (long k = 0; k < rows; k++) {
-            const long row = firstRow + k, img = row / TY;
-            const int ty = (int)(row % TY);
-            const float *plane = x + (img * C + c) * H * W;
             const float *src[6];
-            for (int r = 0; r < 6; r++) {
-                int y = 4 * ty - ph + r;
-                src[r] = y >= 0 && y < H ? plane + (long)y * W : NULL;
-            }
+            tile_row_sources(x, C, H, W, ph, TY, 4, c, firstRow + k, 6, src);
             float *out = v + (long)c * ld + k * TX;
             for (int j = 0; j < TX; j += 16) {
                 __mmask16 m = lane_range(0, TX - j);
