@@ -1,4 +1,5 @@
 import CEngineSupport
+import Dispatch
 import Foundation
 
 // Winograd F(2x2, 3x3) and F(4x4, 3x3) for 3x3 stride-1 undilated convolutions (kernels in
@@ -109,24 +110,35 @@ extension ConvGeometry {
         }
     }
 
+    /// Most floats of transformed tiles the weight gradient holds at once (64 MB): larger batches or
+    /// images go through in slices of tile rows, each adding its products to dU.
+    nonisolated(unsafe) static var winogradGradientSliceFloats = 1 << 24
+
     private func winogradWeightGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                                         into gradWeight: UnsafeMutablePointer<Float>) {
-        let tilesPerRow = (wo + 1) / 2, tileRows = (ho + 1) / 2
-        let total = n * tileRows * tilesPerRow
+        let tilesPerRow = (wo + 1) / 2, totalRows = n * ((ho + 1) / 2)
+        let sliceRows = max(1, min(totalRows, ConvGeometry.winogradGradientSliceFloats / (16 * (c + o) * tilesPerRow)))
+        let sliceTiles = sliceRows * tilesPerRow
         // Each set of 16 matrices is padded like the kernels' own (see XI_PAD in winograd.c).
-        let vs = c * total + 16, gs = o * total + 16, us = o * c + 16
+        let vs = c * sliceTiles + 16, gs = o * sliceTiles + 16, us = o * c + 16
         ScratchPool.shared.withBuffer(16 * (vs + gs + us)) { scratch in
             let v = scratch, gh = v + 16 * vs, du = gh + 16 * gs
-            forEachImageChunk { _, images in
-                let firstRow = images.lowerBound * tileRows, rows = images.count * tileRows
-                let t0 = firstRow * tilesPerRow
-                engine_winograd_input_tiles(x, Int32(c), Int32(h), Int32(w), Int32(ph), Int32(pw), Int32(ho), Int32(wo),
-                                            firstRow, rows, v + t0, vs, total)
-                engine_winograd_gradient_tiles(g, Int32(o), Int32(ho), Int32(wo), firstRow, rows, gh + t0, gs, total)
-            }
-            for xi in 0..<16 {
-                sgemm(transB: true, m: o, n: c, k: total, gh + xi * gs, lda: total, v + xi * vs, ldb: total,
-                      du + xi * us, ldc: c)
+            var first = 0
+            while first < totalRows {
+                let rows = min(sliceRows, totalRows - first), tiles = rows * tilesPerRow
+                let parts = max(1, min(Threads.count, rows))
+                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                    let lo = first + rows * part / parts, hi = first + rows * (part + 1) / parts
+                    let t0 = (lo - first) * tilesPerRow
+                    engine_winograd_input_tiles(x, Int32(c), Int32(h), Int32(w), Int32(ph), Int32(pw), Int32(ho),
+                                                Int32(wo), lo, hi - lo, v + t0, vs, tiles)
+                    engine_winograd_gradient_tiles(g, Int32(o), Int32(ho), Int32(wo), lo, hi - lo, gh + t0, gs, tiles)
+                }
+                for xi in 0..<16 {
+                    sgemm(transB: true, m: o, n: c, k: tiles, gh + xi * gs, lda: tiles, v + xi * vs, ldb: tiles,
+                          beta: first == 0 ? 0 : 1, du + xi * us, ldc: c)
+                }
+                first += rows
             }
             Threads.parallelFor(o, costPerItem: c * 64) { range in
                 engine_winograd_weight_grad_finish(du, Int32(o), Int32(c), Int32(range.lowerBound),

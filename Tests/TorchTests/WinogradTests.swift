@@ -136,4 +136,25 @@ final class WinogradTests: XCTestCase {
             assertClose(mixed[k], reference[k], name)
         }
     }
+
+    func testWeightGradientInSlicesOfTileRows() throws {
+        // A budget of a few tile rows forces many slices, one of them split across images.
+        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
+        let saved = ConvGeometry.winogradGradientSliceFloats
+        defer { ConvGeometry.winogradGradientSliceFloats = saved }
+        let g = Generator(seed: 12)
+        let x = Tensor.randn([3, 12, 9, 11], generator: g).requiringGrad()
+        let weight = Tensor.randn([10, 12, 3, 3], generator: g).requiringGrad()
+        let probe = Tensor.randn([3, 10, 9, 11], generator: g)
+        var results: [[Float]] = []
+        for (winograd, budget) in [(true, 16 * 22 * 6 * 3), (false, saved)] {
+            ConvGeometry.winogradGradientSliceFloats = budget
+            results.append(withPath(winograd: winograd) {
+                x.zeroGrad(); weight.zeroGrad()
+                (conv2d(x, weight: weight, bias: nil, padding: (1, 1)) * probe).sum().backward()
+                return weight.grad!.scalars
+            })
+        }
+        assertClose(results[0], results[1], "weight gradient in slices of 3 tile rows")
+    }
 }
