@@ -2,7 +2,8 @@ import CEngineSupport
 import Dispatch
 import Foundation
 
-// Direct convolution on flat planes, for every convolution with a kernel larger than 1x1.
+// Direct convolution on flat planes, for every convolution with a kernel larger than 1x1 that
+// Winograd.swift does not take (3x3 stride-1 layers of 32+ channels go there).
 //
 // im2col + sgemm spends most of its time copying when channels are few (the column matrix is 9x the
 // input and its GEMM has only 16-64 rows) and a good part of it even for ResNet-18's layers. Here each image's zero-padded input is laid out row after
