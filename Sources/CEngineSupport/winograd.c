@@ -208,11 +208,29 @@ AVX512 static void gradient_tiles(const float *g, int O, int Ho, int Wo, int TY,
     }
 }
 
+// Aᵀ M A (+ b) of 16 tiles from their 16 products v[4a + s]: y[r][q] is output row r, column q of each tile.
+AVX512 static INLINE void at4_tile(const __m512 v[16], __m512 b, __m512 y[2][2]) {
+    for (int r = 0; r < 2; r++) {
+        __m512 p[4];
+        for (int s = 0; s < 4; s++)
+            p[s] = r == 0 ? _mm512_add_ps(_mm512_add_ps(v[s], v[4 + s]), v[8 + s])
+                          : _mm512_sub_ps(_mm512_sub_ps(v[4 + s], v[8 + s]), v[12 + s]);
+        y[r][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(p[0], p[1]), p[2]), b);
+        y[r][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(p[1], p[2]), p[3]), b);
+    }
+}
+
+AVX512 static INLINE __m512i index_interleave_lo(void) {
+    return _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+}
+AVX512 static INLINE __m512i index_interleave_hi(void) {
+    return _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+}
+
 // Y = Aᵀ M A (+ bias) from m[ξ*ms + o*ld + k*TX + j] into the same tile rows of y [n][O][Ho][Wo].
-AVX512 static void output_tiles(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow, long rows,
-                                int Ho, int Wo, const float *bias, float *y) {
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+AVX512 static void output_tiles_wide(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow,
+                                     long rows, int Ho, int Wo, const float *bias, float *y) {
+    const __m512i lo = index_interleave_lo(), hi = index_interleave_hi();
     for (int o = 0; o < O; o++) {
         const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
         for (long k = 0; k < rows; k++) {
@@ -222,25 +240,62 @@ AVX512 static void output_tiles(const float *mt, long ms, long ld, int O, int TY
             const float *src = mt + (long)o * ld + k * TX;
             for (int j = 0; j < TX; j += 16) {
                 __mmask16 m = lane_range(0, TX - j);
-                __m512 v[16];
+                __m512 v[16], t[2][2];
                 for (int i = 0; i < 16; i++) v[i] = _mm512_maskz_loadu_ps(m, src + i * ms + j);
+                at4_tile(v, b, t);
                 for (int r = 0; r < outRows; r++) {
-                    __m512 p[4];
-                    for (int s = 0; s < 4; s++)
-                        p[s] = r == 0 ? _mm512_add_ps(_mm512_add_ps(v[s], v[4 + s]), v[8 + s])
-                                      : _mm512_sub_ps(_mm512_sub_ps(v[4 + s], v[8 + s]), v[12 + s]);
-                    __m512 ev = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(p[0], p[1]), p[2]), b);
-                    __m512 od = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(p[1], p[2]), p[3]), b);
                     float *dst = y + ((img * O + o) * Ho + 2 * ty + r) * Wo + 2L * j;
                     long left = Wo - 2L * j;
-                    _mm512_mask_storeu_ps(dst, lane_range(0, left), _mm512_permutex2var_ps(ev, lo, od));
-                    _mm512_mask_storeu_ps(dst + 16, lane_range(0, left - 16), _mm512_permutex2var_ps(ev, hi, od));
+                    _mm512_mask_storeu_ps(dst, lane_range(0, left), _mm512_permutex2var_ps(t[r][0], lo, t[r][1]));
+                    _mm512_mask_storeu_ps(dst + 16, lane_range(0, left - 16), _mm512_permutex2var_ps(t[r][0], hi, t[r][1]));
                 }
             }
         }
     }
 }
 
+// output_tiles for narrow images (at most 8 tiles per row): 16 tiles of several tile rows are
+// transformed at once into four staged planes (output row parity x column parity, tile rows one
+// after another), then each output row (at most 16 pixels) is one interleave and one store.
+AVX512 static void output_tiles_narrow(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow,
+                                       long rows, int Ho, int Wo, const float *bias, float *y, float *stage) {
+    const __m512i lo = index_interleave_lo();
+    const long tiles = rows * TX, sf = tiles + 16;
+    for (int o = 0; o < O; o++) {
+        const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+        const float *src = mt + (long)o * ld;
+        for (long t = 0; t < tiles; t += 16) {
+            __mmask16 m = lane_range(0, tiles - t);
+            __m512 v[16], out[2][2];
+            for (int i = 0; i < 16; i++) v[i] = _mm512_maskz_loadu_ps(m, src + i * ms + t);
+            at4_tile(v, b, out);
+            for (int r = 0; r < 2; r++)
+                for (int q = 0; q < 2; q++) _mm512_storeu_ps(stage + (2 * r + q) * sf + t, out[r][q]);
+        }
+        for (long k = 0; k < rows; k++) {
+            const long row = firstRow + k, img = row / TY;
+            const int ty = (int)(row % TY);
+            const int outRows = 2 * ty + 1 < Ho ? 2 : 1;
+            for (int r = 0; r < outRows; r++) {
+                __m512 ev = _mm512_loadu_ps(stage + 2 * r * sf + k * TX);
+                __m512 od = _mm512_loadu_ps(stage + (2 * r + 1) * sf + k * TX);
+                float *dst = y + ((img * O + o) * Ho + 2 * ty + r) * Wo;
+                _mm512_mask_storeu_ps(dst, lane_range(0, Wo), _mm512_permutex2var_ps(ev, lo, od));
+            }
+        }
+    }
+}
+
+AVX512 static void output_tiles(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow, long rows,
+                                int Ho, int Wo, const float *bias, float *y) {
+    float *stage = TX <= 8 ? (float *)malloc(sizeof(float) * 4 * ((size_t)rows * TX + 16)) : NULL;
+    if (stage == NULL) {
+        output_tiles_wide(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, bias, y);
+        return;
+    }
+    output_tiles_narrow(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, bias, y, stage);
+    free(stage);
+}
 
 // ---- F(4x4, 3x3): 6x6 input tiles, 36 products per 4x4 outputs (4x fewer multiplies than direct) ----
 //   Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
@@ -316,8 +371,7 @@ AVX512 static void input_tiles4(const float *x, int C, int H, int W, int ph, int
 
 AVX512 static void output_tiles4(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow, long rows,
                                  int Ho, int Wo, const float *bias, float *y) {
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i lo = index_interleave_lo(), hi = index_interleave_hi();
     for (int o = 0; o < O; o++) {
         const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
         for (long k = 0; k < rows; k++) {
