@@ -68,8 +68,11 @@ for name, values in swift.items():
     vn = f"{nchw / ms:8.2f}" if nchw else f"{'-':>8}"
     # Per round: the engine's time and PyTorch's better layout, measured back to back.
     key = "naive_s" if name == "feature_extraction" else "ms"
-    pairs = [(e[key], min(v[key] for k, v in tr.items() if isinstance(v, dict) and key in v))
-             for e, tr in zip(values, t) if key in e and any(isinstance(v, dict) and key in v for v in tr.values())]
+    pairs = []
+    for engine_round, torch_round in zip(values, t):
+        layouts = [torch_round[m][key] for m in ("nchw", "channels_last") if key in torch_round.get(m, {})]
+        if key in engine_round and layouts:
+            pairs.append((engine_round[key], min(layouts)))
     paired = f"{statistics.median(b / e for e, b in pairs):7.2f}" if pairs else f"{'-':>7}"
     fastest = f"{min(b for _, b in pairs) / min(e for e, _ in pairs):8.2f}" if pairs else f"{'-':>8}"
     print(f"{name:24} {ms:10.1f} {nchw or 0:11.1f} {cl or 0:10.1f} {vb} {vn} {paired} {fastest}  {notes}")

@@ -12,18 +12,25 @@
 // Transform index ξ = 4a + s: a from the left factor (rows), s from the right one (columns).
 #include "CEngineSupport.h"
 #include <stdlib.h>
+#include <string.h>
 
-long engine_winograd_weight_stride(int O, int C) { return (long)((O + 3) / 4) * C * 4 + 16; }
+// The transform matrices of one set (16 or 36) are stored this many floats further apart than
+// their size: sizes are often powers of two, and streams a power of two apart would all share one
+// set of every cache.
+enum { XI_PAD = 16 };
+
+long engine_winograd_matrix_stride(long floats) { return floats + XI_PAD; }
+long engine_winograd_weight_stride(int O, int C) { return engine_winograd_matrix_stride((long)((O + 3) / 4) * C * 4); }
+
+// Staging for images of at most 8 tiles per row (see input_tiles_narrow / output_tiles_narrow).
+static long input_stage_floats(int TY, int TX) { return TX <= 8 ? 8 * ((long)(TY + 1) * TX + 16) : 0; }
+static long output_stage_floats(long rows, int TX) { return TX <= 8 ? 4 * (rows * TX + 16) : 0; }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 #define INLINE inline __attribute__((always_inline))
-
-// The 16 transform matrices are stored this many floats further apart than their size: sizes are
-// often powers of two, and 16 streams a power of two apart would share one set of every cache.
-enum { XI_PAD = 16 };
 
 AVX512 static INLINE __mmask16 lane_range(long lo, long hi) {
     if (lo < 0) lo = 0;
@@ -158,20 +165,12 @@ AVX512 static void input_tiles_wide(const float *x, int C, int H, int W, int ph,
     }
 }
 
+// `stage`: input_stage_floats(TY, TX) floats, zeroed (lanes past the last tile read its slack, and
+// garbage there could be slow denormals).
 AVX512 static void input_tiles(const float *x, int C, int H, int W, int ph, int pw, int TY, int TX, long firstRow,
-                               long rows, float *v, long vs, long ld) {
-    if (TX > 8) {
-        input_tiles_wide(x, C, H, W, ph, pw, TY, TX, firstRow, rows, v, vs, ld);
-        return;
-    }
-    // Zeroed: lanes past the last tile read the slack, and garbage there could be slow denormals.
-    float *stage = (float *)calloc(8 * ((size_t)(TY + 1) * TX + 16), sizeof(float));
-    if (stage == NULL) {
-        input_tiles_wide(x, C, H, W, ph, pw, TY, TX, firstRow, rows, v, vs, ld);
-        return;
-    }
-    input_tiles_narrow(x, C, H, W, ph, pw, TY, TX, firstRow, rows, v, vs, ld, stage);
-    free(stage);
+                               long rows, float *v, long vs, long ld, float *stage) {
+    if (TX > 8) input_tiles_wide(x, C, H, W, ph, pw, TY, TX, firstRow, rows, v, vs, ld);
+    else input_tiles_narrow(x, C, H, W, ph, pw, TY, TX, firstRow, rows, v, vs, ld, stage);
 }
 
 // Ŷ = A dY Aᵀ (the gradient of M = U ⊙ V) for the same tile rows of dY [n][O][Ho][Wo]:
@@ -286,15 +285,11 @@ AVX512 static void output_tiles_narrow(const float *mt, long ms, long ld, int O,
     }
 }
 
+// `stage`: output_stage_floats(rows, TX) floats.
 AVX512 static void output_tiles(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow, long rows,
-                                int Ho, int Wo, const float *bias, float *y) {
-    float *stage = TX <= 8 ? (float *)malloc(sizeof(float) * 4 * ((size_t)rows * TX + 16)) : NULL;
-    if (stage == NULL) {
-        output_tiles_wide(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, bias, y);
-        return;
-    }
-    output_tiles_narrow(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, bias, y, stage);
-    free(stage);
+                                int Ho, int Wo, const float *bias, float *y, float *stage) {
+    if (TX > 8) output_tiles_wide(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, bias, y);
+    else output_tiles_narrow(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, bias, y, stage);
 }
 
 // ---- F(4x4, 3x3): 6x6 input tiles, 36 products per 4x4 outputs (4x fewer multiplies than direct) ----
@@ -409,32 +404,43 @@ AVX512 static void output_tiles4(const float *mt, long ms, long ld, int O, int T
 
 int engine_winograd_available(void) { return engine_cpu_has_avx512(); }
 
-long engine_winograd_scratch_floats(int C, int O, int Wo, int tile, int groupRows) {
-    const long points = (tile + 2) * (tile + 2);
-    return points * (((long)C + O) * groupRows * ((Wo + tile - 1) / tile) + 2 * XI_PAD);
+long engine_winograd_scratch_floats(int C, int O, int Ho, int Wo, int tile, int groupRows) {
+    const long points = (tile + 2) * (tile + 2), TX = (Wo + tile - 1) / tile, TY = (Ho + tile - 1) / tile;
+    const long stages = tile == 2 ? input_stage_floats((int)TY, (int)TX) + output_stage_floats(groupRows, (int)TX) : 0;
+    return points * (((long)C + O) * groupRows * TX + 2 * XI_PAD) + stages;
 }
 
 void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
                              int Ho, int Wo, const float *bias, float *y, int tile, int groupRows, float *scratch) {
     const int TX = (Wo + tile - 1) / tile, TY = (Ho + tile - 1) / tile, points = (tile + 2) * (tile + 2);
     const long total = (long)n * TY, us = engine_winograd_weight_stride(O, C);
-    const long zero = 0;
+    const long zero = 0, groupFloats = points * (((long)C + O) * groupRows * TX + 2 * XI_PAD);
+    float *inStage = scratch + groupFloats, *outStage = inStage + input_stage_floats(TY, TX);
+    if (tile == 2) memset(inStage, 0, sizeof(float) * (size_t)input_stage_floats(TY, TX));
     for (long r0 = 0; r0 < total; r0 += groupRows) {
         const long rows = total - r0 < groupRows ? total - r0 : groupRows, g = rows * TX;
-        const long vs = (long)C * g + XI_PAD, ms = (long)O * g + XI_PAD;
+        const long vs = engine_winograd_matrix_stride((long)C * g), ms = engine_winograd_matrix_stride((long)O * g);
         float *v = scratch, *m = v + points * vs;
         if (tile == 4) input_tiles4(x, C, H, W, ph, pw, TY, TX, r0, rows, v, vs, g);
-        else input_tiles(x, C, H, W, ph, pw, TY, TX, r0, rows, v, vs, g);
+        else input_tiles(x, C, H, W, ph, pw, TY, TX, r0, rows, v, vs, g, inStage);
         for (int xi = 0; xi < points; xi++)
             engine_flat_conv_forward(v + xi * vs, g, C, 1, &zero, u + xi * us, O, m + xi * ms, g, g, 0);
         if (tile == 4) output_tiles4(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, bias, y);
-        else output_tiles(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, bias, y);
+        else output_tiles(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, bias, y, outStage);
     }
 }
 
 void engine_winograd_input_tiles(const float *x, int C, int H, int W, int ph, int pw, int Ho, int Wo, long firstRow,
                                  long rows, float *v, long vs, long ld) {
-    input_tiles(x, C, H, W, ph, pw, (Ho + 1) / 2, (Wo + 1) / 2, firstRow, rows, v, vs, ld);
+    const int TY = (Ho + 1) / 2, TX = (Wo + 1) / 2;
+    float *stage = TX <= 8 ? (float *)calloc((size_t)input_stage_floats(TY, TX), sizeof(float)) : NULL;
+    if (TX <= 8 && stage == NULL) {
+        // Out of memory for a few KB: the wide path needs no staging and gives the same values.
+        input_tiles_wide(x, C, H, W, ph, pw, TY, TX, firstRow, rows, v, vs, ld);
+        return;
+    }
+    input_tiles(x, C, H, W, ph, pw, TY, TX, firstRow, rows, v, vs, ld, stage);
+    free(stage);
 }
 
 void engine_winograd_gradient_tiles(const float *g, int O, int Ho, int Wo, long firstRow, long rows, float *gh, long vs,
@@ -508,8 +514,8 @@ void engine_winograd_pack_weights(const float *w, int O, long os, int C, long cs
 
 // Without AVX-512 `engine_winograd_available` is 0 and the engine never calls the others.
 int engine_winograd_available(void) { return 0; }
-long engine_winograd_scratch_floats(int C, int O, int Wo, int tile, int groupRows) {
-    (void)C; (void)O; (void)Wo; (void)tile; (void)groupRows;
+long engine_winograd_scratch_floats(int C, int O, int Ho, int Wo, int tile, int groupRows) {
+    (void)C; (void)O; (void)Ho; (void)Wo; (void)tile; (void)groupRows;
     return 0;
 }
 void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
@@ -535,8 +541,7 @@ void engine_winograd_gradient_tiles(const float *g, int O, int Ho, int Wo, long 
 
 // The weight gradient's back-transform runs once per call over O*C pairs, not per tile: plain C.
 
-void engine_winograd_weight_grad_finish(const float *du, int O, int C, int o0, int o1, float *dw) {
-    const long ps = (long)O * C + 16;
+void engine_winograd_weight_grad_finish(const float *du, long ps, int O, int C, int o0, int o1, float *dw) {
     for (int o = o0; o < o1; o++) {
         for (int c = 0; c < C; c++) {
             const float *src = du + (long)o * C + c;

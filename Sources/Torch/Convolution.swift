@@ -265,27 +265,19 @@ struct ConvGeometry {
             KernelCounters.conv2dWeightGradients += 1
             if n == 0 { gradWeight.update(repeating: 0, count: o * kg) }
         }
-        if usesWinograd && !counted {
+        if (usesWinograd || usesFlatKernels) && !counted {
             if gradInput != nil { KernelCounters.conv2dInputGradients += 1 }
+            // Each gradient goes to the first path that takes it: Winograd, the flat kernels, GEMM.
             let winogradWeight = usesWinogradWeightGradient ? gradWeight : nil
-            winogradBackward(gradOutput: g, input: x, weight: weight, gradInput: gradInput, gradWeight: winogradWeight)
-            if let gradWeight, winogradWeight == nil {
-                if usesFlatWeightGradient {
-                    flatBackward(gradOutput: g, input: x, weight: weight, gradInput: nil, gradWeight: gradWeight)
-                } else {
-                    backward(gradOutput: g, input: x, weight: weight, gradInput: nil, gradWeight: gradWeight, gradBias: nil,
-                             counted: true)
-                }
+            if usesWinograd {
+                winogradBackward(gradOutput: g, input: x, weight: weight, gradInput: gradInput, gradWeight: winogradWeight)
             }
-            return
-        }
-        if usesFlatKernels && !counted {
-            if gradInput != nil { KernelCounters.conv2dInputGradients += 1 }
-            let flatWeight = usesFlatWeightGradient ? gradWeight : nil
-            if gradInput != nil || flatWeight != nil {
-                flatBackward(gradOutput: g, input: x, weight: weight, gradInput: gradInput, gradWeight: flatWeight)
+            let flatInput = usesWinograd ? nil : gradInput
+            let flatWeight = winogradWeight == nil && usesFlatWeightGradient ? gradWeight : nil
+            if flatInput != nil || flatWeight != nil {
+                flatBackward(gradOutput: g, input: x, weight: weight, gradInput: flatInput, gradWeight: flatWeight)
             }
-            if let gradWeight, flatWeight == nil {
+            if let gradWeight, winogradWeight == nil, flatWeight == nil {
                 backward(gradOutput: g, input: x, weight: weight, gradInput: nil, gradWeight: gradWeight, gradBias: nil,
                          counted: true)
             }

@@ -31,7 +31,7 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
                 Threads.parallelFor(planes, costPerItem: ohw * p.kh * p.kw) { range in
                     if p.dh == 1 && p.dw == 1 {
                         let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: p.paddedRowWidth)
-                        let rowArg = UnsafeMutablePointer<Int32>.allocate(capacity: p.paddedRowWidth)
+                        let rowArg = UnsafeMutablePointer<Int32>.allocate(capacity: p.paddedRowWidth + p.wo)
                         defer { rowMax.deallocate(); rowArg.deallocate() }
                         for plane in range {
                             p.maxPlaneIndexed(x + plane * p.h * p.w, yo + plane * ohw, idx + plane * ohw, rowMax, rowArg)
@@ -283,11 +283,12 @@ struct PoolGeometry {
     func maxPlaneIndexed(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int32>,
                          _ rowMax: UnsafeMutablePointer<Float>, _ rowArg: UnsafeMutablePointer<Int32>) {
         // As in maxPlaneValues, rowMax/rowArg are padded (-inf, and a row that never wins a tie), so
-        // each output compares the same kw offsets with no bounds checks.
+        // each output compares the same kw offsets with no bounds checks. rowArg holds `wo` more
+        // entries after the padded row: each output's best row so far.
         let padded = paddedRowWidth, never = Int32.max
         rowMax.update(repeating: -Float.infinity, count: padded)
         rowArg.update(repeating: never, count: padded)
-        let row = rowMax + pw, arg = rowArg + pw
+        let row = rowMax + pw, arg = rowArg + pw, bestRow = rowArg + padded
         for oh in 0..<ho {
             let h0 = oh * sh - ph
             let lo = max(h0, 0), hi = min(h0 + kh, h)
@@ -303,20 +304,21 @@ struct PoolGeometry {
             // First maximum in row-major window order (smallest row, then column); NaN wins.
             for ow in 0..<wo {
                 out[ow] = rowMax[ow * sw]
-                outIdx[ow] = rowArg[ow * sw] == never ? never : rowArg[ow * sw] * Int32(w) + Int32(ow * sw - pw)
+                bestRow[ow] = rowArg[ow * sw]
+                outIdx[ow] = Int32(ow * sw - pw)  // the column; the row joins it at the end
             }
             for k in 1..<max(kw, 1) {
                 for ow in 0..<wo {
-                    let v = rowMax[ow * sw + k], r = rowArg[ow * sw + k], best = out[ow]
-                    let bestRow = outIdx[ow] == never ? never : outIdx[ow] / Int32(w)
-                    let take = best.isNaN ? (v.isNaN && r < bestRow) : (v.isNaN || v > best || (v == best && r < bestRow))
+                    let v = rowMax[ow * sw + k], r = rowArg[ow * sw + k], best = out[ow], br = bestRow[ow]
+                    let take = best.isNaN ? (v.isNaN && r < br) : (v.isNaN || v > best || (v == best && r < br))
                     if take {
                         out[ow] = v
-                        outIdx[ow] = r * Int32(w) + Int32(ow * sw + k - pw)
+                        bestRow[ow] = r
+                        outIdx[ow] = Int32(ow * sw + k - pw)
                     }
                 }
             }
-            for ow in 0..<wo where outIdx[ow] == never { outIdx[ow] = -1 }
+            for ow in 0..<wo { outIdx[ow] = bestRow[ow] == never ? -1 : bestRow[ow] * Int32(w) + outIdx[ow] }
         }
     }
 

@@ -9,7 +9,7 @@ import Foundation
 // - input gradient: the same on dY with the kernels rotated and transposed (padding 2 - p);
 // - weight gradient (always 2x2 tiles): dU = Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B), 16 sgemm calls per slice
 //   of tile rows (one slice for the whole batch unless it is large), then dW = Gᵀ dU G.
-// Every result is computed in a fixed order for a fixed thread count (chunks by image).
+// Every result is computed in a fixed order for a fixed thread count (fixed chunks of images or tile rows).
 
 extension ConvGeometry {
     /// Off with `WORKBOOK_WINOGRAD=0` (tests switch it to compare with the flat kernels).
@@ -97,8 +97,8 @@ extension ConvGeometry {
         let tilesPerRow = (outputWidth + tile - 1) / tile, points = (tile + 2) * (tile + 2)
         let tiles = max(tile == 2 ? 96 : 64, 196_608 / (points * (channels + outputs)))
         let groupRows = max(1, (tiles + tilesPerRow - 1) / tilesPerRow)
-        let scratchFloats = engine_winograd_scratch_floats(Int32(channels), Int32(outputs), Int32(outputWidth),
-                                                           Int32(tile), Int32(groupRows))
+        let scratchFloats = engine_winograd_scratch_floats(Int32(channels), Int32(outputs), Int32(outputHeight),
+                                                           Int32(outputWidth), Int32(tile), Int32(groupRows))
         let inImage = channels * height * width, outImage = outputs * outputHeight * outputWidth
         forEachImageChunk { _, images in
             ScratchPool.shared.withBuffer(scratchFloats) { scratch in
@@ -119,8 +119,8 @@ extension ConvGeometry {
         let tilesPerRow = (wo + 1) / 2, totalRows = n * ((ho + 1) / 2)
         let sliceRows = max(1, min(totalRows, ConvGeometry.winogradGradientSliceFloats / (16 * (c + o) * tilesPerRow)))
         let sliceTiles = sliceRows * tilesPerRow
-        // Each set of 16 matrices is padded like the kernels' own (see XI_PAD in winograd.c).
-        let vs = c * sliceTiles + 16, gs = o * sliceTiles + 16, us = o * c + 16
+        let vs = engine_winograd_matrix_stride(c * sliceTiles), gs = engine_winograd_matrix_stride(o * sliceTiles)
+        let us = engine_winograd_matrix_stride(o * c)
         ScratchPool.shared.withBuffer(16 * (vs + gs + us)) { scratch in
             let v = scratch, gh = v + 16 * vs, du = gh + 16 * gs
             var first = 0
@@ -141,7 +141,7 @@ extension ConvGeometry {
                 first += rows
             }
             Threads.parallelFor(o, costPerItem: c * 64) { range in
-                engine_winograd_weight_grad_finish(du, Int32(o), Int32(c), Int32(range.lowerBound),
+                engine_winograd_weight_grad_finish(du, us, Int32(o), Int32(c), Int32(range.lowerBound),
                                                    Int32(range.upperBound), gradWeight)
             }
         }

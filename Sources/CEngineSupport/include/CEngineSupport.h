@@ -44,14 +44,17 @@ void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int
 /// 1 when the Winograd transforms below can run (x86-64 with AVX-512).
 int engine_winograd_available(void);
 /// Scratch floats `engine_winograd_forward` needs for groups of `groupRows` tile rows.
-long engine_winograd_scratch_floats(int C, int O, int Wo, int tile, int groupRows);
+long engine_winograd_scratch_floats(int C, int O, int Ho, int Wo, int tile, int groupRows);
 /// 3x3 stride-1 convolution of images x [n][C][H][W] (padding ph, pw) into y [n][O][Ho][Wo], plus
 /// `bias` (may be NULL), by Winograd F(tile x tile, 3x3), tile 2 or 4. `u` comes from
 /// `engine_winograd_pack_weights` with the same tile; tiles are processed `groupRows` tile rows
 /// at a time.
 void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
                              int Ho, int Wo, const float *bias, float *y, int tile, int groupRows, float *scratch);
-/// Floats from one packed weight matrix to the next (a little more than their size).
+/// Floats from one transform matrix of `floats` floats to the next of its set (a little more than
+/// its size, off power-of-two distances).
+long engine_winograd_matrix_stride(long floats);
+/// `engine_winograd_matrix_stride` of one packed weight matrix.
 long engine_winograd_weight_stride(int O, int C);
 /// U = G g Gᵀ for output channels 4*b0 ..< min(4*b1, O) of the 3x3 kernels at w[o*os + c*cs]
 /// (rotated by 180 degrees when `flip`), as (tile+2)^2 matrices [(O+3)/4][C][4] for
@@ -65,7 +68,7 @@ void engine_winograd_input_tiles(const float *x, int C, int H, int W, int ph, in
 /// A dY Aᵀ of the same tile rows of dY [n][O][Ho][Wo] into gh[ξ*vs + o*ld + t].
 void engine_winograd_gradient_tiles(const float *g, int O, int Ho, int Wo, long firstRow, long rows, float *gh, long vs,
                                     long ld);
-/// dW = Gᵀ dU G for output channels o0..<o1: du holds 16 matrices [O][C], O*C + 16 floats apart;
+/// dW = Gᵀ dU G for output channels o0..<o1: du holds 16 matrices [O][C], `ps` floats apart;
 /// dw is [O][C][3][3].
-void engine_winograd_weight_grad_finish(const float *du, int O, int C, int o0, int o1, float *dw);
+void engine_winograd_weight_grad_finish(const float *du, long ps, int O, int C, int o0, int o1, float *dw);
 #endif
