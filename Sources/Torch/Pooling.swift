@@ -1,3 +1,6 @@
+import CEngineSupport
+import Foundation
+
 // 2-D pooling over [N, C, H, W] (or [C, H, W]) inputs. Every (image, channel) plane is
 // independent, so forward and backward run in parallel over planes, each plane owned by one
 // work item (deterministic).
@@ -15,11 +18,7 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
         return Tensor.make(shape: p.outputShape(input.shape)) { y in
             input.storage.withUnsafeBufferPointer { px in
                 let x = px.baseAddress!, yo = y.baseAddress!
-                Threads.parallelFor(planes, costPerItem: p.h * p.w * p.kh) { range in
-                    let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: p.paddedRowWidth)
-                    defer { rowMax.deallocate() }
-                    for plane in range { p.maxPlaneValues(x + plane * p.h * p.w, yo + plane * ohw, rowMax) }
-                }
+                Threads.parallelFor(planes, costPerItem: p.h * p.w * p.kh) { range in p.maxPlanes(range, x, yo, nil) }
             }
         }
     }
@@ -28,18 +27,7 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
         input.storage.withUnsafeBufferPointer { px in
             indices.withUnsafeMutableBufferPointer { pi in
                 let x = px.baseAddress!, yo = y.baseAddress!, idx = pi.baseAddress!
-                Threads.parallelFor(planes, costPerItem: ohw * p.kh * p.kw) { range in
-                    if p.dh == 1 && p.dw == 1 {
-                        let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: p.paddedRowWidth)
-                        let rowArg = UnsafeMutablePointer<Int32>.allocate(capacity: p.paddedRowWidth + p.wo)
-                        defer { rowMax.deallocate(); rowArg.deallocate() }
-                        for plane in range {
-                            p.maxPlaneIndexed(x + plane * p.h * p.w, yo + plane * ohw, idx + plane * ohw, rowMax, rowArg)
-                        }
-                    } else {
-                        for plane in range { p.maxPlane(x + plane * p.h * p.w, yo + plane * ohw, idx + plane * ohw) }
-                    }
-                }
+                Threads.parallelFor(planes, costPerItem: ohw * p.kh * p.kw) { range in p.maxPlanes(range, x, yo, idx) }
             }
         }
     }
@@ -210,6 +198,41 @@ struct PoolGeometry {
 
     func outputShape(_ inputShape: [Int]) -> [Int] { Array(inputShape.dropLast(2)) + [ho, wo] }
 
+    /// Max-pools the planes in `range` of `x` into `y`, and each output's flat input index into
+    /// `idx` when given: the AVX-512 kernel where it runs, else the row-vectorised Swift loops
+    /// (dilation 1) or the plain window loop.
+    func maxPlanes(_ range: Range<Int>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                   _ idx: UnsafeMutablePointer<Int32>?, kernel: Bool = PoolGeometry.kernelAvailable, rowVectorised: Bool = true) {
+        let hw = h * w, ohw = ho * wo
+        if dh == 1 && dw == 1 && kernel {
+            let scratch = UnsafeMutablePointer<Float>.allocate(
+                capacity: engine_max_pool_scratch_floats(Int32(w), Int32(kw), Int32(sw), Int32(pw), Int32(wo)))
+            defer { scratch.deallocate() }
+            for plane in range {
+                engine_max_pool_plane(x + plane * hw, Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(sh), Int32(sw),
+                                      Int32(ph), Int32(pw), Int32(ho), Int32(wo), y + plane * ohw,
+                                      idx.map { $0 + plane * ohw }, scratch)
+            }
+        } else if dh == 1 && dw == 1 && rowVectorised {
+            let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: paddedRowWidth)
+            let rowArg = UnsafeMutablePointer<Int32>.allocate(capacity: paddedRowWidth + wo)
+            defer { rowMax.deallocate(); rowArg.deallocate() }
+            for plane in range {
+                if let idx {
+                    maxPlaneIndexed(x + plane * hw, y + plane * ohw, idx + plane * ohw, rowMax, rowArg)
+                } else {
+                    maxPlaneValues(x + plane * hw, y + plane * ohw, rowMax)
+                }
+            }
+        } else {
+            let scratchIndices = idx == nil ? UnsafeMutablePointer<Int32>.allocate(capacity: ohw) : nil
+            defer { scratchIndices?.deallocate() }
+            for plane in range { maxPlane(x + plane * hw, y + plane * ohw, idx.map { $0 + plane * ohw } ?? scratchIndices!) }
+        }
+    }
+
+    static let kernelAvailable = engine_max_pool_available() != 0 && ProcessInfo.processInfo.environment["WORKBOOK_POOL_KERNEL"] != "0"
+
     /// Max of each window of one plane; `idx` gets the flat input index of the max (-1 if the
     /// window holds only padding). NaN wins, as in PyTorch.
     @inline(__always)
@@ -241,14 +264,14 @@ struct PoolGeometry {
         }
     }
 
-    /// `maxPlane` without indices, for dilation 1: the window rows are first reduced to one row
-    /// (`rowMax`, `w` floats of scratch) with SIMD, then each output takes the max of its columns.
-    /// Any NaN in a window gives NaN, as in `maxPlane`.
-    @inline(__always)
     /// Floats `maxPlaneValues` needs in its row buffer: the row with its padding on both sides,
     /// and as far as the last (ceil-mode) window reaches.
     var paddedRowWidth: Int { max(w + 2 * pw, (wo - 1) * sw + kw) }
 
+    /// `maxPlane` without indices, for dilation 1: the window rows are first reduced to one row
+    /// (`rowMax`, `paddedRowWidth` floats of scratch) with SIMD, then each output takes the max of
+    /// its columns. Any NaN in a window gives NaN, as in `maxPlane`.
+    @inline(__always)
     func maxPlaneValues(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ rowMax: UnsafeMutablePointer<Float>) {
         // rowMax[pw + j] holds the window rows' max of column j, -inf in the padding, so output ow
         // reduces rowMax[ow*sw ..< ow*sw + kw]: loops over fixed offsets that the compiler vectorises.

@@ -142,3 +142,50 @@ final class MaxPoolNoGradTests: XCTestCase {
         }
     }
 }
+
+final class MaxPoolKernelTests: XCTestCase {
+    /// The AVX-512 plane kernel, the row-vectorised Swift loops and the plain window loop agree on
+    /// values and indices: rows wider than a vector, strides 1-3, padding, ceil mode, NaN, ties, -inf.
+    func testPlaneImplementationsAgree() throws {
+        let (h, w) = (11, 37)
+        var values = randomTensor([3, h, w], seed: 41).scalars.map { max(0, ($0 * 2).rounded()) }  // ties
+        values[7] = .nan; values[40] = .nan; values[41] = .nan; values[w * h + 20] = -.infinity
+        for i in 0..<w { values[2 * w * h + 3 * w + i] = -.infinity }  // a whole row of -inf
+        let input = Tensor(shape: [1, 3, h, w], scalars: values)
+        let configs: [((Int, Int), (Int, Int), (Int, Int), Bool)] = [
+            ((3, 3), (2, 2), (1, 1), false), ((3, 3), (2, 2), (1, 1), true), ((3, 3), (1, 1), (1, 1), false),
+            ((2, 2), (2, 2), (0, 0), true), ((3, 5), (1, 3), (1, 2), true), ((5, 4), (3, 4), (2, 2), false),
+            ((1, 1), (1, 1), (0, 0), false), ((2, 3), (2, 1), (0, 1), true)]
+        for (k, s, p, ceil) in configs {
+            let g = PoolGeometry(op: "test", input: input, kernel: k, stride: s, padding: p, dilation: (1, 1),
+                                 ceilMode: ceil, file: #fileID, line: #line)
+            let n = 3 * g.ho * g.wo
+            func run(kernel: Bool, rowVectorised: Bool, indexed: Bool) -> ([Float], [Int32]) {
+                var y = [Float](repeating: 7, count: n), idx = [Int32](repeating: 7, count: n)
+                values.withUnsafeBufferPointer { px in
+                    y.withUnsafeMutableBufferPointer { py in
+                        idx.withUnsafeMutableBufferPointer { pi in
+                            g.maxPlanes(0..<3, px.baseAddress!, py.baseAddress!, indexed ? pi.baseAddress! : nil,
+                                        kernel: kernel, rowVectorised: rowVectorised)
+                        }
+                    }
+                }
+                return (y, idx)
+            }
+            let reference = run(kernel: false, rowVectorised: false, indexed: true)
+            var candidates = [("swift indexed", run(kernel: false, rowVectorised: true, indexed: true), true),
+                              ("swift values", run(kernel: false, rowVectorised: true, indexed: false), false)]
+            if PoolGeometry.kernelAvailable {
+                candidates += [("kernel indexed", run(kernel: true, rowVectorised: true, indexed: true), true),
+                               ("kernel values", run(kernel: true, rowVectorised: true, indexed: false), false)]
+            }
+            for (name, (y, idx), indexed) in candidates {
+                for i in 0..<n {
+                    let (a, b) = (y[i], reference.0[i])
+                    XCTAssertTrue(a == b || (a.isNaN && b.isNaN), "\(name) k \(k) s \(s) p \(p) ceil \(ceil) at \(i): \(a) vs \(b)")
+                    if indexed { XCTAssertEqual(idx[i], reference.1[i], "\(name) k \(k) s \(s) p \(p) ceil \(ceil) index at \(i)") }
+                }
+            }
+        }
+    }
+}

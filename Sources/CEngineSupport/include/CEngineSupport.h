@@ -14,6 +14,15 @@ int engine_cpu_has_avx512(void);
 /// Per-thread autograd switch: 1 records operations, 0 (inside a no-grad scope) does not.
 int engine_grad_enabled(void);
 void engine_set_grad_enabled(int enabled);
+/// 1 when `engine_max_pool_plane` can run (x86-64 with AVX-512).
+int engine_max_pool_available(void);
+/// Floats of scratch `engine_max_pool_plane` needs for planes of width W.
+long engine_max_pool_scratch_floats(int W, int kw, int sw, int pw, int Wo);
+/// Max pooling (dilation 1) of one H x W plane into Ho x Wo; with `idx`, also each output's flat
+/// input index (the first maximum in row-major window order, -1 for an all-padding window).
+void engine_max_pool_plane(const float *x, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
+                           int Ho, int Wo, float *y, int *idx, float *scratch);
+
 /// 1 when the flat-plane convolution kernels below can run (x86-64 with AVX-512).
 int engine_flat_conv_available(void);
 
