@@ -4,8 +4,22 @@
 // shifted plane copies weighted per channel pair. No im2col matrix is built: sixteen neighbouring
 // output pixels are one vector load per tap, which keeps small-channel layers compute-bound.
 #include "CEngineSupport.h"
+#include "epilogue.h"
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
+
+// The engine applies this epilogue on every machine; fmaf rounds as the vector FMA does.
+static void channel_affine_scalar(float *y, int O, long plane, const float *scale, const float *shift, int relu) {
+    for (int o = 0; o < O; o++) {
+        const float a = scale ? scale[o] : 1.0f, b = shift ? shift[o] : 0.0f;
+        float *d = y + (long)o * plane;
+        for (long j = 0; j < plane; j++) {
+            float v = fmaf(d[j], a, b);
+            d[j] = relu && v < 0 ? 0 : v;
+        }
+    }
+}
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -218,16 +232,31 @@ AVX512 static void pack_gradient_avx512(const float *g, int O, int Ho, int Wo, i
     }
 }
 
-AVX512 static void unpack_output_avx512(const float *ext, int O, int Ho, int Wo, int width, const float *bias,
-                                        float *y) {
+AVX512 static void unpack_output_avx512(const float *ext, int O, int Ho, int Wo, int width, const float *scale,
+                                        const float *shift, int relu, float *y) {
     for (int o = 0; o < O; o++) {
-        const float b = bias ? bias[o] : 0.0f;
+        const channel_epilogue e = epilogue_for(scale, shift, relu, o);
         const float *s = ext + (long)o * Ho * width;
         float *d = y + (long)o * Ho * Wo;
         for (int r = 0; r < Ho; r++) {
             const float *sr = s + (long)r * width;
             float *dr = d + (long)r * Wo;
-            for (int j = 0; j < Wo; j++) dr[j] = sr[j] + b;
+            for (int j = 0; j < Wo; j += 16) {
+                __mmask16 m = lanes(Wo - j);
+                _mm512_mask_storeu_ps(dr + j, m, apply_epilogue(e, _mm512_maskz_loadu_ps(m, sr + j)));
+            }
+        }
+    }
+}
+
+AVX512 static void channel_affine_avx512(float *y, int O, long plane, const float *scale, const float *shift,
+                                         int relu) {
+    for (int o = 0; o < O; o++) {
+        const channel_epilogue e = epilogue_for(scale, shift, relu, o);
+        float *d = y + (long)o * plane;
+        for (long j = 0; j < plane; j += 16) {
+            __mmask16 m = lanes(plane - j);
+            _mm512_mask_storeu_ps(d + j, m, apply_epilogue(e, _mm512_maskz_loadu_ps(m, d + j)));
         }
     }
 }
@@ -276,8 +305,14 @@ void engine_flat_pack_gradient(const float *g, int O, int Ho, int Wo, int width,
     pack_gradient_avx512(g, O, Ho, Wo, width, lead, stride, dst);
 }
 
-void engine_flat_unpack_output(const float *ext, int O, int Ho, int Wo, int width, const float *bias, float *y) {
-    unpack_output_avx512(ext, O, Ho, Wo, width, bias, y);
+void engine_flat_unpack_output(const float *ext, int O, int Ho, int Wo, int width, const float *scale,
+                               const float *shift, int relu, float *y) {
+    unpack_output_avx512(ext, O, Ho, Wo, width, scale, shift, relu, y);
+}
+
+void engine_channel_affine(float *y, int O, long plane, const float *scale, const float *shift, int relu) {
+    if (engine_cpu_has_avx512()) channel_affine_avx512(y, O, plane, scale, shift, relu);
+    else channel_affine_scalar(y, O, plane, scale, shift, relu);
 }
 
 void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int sw, int ph, int pw, int rows,
@@ -311,8 +346,13 @@ void engine_flat_pack_gradient(const float *g, int O, int Ho, int Wo, int width,
     (void)g; (void)O; (void)Ho; (void)Wo; (void)width; (void)lead; (void)stride; (void)dst;
 }
 
-void engine_flat_unpack_output(const float *ext, int O, int Ho, int Wo, int width, const float *bias, float *y) {
-    (void)ext; (void)O; (void)Ho; (void)Wo; (void)width; (void)bias; (void)y;
+void engine_flat_unpack_output(const float *ext, int O, int Ho, int Wo, int width, const float *scale,
+                               const float *shift, int relu, float *y) {
+    (void)ext; (void)O; (void)Ho; (void)Wo; (void)width; (void)scale; (void)shift; (void)relu; (void)y;
+}
+
+void engine_channel_affine(float *y, int O, long plane, const float *scale, const float *shift, int relu) {
+    channel_affine_scalar(y, O, plane, scale, shift, relu);
 }
 
 void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int sw, int ph, int pw, int rows,

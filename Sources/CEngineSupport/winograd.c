@@ -11,6 +11,7 @@
 // into its even and odd columns once, after which every term is a unit-stride vector.
 // Transform index ξ = 4a + s: a from the left factor (rows), s from the right one (columns).
 #include "CEngineSupport.h"
+#include "epilogue.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,14 +209,14 @@ AVX512 static void gradient_tiles(const float *g, int O, int Ho, int Wo, int TY,
 }
 
 // Aᵀ M A (+ b) of 16 tiles from their 16 products v[4a + s]: y[r][q] is output row r, column q of each tile.
-AVX512 static INLINE void at4_tile(const __m512 v[16], __m512 b, __m512 y[2][2]) {
+AVX512 static INLINE void at4_tile(const __m512 v[16], channel_epilogue e, __m512 y[2][2]) {
     for (int r = 0; r < 2; r++) {
         __m512 p[4];
         for (int s = 0; s < 4; s++)
             p[s] = r == 0 ? _mm512_add_ps(_mm512_add_ps(v[s], v[4 + s]), v[8 + s])
                           : _mm512_sub_ps(_mm512_sub_ps(v[4 + s], v[8 + s]), v[12 + s]);
-        y[r][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(p[0], p[1]), p[2]), b);
-        y[r][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(p[1], p[2]), p[3]), b);
+        y[r][0] = apply_epilogue(e, _mm512_add_ps(_mm512_add_ps(p[0], p[1]), p[2]));
+        y[r][1] = apply_epilogue(e, _mm512_sub_ps(_mm512_sub_ps(p[1], p[2]), p[3]));
     }
 }
 
@@ -226,12 +227,14 @@ AVX512 static INLINE __m512i index_interleave_hi(void) {
     return _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
 }
 
-// Y = Aᵀ M A (+ bias) from m[ξ*ms + o*ld + k*TX + j] into the same tile rows of y [n][O][Ho][Wo].
+// Y = Aᵀ M A, through the channel epilogue, from m[ξ*ms + o*ld + k*TX + j] into the same tile rows
+// of y [n][O][Ho][Wo].
 AVX512 static void output_tiles_wide(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow,
-                                     long rows, int Ho, int Wo, const float *bias, float *y) {
+                                     long rows, int Ho, int Wo, const float *scale, const float *shift, int relu,
+                                     float *y) {
     const __m512i lo = index_interleave_lo(), hi = index_interleave_hi();
     for (int o = 0; o < O; o++) {
-        const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+        const channel_epilogue e = epilogue_for(scale, shift, relu, o);
         for (long k = 0; k < rows; k++) {
             const long row = firstRow + k, img = row / TY;
             const int ty = (int)(row % TY);
@@ -241,7 +244,7 @@ AVX512 static void output_tiles_wide(const float *mt, long ms, long ld, int O, i
                 __mmask16 m = lane_range(0, TX - j);
                 __m512 v[16], t[2][2];
                 for (int i = 0; i < 16; i++) v[i] = _mm512_maskz_loadu_ps(m, src + i * ms + j);
-                at4_tile(v, b, t);
+                at4_tile(v, e, t);
                 for (int r = 0; r < outRows; r++) {
                     float *dst = y + ((img * O + o) * Ho + 2 * ty + r) * Wo + 2L * j;
                     long left = Wo - 2L * j;
@@ -257,17 +260,18 @@ AVX512 static void output_tiles_wide(const float *mt, long ms, long ld, int O, i
 // transformed at once into four staged planes (output row parity x column parity, tile rows one
 // after another), then each output row (at most 16 pixels) is one interleave and one store.
 AVX512 static void output_tiles_narrow(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow,
-                                       long rows, int Ho, int Wo, const float *bias, float *y, float *stage) {
+                                       long rows, int Ho, int Wo, const float *scale, const float *shift, int relu,
+                                       float *y, float *stage) {
     const __m512i lo = index_interleave_lo();
     const long tiles = rows * TX, sf = tiles + 16;
     for (int o = 0; o < O; o++) {
-        const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+        const channel_epilogue e = epilogue_for(scale, shift, relu, o);
         const float *src = mt + (long)o * ld;
         for (long t = 0; t < tiles; t += 16) {
             __mmask16 m = lane_range(0, tiles - t);
             __m512 v[16], out[2][2];
             for (int i = 0; i < 16; i++) v[i] = _mm512_maskz_loadu_ps(m, src + i * ms + t);
-            at4_tile(v, b, out);
+            at4_tile(v, e, out);
             for (int r = 0; r < 2; r++)
                 for (int q = 0; q < 2; q++) _mm512_storeu_ps(stage + (2 * r + q) * sf + t, out[r][q]);
         }
@@ -287,9 +291,10 @@ AVX512 static void output_tiles_narrow(const float *mt, long ms, long ld, int O,
 
 // `stage`: output_stage_floats(rows, TX) floats.
 AVX512 static void output_tiles(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow, long rows,
-                                int Ho, int Wo, const float *bias, float *y, float *stage) {
-    if (TX > 8) output_tiles_wide(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, bias, y);
-    else output_tiles_narrow(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, bias, y, stage);
+                                int Ho, int Wo, const float *scale, const float *shift, int relu, float *y,
+                                float *stage) {
+    if (TX > 8) output_tiles_wide(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, scale, shift, relu, y);
+    else output_tiles_narrow(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, scale, shift, relu, y, stage);
 }
 
 // ---- F(4x4, 3x3): 6x6 input tiles, 36 products per 4x4 outputs (4x fewer multiplies than direct) ----
@@ -365,10 +370,10 @@ AVX512 static void input_tiles4(const float *x, int C, int H, int W, int ph, int
 }
 
 AVX512 static void output_tiles4(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow, long rows,
-                                 int Ho, int Wo, const float *bias, float *y) {
+                                 int Ho, int Wo, const float *scale, const float *shift, int relu, float *y) {
     const __m512i lo = index_interleave_lo(), hi = index_interleave_hi();
     for (int o = 0; o < O; o++) {
-        const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+        const channel_epilogue e = epilogue_for(scale, shift, relu, o);
         for (long k = 0; k < rows; k++) {
             const long row = firstRow + k, img = row / TY;
             const int ty = (int)(row % TY);
@@ -386,7 +391,7 @@ AVX512 static void output_tiles4(const float *mt, long ms, long ld, int O, int T
                 for (int r = 0; r < outRows; r++) {
                     __m512 q[4];
                     at6(P[r], q);
-                    for (int i = 0; i < 4; i++) q[i] = _mm512_add_ps(q[i], b);
+                    for (int i = 0; i < 4; i++) q[i] = apply_epilogue(e, q[i]);
                     // Output column 4j + i comes from q[i][j]: interleave twice.
                     __m512 elo = _mm512_permutex2var_ps(q[0], lo, q[2]), ehi = _mm512_permutex2var_ps(q[0], hi, q[2]);
                     __m512 olo = _mm512_permutex2var_ps(q[1], lo, q[3]), ohi = _mm512_permutex2var_ps(q[1], hi, q[3]);
@@ -411,7 +416,8 @@ long engine_winograd_scratch_floats(int C, int O, int Ho, int Wo, int tile, int 
 }
 
 void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
-                             int Ho, int Wo, const float *bias, float *y, int tile, int groupRows, float *scratch) {
+                             int Ho, int Wo, const float *scale, const float *shift, int relu, float *y, int tile,
+                             int groupRows, float *scratch) {
     const int TX = (Wo + tile - 1) / tile, TY = (Ho + tile - 1) / tile, points = (tile + 2) * (tile + 2);
     const long total = (long)n * TY, us = engine_winograd_weight_stride(O, C);
     const long zero = 0, groupFloats = points * (((long)C + O) * groupRows * TX + 2 * XI_PAD);
@@ -425,8 +431,8 @@ void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph,
         else input_tiles(x, C, H, W, ph, pw, TY, TX, r0, rows, v, vs, g, inStage);
         for (int xi = 0; xi < points; xi++)
             engine_flat_conv_forward(v + xi * vs, g, C, 1, &zero, u + xi * us, O, m + xi * ms, g, g, 0);
-        if (tile == 4) output_tiles4(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, bias, y);
-        else output_tiles(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, bias, y, outStage);
+        if (tile == 4) output_tiles4(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, scale, shift, relu, y);
+        else output_tiles(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, scale, shift, relu, y, outStage);
     }
 }
 
@@ -483,12 +489,14 @@ AVX512 static void pack_weights_avx512(const float *w, int O, long os, int C, lo
     const __m512i vindex = _mm512_loadu_si512(idx);
     for (int b = b0; b < b1; b++) {
         const int o0 = 4 * b;
+        // Lanes of real output channels; near the end of C also only lanes of real input channels
+        // (`inside`: lanes that belong to this block's [C][4] rows).
+        __mmask16 rows = 0;
+        for (int l = 0; l < 16; l++)
+            if (o0 + lane_o[l] < O) rows |= (__mmask16)(1u << l);
         for (int c0 = 0; c0 < C; c0 += 4) {
-            __mmask16 valid = 0, inside = 0;  // inside: lanes that belong to this block's [C][4] rows
-            for (int l = 0; l < 16; l++) {
-                if (c0 + lane_c[l] < C) inside |= (__mmask16)(1u << l);
-                if (o0 + lane_o[l] < O && c0 + lane_c[l] < C) valid |= (__mmask16)(1u << l);
-            }
+            __mmask16 inside = C - c0 >= 4 ? (__mmask16)0xFFFF : (__mmask16)((1u << (4 * (C - c0))) - 1u);
+            __mmask16 valid = rows & inside;
             const float *base = w + o0 * os + c0 * cs;
             __m512 g[9];
             for (int t = 0; t < 9; t++)
@@ -519,9 +527,10 @@ long engine_winograd_scratch_floats(int C, int O, int Ho, int Wo, int tile, int 
     return 0;
 }
 void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
-                             int Ho, int Wo, const float *bias, float *y, int tile, int groupRows, float *scratch) {
+                             int Ho, int Wo, const float *scale, const float *shift, int relu, float *y, int tile,
+                             int groupRows, float *scratch) {
     (void)x; (void)n; (void)C; (void)H; (void)W; (void)ph; (void)pw; (void)u; (void)O; (void)Ho; (void)Wo;
-    (void)bias; (void)y; (void)tile; (void)groupRows; (void)scratch;
+    (void)scale; (void)shift; (void)relu; (void)y; (void)tile; (void)groupRows; (void)scratch;
 }
 void engine_winograd_pack_weights(const float *w, int O, long os, int C, long cs, int flip, int tile, int b0, int b1,
                                   float *u) {

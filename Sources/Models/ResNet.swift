@@ -67,7 +67,7 @@ public final class ResNet: Module {
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        var x = maxpool(batchNormThenReLU(bn1, relu, conv1(input)))
+        var x = maxpool(convBatchNormReLU(conv1, bn1, relu, input))
         x = layer4(layer3(layer2(layer1(x))))
         return fc(avgpool(x).flatten(startDim: 1))
     }

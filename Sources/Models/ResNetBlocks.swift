@@ -11,10 +11,27 @@ func conv1x1(_ inPlanes: Int, _ outPlanes: Int, stride: Int = 1) -> Conv2d {
     Conv2d(inPlanes, outPlanes, kernelSize: 1, stride: stride, bias: false)
 }
 
-/// `relu(bn(x))`, fused into one pass when `relu` is the stock `ReLU` (a replaced activation,
-/// e.g. `block.relu = LeakyReLU()`, runs as written).
-func batchNormThenReLU(_ bn: BatchNorm2d, _ relu: Module, _ x: Tensor) -> Tensor {
-    relu is ReLU ? bn.forwardReLU(x) : relu(bn(x))
+/// `relu(bn(conv(x)))`, the batch norm and ReLU fused when `relu` is the stock `ReLU` (a replaced
+/// activation, e.g. `block.relu = LeakyReLU()`, runs as written): in one pass over memory, or,
+/// with running statistics and no gradient recorded, inside the convolution's output
+/// (`BatchNorm.forward(convolving:with:reLU:)`).
+func convBatchNormReLU(_ conv: Conv2d, _ bn: BatchNorm2d, _ relu: Module, _ x: Tensor) -> Tensor {
+    relu is ReLU ? bn.forward(convolving: x, with: conv, reLU: true) : relu(bn(conv(x)))
+}
+
+/// `bn(conv(x))`, folded together when the batch norm uses its running statistics and no gradient is recorded.
+func convBatchNorm(_ conv: Conv2d, _ bn: BatchNorm2d, _ x: Tensor) -> Tensor {
+    bn.forward(convolving: x, with: conv, reLU: false)
+}
+
+/// The residual branch: `x`, or `downsample(x)`, folded like `convBatchNorm` when it is
+/// torchvision's `Sequential(conv1x1, BatchNorm2d)`.
+func shortcut(_ downsample: Sequential?, _ x: Tensor) -> Tensor {
+    guard let downsample else { return x }
+    if downsample.count == 2, let conv = downsample[0] as? Conv2d, let bn = downsample[1] as? BatchNorm2d {
+        return convBatchNorm(conv, bn, x)
+    }
+    return downsample(x)
 }
 
 /// `relu(out + identity)`, fused when `relu` is the stock `ReLU`.
@@ -46,10 +63,9 @@ public final class BasicBlock: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        var out = batchNormThenReLU(bn1, relu, conv1(x))
-        out = bn2(conv2(out))
-        let identity = downsample.map { $0(x) } ?? x
-        return addThenReLU(out, identity, relu)
+        var out = convBatchNormReLU(conv1, bn1, relu, x)
+        out = convBatchNorm(conv2, bn2, out)
+        return addThenReLU(out, shortcut(downsample, x), relu)
     }
 }
 
@@ -83,11 +99,10 @@ public final class Bottleneck: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        var out = batchNormThenReLU(bn1, relu, conv1(x))
-        out = batchNormThenReLU(bn2, relu, conv2(out))
-        out = bn3(conv3(out))
-        let identity = downsample.map { $0(x) } ?? x
-        return addThenReLU(out, identity, relu)
+        var out = convBatchNormReLU(conv1, bn1, relu, x)
+        out = convBatchNormReLU(conv2, bn2, relu, out)
+        out = convBatchNorm(conv3, bn3, out)
+        return addThenReLU(out, shortcut(downsample, x), relu)
     }
 }
 

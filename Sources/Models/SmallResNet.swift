@@ -32,7 +32,7 @@ public final class SmallResNet: Module {
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        let x = layer3(layer2(layer1(batchNormThenReLU(bn1, relu, conv1(input)))))
+        let x = layer3(layer2(layer1(convBatchNormReLU(conv1, bn1, relu, input))))
         return fc(avgpool(x).flatten(startDim: 1))
     }
 }

@@ -66,10 +66,13 @@ public struct EngineBuild: Sendable {
     }
 
     /// Runs `swift build -c release --product WorkbookKit` (a no-op when up to date).
-    public func build() throws {
+    /// `ignoringLock`: for callers running inside `swift test` of this package, which holds the
+    /// build folder's lock for the whole run (without touching the release products), so a plain
+    /// `swift build` would wait for it forever.
+    public func build(ignoringLock: Bool = false) throws {
         let process = ChildProcess(executable: "swift",
                                    arguments: ["build", "-c", "release", "--product", "WorkbookKit",
-                                               "--package-path", packageRoot.path])
+                                               "--package-path", packageRoot.path] + (ignoringLock ? ["--ignore-lock"] : []))
         let result = try process.run()
         guard result.termination == .exited(0) else {
             let log = String(decoding: result.stderr + result.stdout, as: UTF8.self)
@@ -104,8 +107,8 @@ public struct EngineBuild: Sendable {
 
     /// Builds when the library is missing or older than its sources (`swift build` itself decides
     /// what to recompile).
-    public func ensureBuilt() throws {
-        if !isBuilt || isStale { try build() }
+    public func ensureBuilt(ignoringLock: Bool = false) throws {
+        if !isBuilt || isStale { try build(ignoringLock: ignoringLock) }
     }
 
     /// Clang module maps the engine's Swift modules import (system libraries and C targets).

@@ -1,3 +1,4 @@
+import CEngineSupport
 import Foundation
 
 // 2-D convolution (NCHW) lowered to sgemm.
@@ -23,15 +24,16 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int,
     if geometry.n == 0 || geometry.c == 0 || geometry.o == 0 {
         return emptyResult(outShape, "conv2d", bias.map { [input, weight, $0] } ?? [input, weight])
     }
+    // Weights that cannot change before the next call (frozen, or no gradient recorded) keep their
+    // Winograd transform between calls.
+    let transformed = GradMode.isEnabled && weight.requiresGrad ? nil : geometry.cachedWinogradWeights(weight)
     let out = Tensor.make(shape: outShape) { y in
         xData.withUnsafeBufferPointer { px in
             wData.withUnsafeBufferPointer { pw in
-                if let bias {
-                    bias.storage.withUnsafeBufferPointer { pb in
-                        geometry.forward(px.baseAddress!, pw.baseAddress!, pb.baseAddress!, y.baseAddress!)
+                withOptionalPointer(bias?.storage) { pb in
+                    withOptionalPointer(transformed) { pu in
+                        geometry.forward(px.baseAddress!, pw.baseAddress!, pb, y.baseAddress!, transformedWeights: pu)
                     }
-                } else {
-                    geometry.forward(px.baseAddress!, pw.baseAddress!, nil, y.baseAddress!)
                 }
             }
         }
@@ -60,6 +62,65 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int,
         }
         return Array([gx, gw, gb].prefix(inputs.count))
     }
+}
+
+/// `conv2d(input, weight)` followed by a per-output-channel affine map and, when `reLU`, a ReLU:
+/// `relu(conv * scale + shift)` with `scale` and `shift` of shape `[outChannels]`. This is an
+/// eval-mode batch norm folded into the convolution (what PyTorch's `fuse_conv_bn_eval` does
+/// offline): when no gradient is recorded the map is applied as the convolution writes its
+/// output, so the batch norm costs no pass over memory and no tensor of its own. When gradients
+/// are wanted it runs as the separate differentiable ops.
+public func conv2dAffine(_ input: Tensor, weight: Tensor, scale: Tensor, shift: Tensor, reLU: Bool = false,
+                         stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
+                         groups: Int = 1, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
+    let outputs = weight.rank == 4 ? weight.shape[0] : -1
+    for (name, t) in [("scale", scale), ("shift", shift)] {
+        requireFloat(t, "conv2dAffine", name, file: file, line: line)
+        check(t.shape == [outputs], "conv2dAffine",
+              "\(name) has shape \(describe(shape: t.shape)) but the weight \(describe(shape: weight.shape)) has \(outputs) output channels",
+              file: file, line: line)
+    }
+    if GradMode.isEnabled && [input, weight, scale, shift].contains(where: \.requiresGrad) {
+        let y = conv2d(input, weight: weight, bias: nil, stride: stride, padding: padding, dilation: dilation,
+                       groups: groups, file: file, line: line)
+        let channel = input.rank == 3 ? [outputs, 1, 1] : [1, outputs, 1, 1]
+        let z = y * scale.reshape(channel) + shift.reshape(channel)
+        return reLU ? z.relu() : z
+    }
+    let geometry = ConvGeometry(input: input, weight: weight, bias: shift, stride: stride, padding: padding,
+                                dilation: dilation, groups: groups, file: file, line: line)
+    let outShape = input.rank == 3 ? [geometry.o, geometry.ho, geometry.wo] : [geometry.n, geometry.o, geometry.ho, geometry.wo]
+    if geometry.n == 0 || geometry.o == 0 { return zeroTensor(outShape) }
+    if geometry.c == 0 {
+        return Tensor.make(shape: outShape) { y in  // an empty sum: shift alone, through the ReLU
+            let plane = geometry.ho * geometry.wo
+            for i in 0..<y.count { let v = shift.storage[(i / plane) % geometry.o]; y[i] = reLU ? max(v, 0) : v }
+        }
+    }
+    let transformed = geometry.cachedWinogradWeights(weight)
+    return Tensor.make(shape: outShape) { y in
+        input.storage.withUnsafeBufferPointer { px in
+            weight.storage.withUnsafeBufferPointer { pw in
+                scale.storage.withUnsafeBufferPointer { ps in
+                    shift.storage.withUnsafeBufferPointer { pb in
+                        withOptionalPointer(transformed) { pu in
+                            geometry.forward(px.baseAddress!, pw.baseAddress!, pb.baseAddress!, y.baseAddress!,
+                                             transformedWeights: pu,
+                                             epilogue: ConvEpilogue(scale: ps.baseAddress!, reLU: reLU))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a convolution's forward pass applies to each output as it writes it, besides the bias:
+/// a per-output-channel factor (an eval-mode batch norm folded in) and ReLU.
+struct ConvEpilogue {
+    var scale: UnsafePointer<Float>? = nil
+    var reLU = false
+    var isIdentity: Bool { scale == nil && !reLU }
 }
 
 /// Sizes of one convolution, validated, with the forward and backward kernels.
@@ -202,14 +263,27 @@ struct ConvGeometry {
 
     // MARK: Forward
 
+    /// `transformedWeights`: the weight's Winograd transform for this geometry, when the caller has it.
+    /// Each output is written as `(sum + bias) * 1`, or through `epilogue` (`sum * scale + bias`, ReLU).
     func forward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                 _ y: UnsafeMutablePointer<Float>) {
+                 _ y: UnsafeMutablePointer<Float>, transformedWeights: UnsafePointer<Float>? = nil,
+                 epilogue: ConvEpilogue = ConvEpilogue()) {
         if usesWinograd {
-            winogradForward(x, weight, bias, y)
+            winogradForward(x, weight, bias, y, epilogue: epilogue, transformed: transformedWeights)
             return
         }
         if usesFlatKernels {
-            flatForward(x, weight, bias, y)
+            flatForward(x, weight, bias, y, epilogue: epilogue)
+            return
+        }
+        if !epilogue.isIdentity {
+            // sgemm cannot apply it: one pass over the output afterwards (with the bias).
+            forward(x, weight, nil, y)
+            Threads.parallelFor(n, costPerItem: o * ohw) { range in
+                for img in range {
+                    engine_channel_affine(y + img * o * ohw, Int32(o), ohw, epilogue.scale, bias, epilogue.reLU ? 1 : 0)
+                }
+            }
             return
         }
         let tiles = self.tiles

@@ -125,7 +125,7 @@ extension ConvGeometry {
     // MARK: Forward
 
     func flatForward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                     _ y: UnsafeMutablePointer<Float>) {
+                     _ y: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
         let planes = flatPlanes
         let taps = kh * kw, kg = self.kg
         let packed = ConvGeometry.packWeights(weight, outputs: o, outputStride: kg, inputs: c, inputStride: taps,
@@ -147,12 +147,10 @@ extension ConvGeometry {
                         }
                     }
                     if !straight {
-                        engine_flat_unpack_output(ext, Int32(o), Int32(ho), Int32(wo), Int32(planes.phaseWidth), bias, yImg)
-                    } else if let bias {
-                        for oc in 0..<o {
-                            let dst = yImg + oc * ohw, b = bias[oc]
-                            for i in 0..<ohw { dst[i] += b }
-                        }
+                        engine_flat_unpack_output(ext, Int32(o), Int32(ho), Int32(wo), Int32(planes.phaseWidth),
+                                                  epilogue.scale, bias, epilogue.reLU ? 1 : 0, yImg)
+                    } else if bias != nil || !epilogue.isIdentity {
+                        engine_channel_affine(yImg, Int32(o), ohw, epilogue.scale, bias, epilogue.reLU ? 1 : 0)
                     }
                 }
             }

@@ -11,7 +11,15 @@ public final class Tensor {
     /// Element type.
     public let dtype: DType
     /// Float32 and Bool elements (Bool as 0/1). Empty for Int64 tensors.
-    @usableFromInline var storage: [Float]
+    @usableFromInline var storage: [Float] {
+        didSet { version &+= 1 }  // no `oldValue`: in-place writes stay in place (SE-0268)
+    }
+    /// Counts writes to `storage`, so values derived from the elements (a convolution's transformed
+    /// weights) can tell when they are stale.
+    @usableFromInline var version: UInt64 = 0
+    /// Winograd-transformed copies of this tensor as a convolution weight, by tile size, each with
+    /// the `version` it was computed from (see `ConvGeometry.cachedWinogradWeights`).
+    var winogradWeights: [Int: (version: UInt64, values: [Float])] = [:]
     /// Int64 elements. Empty for Float32/Bool tensors.
     @usableFromInline var int64Storage: [Int64]
 

@@ -52,14 +52,43 @@ extension ConvGeometry {
     nonisolated(unsafe) static var winogradForcedTile: Int? =
         ProcessInfo.processInfo.environment["WORKBOOK_WINOGRAD_TILE"].flatMap(Int.init).flatMap { [2, 4].contains($0) ? $0 : nil }
 
+    /// `transformed`: `weight` already packed by `cachedWinogradWeights` for this geometry.
     func winogradForward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                         _ y: UnsafeMutablePointer<Float>) {
+                         _ y: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue, transformed: UnsafePointer<Float>? = nil) {
         let tile = winogradTile(channels: min(c, o), outputHeight: ho, outputWidth: wo)
-        winogradWeights(weight, outputs: o, outputStride: kg, inputs: c, inputStride: 9, flip: false, tile: tile) { u in
+        let convolve = { (u: UnsafePointer<Float>) in
             winogradConvolve(x, channels: c, height: h, width: w, padding: (ph, pw), u, outputs: o, outputHeight: ho,
-                             outputWidth: wo, bias: bias, tile: tile, into: y)
+                             outputWidth: wo, epilogue: epilogue, shift: bias, tile: tile, into: y)
         }
+        if let transformed { return convolve(transformed) }
+        winogradWeights(weight, outputs: o, outputStride: kg, inputs: c, inputStride: 9, flip: false, tile: tile, convolve)
     }
+
+    /// The forward pass's transformed weights for `weight`, kept on the tensor and recomputed only
+    /// after its values change (its storage `version`): for weights that stay fixed between calls
+    /// (evaluation, frozen backbones), where packing cost up to a third of a ResNet-18 layer4
+    /// forward. Costs 16/9 (or 36/9) of the weight's memory per tile size in use. Nil when this
+    /// convolution does not take the Winograd path.
+    func cachedWinogradWeights(_ weight: Tensor) -> [Float]? {
+        guard usesWinograd, ConvGeometry.winogradWeightCacheEnabled else { return nil }
+        let tile = winogradTile(channels: min(c, o), outputHeight: ho, outputWidth: wo)
+        if let cached = weight.winogradWeights[tile], cached.version == weight.version { return cached.values }
+        let count = winogradWeightFloats(outputs: o, inputs: c, tile: tile)
+        let values = weight.storage.withUnsafeBufferPointer { pw in
+            [Float](unsafeUninitializedCapacity: count) { u, initialized in
+                // The matrices' padding between them is never read; zero it so the array is defined.
+                u.initialize(repeating: 0)
+                packWinogradWeights(pw.baseAddress!, outputs: o, outputStride: kg, inputs: c, inputStride: 9,
+                                    flip: false, tile: tile, into: u.baseAddress!)
+                initialized = count
+            }
+        }
+        weight.winogradWeights[tile] = (weight.version, values)
+        return values
+    }
+    /// Off with `WORKBOOK_WINOGRAD_CACHE=0`.
+    nonisolated(unsafe) static var winogradWeightCacheEnabled =
+        ProcessInfo.processInfo.environment["WORKBOOK_WINOGRAD_CACHE"] != "0"
 
     func winogradBackward(gradOutput g: UnsafePointer<Float>, input x: UnsafePointer<Float>,
                           weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?,
@@ -69,28 +98,39 @@ extension ConvGeometry {
             let tile = winogradTile(channels: min(c, o), outputHeight: h, outputWidth: w)
             winogradWeights(weight, outputs: c, outputStride: 9, inputs: o, inputStride: kg, flip: true, tile: tile) { u in
                 winogradConvolve(g, channels: o, height: ho, width: wo, padding: (2 - ph, 2 - pw), u, outputs: c,
-                                 outputHeight: h, outputWidth: w, bias: nil, tile: tile, into: gradInput)
+                                 outputHeight: h, outputWidth: w, epilogue: ConvEpilogue(), shift: nil, tile: tile,
+                                 into: gradInput)
             }
         }
         if let gradWeight { winogradWeightGradient(g, x, into: gradWeight) }
     }
 
-    /// Packs U = G g Gᵀ for `body`, output channels split across threads.
+    /// Packs U = G g Gᵀ (`winogradWeightFloats` floats) into `u`, output channels split across threads.
+    private func packWinogradWeights(_ weight: UnsafePointer<Float>, outputs: Int, outputStride: Int, inputs: Int,
+                                     inputStride: Int, flip: Bool, tile: Int, into u: UnsafeMutablePointer<Float>) {
+        Threads.parallelFor((outputs + 3) / 4, costPerItem: inputs * 64) { range in
+            engine_winograd_pack_weights(weight, Int32(outputs), outputStride, Int32(inputs), inputStride,
+                                         flip ? 1 : 0, Int32(tile), Int32(range.lowerBound), Int32(range.upperBound), u)
+        }
+    }
+
+    private func winogradWeightFloats(outputs: Int, inputs: Int, tile: Int) -> Int {
+        (tile + 2) * (tile + 2) * engine_winograd_weight_stride(Int32(outputs), Int32(inputs))
+    }
+
+    /// `packWinogradWeights` into scratch, for `body`.
     private func winogradWeights<R>(_ weight: UnsafePointer<Float>, outputs: Int, outputStride: Int, inputs: Int,
                                     inputStride: Int, flip: Bool, tile: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
-        let points = (tile + 2) * (tile + 2)
-        return ScratchPool.shared.withBuffer(points * engine_winograd_weight_stride(Int32(outputs), Int32(inputs))) { u in
-            Threads.parallelFor((outputs + 3) / 4, costPerItem: inputs * 64) { range in
-                engine_winograd_pack_weights(weight, Int32(outputs), outputStride, Int32(inputs), inputStride,
-                                             flip ? 1 : 0, Int32(tile), Int32(range.lowerBound), Int32(range.upperBound), u)
-            }
+        ScratchPool.shared.withBuffer(winogradWeightFloats(outputs: outputs, inputs: inputs, tile: tile)) { u in
+            packWinogradWeights(weight, outputs: outputs, outputStride: outputStride, inputs: inputs,
+                                inputStride: inputStride, flip: flip, tile: tile, into: u)
             return body(UnsafePointer(u))
         }
     }
 
     private func winogradConvolve(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                                   padding: (Int, Int), _ u: UnsafePointer<Float>, outputs: Int, outputHeight: Int,
-                                  outputWidth: Int, bias: UnsafePointer<Float>?, tile: Int,
+                                  outputWidth: Int, epilogue: ConvEpilogue, shift: UnsafePointer<Float>?, tile: Int,
                                   into y: UnsafeMutablePointer<Float>) {
         // Tile rows per group: transformed tiles and products of a group near 768 KB (in L2), and at
         // least 96 tiles (64 for 4x4 tiles) so the products fill the kernel's register tile.
@@ -104,8 +144,9 @@ extension ConvGeometry {
             ScratchPool.shared.withBuffer(scratchFloats) { scratch in
                 engine_winograd_forward(x + images.lowerBound * inImage, Int32(images.count), Int32(channels),
                                         Int32(height), Int32(width), Int32(padding.0), Int32(padding.1), u,
-                                        Int32(outputs), Int32(outputHeight), Int32(outputWidth), bias,
-                                        y + images.lowerBound * outImage, Int32(tile), Int32(groupRows), scratch)
+                                        Int32(outputs), Int32(outputHeight), Int32(outputWidth), epilogue.scale,
+                                        shift, epilogue.reLU ? 1 : 0, y + images.lowerBound * outImage, Int32(tile),
+                                        Int32(groupRows), scratch)
             }
         }
     }

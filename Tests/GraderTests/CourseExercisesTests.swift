@@ -173,7 +173,7 @@ final class CourseExercisesTests: XCTestCase {
 
     static func makeFixture() throws -> Fixture {
         let engine = try EngineBuild()
-        try engine.ensureBuilt()
+        try engine.ensureBuilt(ignoringLock: true)  // `swift test` holds the package lock
         let fm = FileManager.default
         let root = fm.temporaryDirectory.appendingPathComponent("course-exercises-\(UUID().uuidString.prefix(8))")
         let submissions = root.appendingPathComponent("submissions")
@@ -203,7 +203,7 @@ final class CourseExercisesTests: XCTestCase {
         if Self.fixture == nil && Self.problem == nil {
             do {
                 let engine = try EngineBuild()
-                try engine.ensureBuilt()
+                try engine.ensureBuilt(ignoringLock: true)  // `swift test` holds the package lock
             } catch {
                 Self.problem = "\(error)"
             }

@@ -118,3 +118,66 @@ final class ModelStructureTests: XCTestCase {
         XCTAssertNotEqual(a["layer1.0.conv1.weight"]!.scalars, c["layer1.0.conv1.weight"]!.scalars)
     }
 }
+
+/// ResNets fold each eval-mode batch norm into the convolution before it when no gradient is
+/// recorded; the outputs must match the unfused layers, and nothing about the model may change.
+final class FoldedBatchNormTests: XCTestCase {
+    /// Running statistics and affine parameters that are not the identity, so a wrong fold shows.
+    private func randomizeBatchNorms(_ model: Module, seed: UInt64) {
+        let g = Generator(seed: seed)
+        for (name, t) in model.namedParameters() + model.namedBuffers() where name.contains("bn") || name.contains("downsample.1") {
+            guard t.dtype == .float32 else { continue }
+            let values = Tensor.rand(t.shape, generator: g).scalars
+            t.withUnsafeMutableBufferPointer { p in
+                for i in 0..<p.count {
+                    p[i] = name.hasSuffix("running_var") || name.hasSuffix("weight") ? 0.5 + values[i] : values[i] - 0.5
+                }
+            }
+        }
+    }
+
+    private func assertFoldedMatchesUnfolded(_ model: Module, input: Tensor, file: StaticString = #filePath, line: UInt = #line) {
+        randomizeBatchNorms(model, seed: 91)
+        model.eval()
+        let state = { model.namedBuffers().map { $0.1.scalars } + model.namedParameters().map { $0.1.scalars } }
+        let before = state()
+        let folded = withNoGrad { model(input) }
+        // With gradients recorded (parameters require them) every layer runs on its own.
+        let unfolded = model(input)
+        XCTAssertNotNil(unfolded.gradFn, file: file, line: line)
+        let scale = max(unfolded.scalars.map(abs).max() ?? 1, 1)
+        let worst = zip(folded.scalars, unfolded.scalars).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertLessThan(worst, 1e-4 * scale, "max difference \(worst)", file: file, line: line)
+        XCTAssertEqual(state(), before, "running statistics untouched", file: file, line: line)
+    }
+
+    func testResNet18() {
+        assertFoldedMatchesUnfolded(resnet18(numClasses: 10), input: Tensor.randn([2, 3, 64, 64], generator: Generator(seed: 92)))
+    }
+
+    func testResNet50() {
+        assertFoldedMatchesUnfolded(resnet50(numClasses: 10), input: Tensor.randn([1, 3, 64, 64], generator: Generator(seed: 93)))
+    }
+
+    func testSmallResNet() {
+        assertFoldedMatchesUnfolded(smallResNet(numClasses: 10), input: Tensor.randn([4, 1, 28, 28], generator: Generator(seed: 94)))
+    }
+
+    /// A frozen batch norm in training mode keeps its statistics, so it folds too; an unfrozen one in
+    /// training mode normalizes with the batch and must not.
+    func testFrozenTrainingModeFoldsAndUnfrozenDoesNot() {
+        let model = smallResNet(numClasses: 10)
+        randomizeBatchNorms(model, seed: 95)
+        let x = Tensor.randn([4, 1, 28, 28], generator: Generator(seed: 96))
+        model.train()
+        for p in model.parameters() { p.requiresGrad = false }
+        let bn = model.bn1 as BatchNorm
+        XCTAssertTrue(bn.usesRunningStatistics)
+        let frozen = model(x)
+        let reference = model.eval()(x)
+        XCTAssertEqual(frozen.scalars, reference.scalars)
+        for p in model.parameters() { p.requiresGrad = true }
+        model.train()
+        XCTAssertFalse(bn.usesRunningStatistics)
+    }
+}

@@ -157,4 +157,41 @@ final class WinogradTests: XCTestCase {
         }
         assertClose(results[0], results[1], "weight gradient in slices of 3 tile rows")
     }
+
+    /// Weights that cannot change between calls (no gradient recorded) keep their transform on the
+    /// tensor; every way of writing new values into the weight invalidates it.
+    func testTransformedWeightsCachedUntilTheWeightChanges() throws {
+        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
+        let g = Generator(seed: 61)
+        let x = Tensor.randn([2, 32, 9, 9], generator: g)
+        let weight = Tensor.randn([40, 32, 3, 3], generator: g).requiringGrad()
+        func reference() -> [Float] {
+            withPath(winograd: false) { withNoGrad { conv2d(x, weight: weight.detach(), bias: nil, padding: (1, 1)).scalars } }
+        }
+        func winograd() -> [Float] { withNoGrad { conv2d(x, weight: weight, bias: nil, padding: (1, 1)).scalars } }
+
+        XCTAssertTrue(weight.winogradWeights.isEmpty)
+        assertClose(winograd(), reference(), "first call")
+        XCTAssertEqual(weight.winogradWeights.count, 1, "no gradient recorded: the transform is kept")
+        let kept = weight.winogradWeights.first!.value.values
+        assertClose(winograd(), reference(), "second call, from the cache")
+        XCTAssertEqual(weight.winogradWeights.first!.value.values, kept)
+
+        let edits: [(String, () -> Void)] = [
+            ("withUnsafeMutableBufferPointer", { weight.withUnsafeMutableBufferPointer { $0[5] += 1 } }),
+            ("copy_", { weight.copy_(from: Tensor.randn([40, 32, 3, 3], generator: g)) }),
+            ("an optimizer's in-place update", { weight.grad = Tensor.ones([40, 32, 3, 3]); weight.addUnrecordedInPlace(weight.grad!) }),
+        ]
+        for (name, edit) in edits {
+            let version = weight.version
+            edit()
+            XCTAssertNotEqual(weight.version, version, name)
+            assertClose(winograd(), reference(), "after \(name)")
+        }
+
+        // Recording a gradient for the weight: no cache is consulted or filled.
+        weight.winogradWeights = [:]
+        _ = conv2d(x, weight: weight, bias: nil, padding: (1, 1))
+        XCTAssertTrue(weight.winogradWeights.isEmpty)
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Torch
 
 /// Batch normalisation over the channel dimension (`nn.BatchNorm1d`/`nn.BatchNorm2d`).
@@ -101,4 +102,41 @@ public final class BatchNorm1d: BatchNorm {
 /// Batch norm over `[N, C, H, W]`.
 public final class BatchNorm2d: BatchNorm {
     public override var acceptedRanks: [Int] { [4] }
+}
+
+extension BatchNorm {
+    /// Off with `WORKBOOK_FOLD_BATCHNORM=0`: every batch norm then runs as its own pass.
+    nonisolated(unsafe) public static var foldsIntoConvolution =
+        ProcessInfo.processInfo.environment["WORKBOOK_FOLD_BATCHNORM"] != "0"
+
+    /// Whether a forward pass now normalizes with the running statistics (evaluation mode, or a
+    /// frozen layer keeping them), leaving every buffer unchanged.
+    public var usesRunningStatistics: Bool {
+        guard runningMean != nil, runningVar != nil else { return false }
+        return !isTraining || (isFrozen && !updatesStatisticsWhenFrozen)
+    }
+
+    /// `forward(conv(input))`, or `forwardReLU` when `reLU`. When this layer uses its running
+    /// statistics and no gradient is recorded (evaluation, a frozen backbone) the normalization is
+    /// folded into the convolution and applied as it writes its output (`conv2dAffine`); otherwise
+    /// the two layers run one after the other.
+    public func forward(convolving input: Tensor, with conv: Conv2d, reLU: Bool) -> Tensor {
+        let parameters = [input, conv.weight] + [conv.bias, weight, bias].compactMap { $0 }
+        guard BatchNorm.foldsIntoConvolution, usesRunningStatistics,
+              !(GradMode.isEnabled && parameters.contains(where: \.requiresGrad)),
+              let runningMean, let runningVar, input.rank == 4, conv.outChannels == numFeatures else {
+            let y = conv(input)
+            return reLU ? forwardReLU(y) : forward(y)
+        }
+        // y = (conv + b - mean) * w / sqrt(var + eps) + beta = conv * scale + shift.
+        let mean = runningMean.scalars, variance = runningVar.scalars
+        let gamma = weight?.scalars, beta = bias?.scalars, convBias = conv.bias?.scalars
+        var scale = [Float](repeating: 0, count: numFeatures), shift = scale
+        for c in 0..<numFeatures {
+            scale[c] = (gamma?[c] ?? 1) / (variance[c] + eps).squareRoot()
+            shift[c] = (beta?[c] ?? 0) + ((convBias?[c] ?? 0) - mean[c]) * scale[c]
+        }
+        return conv2dAffine(input, weight: conv.weight, scale: Tensor(scale), shift: Tensor(shift), reLU: reLU,
+                            stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups)
+    }
 }
