@@ -10,12 +10,15 @@
 #include <math.h>
 
 // The engine applies this epilogue on every machine; fmaf rounds as the vector FMA does.
-static void channel_affine_scalar(float *y, int O, long plane, const float *scale, const float *shift, int relu) {
+static void channel_affine_scalar(float *y, int O, long plane, const float *scale, const float *shift,
+                                  const float *residual, int relu) {
     for (int o = 0; o < O; o++) {
         const float a = scale ? scale[o] : 1.0f, b = shift ? shift[o] : 0.0f;
         float *d = y + (long)o * plane;
+        const float *r = residual ? residual + (long)o * plane : NULL;
         for (long j = 0; j < plane; j++) {
             float v = fmaf(d[j], a, b);
+            if (r) v += r[j];
             d[j] = relu && v < 0 ? 0 : v;
         }
     }
@@ -233,9 +236,9 @@ AVX512 static void pack_gradient_avx512(const float *g, int O, int Ho, int Wo, i
 }
 
 AVX512 static void unpack_output_avx512(const float *ext, int O, int Ho, int Wo, int width, const float *scale,
-                                        const float *shift, int relu, float *y) {
+                                        const float *shift, const float *residual, int relu, float *y) {
     for (int o = 0; o < O; o++) {
-        const channel_epilogue e = epilogue_for(scale, shift, relu, o);
+        const channel_epilogue e = epilogue_for(scale, shift, residual, relu, y, o);
         const float *s = ext + (long)o * Ho * width;
         float *d = y + (long)o * Ho * Wo;
         for (int r = 0; r < Ho; r++) {
@@ -243,20 +246,20 @@ AVX512 static void unpack_output_avx512(const float *ext, int O, int Ho, int Wo,
             float *dr = d + (long)r * Wo;
             for (int j = 0; j < Wo; j += 16) {
                 __mmask16 m = lanes(Wo - j);
-                _mm512_mask_storeu_ps(dr + j, m, apply_epilogue(e, _mm512_maskz_loadu_ps(m, sr + j)));
+                store_output(e, dr + j, m, apply_affine(e, _mm512_maskz_loadu_ps(m, sr + j)));
             }
         }
     }
 }
 
 AVX512 static void channel_affine_avx512(float *y, int O, long plane, const float *scale, const float *shift,
-                                         int relu) {
+                                         const float *residual, int relu) {
     for (int o = 0; o < O; o++) {
-        const channel_epilogue e = epilogue_for(scale, shift, relu, o);
+        const channel_epilogue e = epilogue_for(scale, shift, residual, relu, y, o);
         float *d = y + (long)o * plane;
         for (long j = 0; j < plane; j += 16) {
             __mmask16 m = lanes(plane - j);
-            _mm512_mask_storeu_ps(d + j, m, apply_epilogue(e, _mm512_maskz_loadu_ps(m, d + j)));
+            store_output(e, d + j, m, apply_affine(e, _mm512_maskz_loadu_ps(m, d + j)));
         }
     }
 }
@@ -306,13 +309,14 @@ void engine_flat_pack_gradient(const float *g, int O, int Ho, int Wo, int width,
 }
 
 void engine_flat_unpack_output(const float *ext, int O, int Ho, int Wo, int width, const float *scale,
-                               const float *shift, int relu, float *y) {
-    unpack_output_avx512(ext, O, Ho, Wo, width, scale, shift, relu, y);
+                               const float *shift, const float *residual, int relu, float *y) {
+    unpack_output_avx512(ext, O, Ho, Wo, width, scale, shift, residual, relu, y);
 }
 
-void engine_channel_affine(float *y, int O, long plane, const float *scale, const float *shift, int relu) {
-    if (engine_cpu_has_avx512()) channel_affine_avx512(y, O, plane, scale, shift, relu);
-    else channel_affine_scalar(y, O, plane, scale, shift, relu);
+void engine_channel_affine(float *y, int O, long plane, const float *scale, const float *shift,
+                           const float *residual, int relu) {
+    if (engine_cpu_has_avx512()) channel_affine_avx512(y, O, plane, scale, shift, residual, relu);
+    else channel_affine_scalar(y, O, plane, scale, shift, residual, relu);
 }
 
 void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int sw, int ph, int pw, int rows,
@@ -347,12 +351,14 @@ void engine_flat_pack_gradient(const float *g, int O, int Ho, int Wo, int width,
 }
 
 void engine_flat_unpack_output(const float *ext, int O, int Ho, int Wo, int width, const float *scale,
-                               const float *shift, int relu, float *y) {
-    (void)ext; (void)O; (void)Ho; (void)Wo; (void)width; (void)scale; (void)shift; (void)relu; (void)y;
+                               const float *shift, const float *residual, int relu, float *y) {
+    (void)ext; (void)O; (void)Ho; (void)Wo; (void)width; (void)scale; (void)shift; (void)residual; (void)relu;
+    (void)y;
 }
 
-void engine_channel_affine(float *y, int O, long plane, const float *scale, const float *shift, int relu) {
-    channel_affine_scalar(y, O, plane, scale, shift, relu);
+void engine_channel_affine(float *y, int O, long plane, const float *scale, const float *shift,
+                           const float *residual, int relu) {
+    channel_affine_scalar(y, O, plane, scale, shift, residual, relu);
 }
 
 void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int sw, int ph, int pw, int rows,

@@ -215,8 +215,8 @@ AVX512 static INLINE void at4_tile(const __m512 v[16], channel_epilogue e, __m51
         for (int s = 0; s < 4; s++)
             p[s] = r == 0 ? _mm512_add_ps(_mm512_add_ps(v[s], v[4 + s]), v[8 + s])
                           : _mm512_sub_ps(_mm512_sub_ps(v[4 + s], v[8 + s]), v[12 + s]);
-        y[r][0] = apply_epilogue(e, _mm512_add_ps(_mm512_add_ps(p[0], p[1]), p[2]));
-        y[r][1] = apply_epilogue(e, _mm512_sub_ps(_mm512_sub_ps(p[1], p[2]), p[3]));
+        y[r][0] = apply_affine(e, _mm512_add_ps(_mm512_add_ps(p[0], p[1]), p[2]));
+        y[r][1] = apply_affine(e, _mm512_sub_ps(_mm512_sub_ps(p[1], p[2]), p[3]));
     }
 }
 
@@ -230,11 +230,11 @@ AVX512 static INLINE __m512i index_interleave_hi(void) {
 // Y = Aᵀ M A, through the channel epilogue, from m[ξ*ms + o*ld + k*TX + j] into the same tile rows
 // of y [n][O][Ho][Wo].
 AVX512 static void output_tiles_wide(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow,
-                                     long rows, int Ho, int Wo, const float *scale, const float *shift, int relu,
-                                     float *y) {
+                                     long rows, int Ho, int Wo, const float *scale, const float *shift,
+                                     const float *residual, int relu, float *y) {
     const __m512i lo = index_interleave_lo(), hi = index_interleave_hi();
     for (int o = 0; o < O; o++) {
-        const channel_epilogue e = epilogue_for(scale, shift, relu, o);
+        const channel_epilogue e = epilogue_for(scale, shift, residual, relu, y, o);
         for (long k = 0; k < rows; k++) {
             const long row = firstRow + k, img = row / TY;
             const int ty = (int)(row % TY);
@@ -248,8 +248,8 @@ AVX512 static void output_tiles_wide(const float *mt, long ms, long ld, int O, i
                 for (int r = 0; r < outRows; r++) {
                     float *dst = y + ((img * O + o) * Ho + 2 * ty + r) * Wo + 2L * j;
                     long left = Wo - 2L * j;
-                    _mm512_mask_storeu_ps(dst, lane_range(0, left), _mm512_permutex2var_ps(t[r][0], lo, t[r][1]));
-                    _mm512_mask_storeu_ps(dst + 16, lane_range(0, left - 16), _mm512_permutex2var_ps(t[r][0], hi, t[r][1]));
+                    store_output(e, dst, lane_range(0, left), _mm512_permutex2var_ps(t[r][0], lo, t[r][1]));
+                    store_output(e, dst + 16, lane_range(0, left - 16), _mm512_permutex2var_ps(t[r][0], hi, t[r][1]));
                 }
             }
         }
@@ -260,12 +260,12 @@ AVX512 static void output_tiles_wide(const float *mt, long ms, long ld, int O, i
 // transformed at once into four staged planes (output row parity x column parity, tile rows one
 // after another), then each output row (at most 16 pixels) is one interleave and one store.
 AVX512 static void output_tiles_narrow(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow,
-                                       long rows, int Ho, int Wo, const float *scale, const float *shift, int relu,
-                                       float *y, float *stage) {
+                                       long rows, int Ho, int Wo, const float *scale, const float *shift,
+                                       const float *residual, int relu, float *y, float *stage) {
     const __m512i lo = index_interleave_lo();
     const long tiles = rows * TX, sf = tiles + 16;
     for (int o = 0; o < O; o++) {
-        const channel_epilogue e = epilogue_for(scale, shift, relu, o);
+        const channel_epilogue e = epilogue_for(scale, shift, residual, relu, y, o);
         const float *src = mt + (long)o * ld;
         for (long t = 0; t < tiles; t += 16) {
             __mmask16 m = lane_range(0, tiles - t);
@@ -283,7 +283,7 @@ AVX512 static void output_tiles_narrow(const float *mt, long ms, long ld, int O,
                 __m512 ev = _mm512_loadu_ps(stage + 2 * r * sf + k * TX);
                 __m512 od = _mm512_loadu_ps(stage + (2 * r + 1) * sf + k * TX);
                 float *dst = y + ((img * O + o) * Ho + 2 * ty + r) * Wo;
-                _mm512_mask_storeu_ps(dst, lane_range(0, Wo), _mm512_permutex2var_ps(ev, lo, od));
+                store_output(e, dst, lane_range(0, Wo), _mm512_permutex2var_ps(ev, lo, od));
             }
         }
     }
@@ -291,10 +291,10 @@ AVX512 static void output_tiles_narrow(const float *mt, long ms, long ld, int O,
 
 // `stage`: output_stage_floats(rows, TX) floats.
 AVX512 static void output_tiles(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow, long rows,
-                                int Ho, int Wo, const float *scale, const float *shift, int relu, float *y,
-                                float *stage) {
-    if (TX > 8) output_tiles_wide(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, scale, shift, relu, y);
-    else output_tiles_narrow(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, scale, shift, relu, y, stage);
+                                int Ho, int Wo, const float *scale, const float *shift, const float *residual, int relu,
+                                float *y, float *stage) {
+    if (TX > 8) output_tiles_wide(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, scale, shift, residual, relu, y);
+    else output_tiles_narrow(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, scale, shift, residual, relu, y, stage);
 }
 
 // ---- F(4x4, 3x3): 6x6 input tiles, 36 products per 4x4 outputs (4x fewer multiplies than direct) ----
@@ -370,10 +370,11 @@ AVX512 static void input_tiles4(const float *x, int C, int H, int W, int ph, int
 }
 
 AVX512 static void output_tiles4(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow, long rows,
-                                 int Ho, int Wo, const float *scale, const float *shift, int relu, float *y) {
+                                 int Ho, int Wo, const float *scale, const float *shift, const float *residual,
+                                 int relu, float *y) {
     const __m512i lo = index_interleave_lo(), hi = index_interleave_hi();
     for (int o = 0; o < O; o++) {
-        const channel_epilogue e = epilogue_for(scale, shift, relu, o);
+        const channel_epilogue e = epilogue_for(scale, shift, residual, relu, y, o);
         for (long k = 0; k < rows; k++) {
             const long row = firstRow + k, img = row / TY;
             const int ty = (int)(row % TY);
@@ -391,7 +392,7 @@ AVX512 static void output_tiles4(const float *mt, long ms, long ld, int O, int T
                 for (int r = 0; r < outRows; r++) {
                     __m512 q[4];
                     at6(P[r], q);
-                    for (int i = 0; i < 4; i++) q[i] = apply_epilogue(e, q[i]);
+                    for (int i = 0; i < 4; i++) q[i] = apply_affine(e, q[i]);
                     // Output column 4j + i comes from q[i][j]: interleave twice.
                     __m512 elo = _mm512_permutex2var_ps(q[0], lo, q[2]), ehi = _mm512_permutex2var_ps(q[0], hi, q[2]);
                     __m512 olo = _mm512_permutex2var_ps(q[1], lo, q[3]), ohi = _mm512_permutex2var_ps(q[1], hi, q[3]);
@@ -400,7 +401,7 @@ AVX512 static void output_tiles4(const float *mt, long ms, long ld, int O, int T
                     float *dst = y + ((img * O + o) * Ho + 4 * ty + r) * Wo + 4L * j;
                     long left = Wo - 4L * j;
                     for (int i = 0; i < 4; i++)
-                        _mm512_mask_storeu_ps(dst + 16 * i, lane_range(0, left - 16L * i), out[i]);
+                        store_output(e, dst + 16 * i, lane_range(0, left - 16L * i), out[i]);
                 }
             }
         }
@@ -416,8 +417,8 @@ long engine_winograd_scratch_floats(int C, int O, int Ho, int Wo, int tile, int 
 }
 
 void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
-                             int Ho, int Wo, const float *scale, const float *shift, int relu, float *y, int tile,
-                             int groupRows, float *scratch) {
+                             int Ho, int Wo, const float *scale, const float *shift, const float *residual, int relu,
+                             float *y, int tile, int groupRows, float *scratch) {
     const int TX = (Wo + tile - 1) / tile, TY = (Ho + tile - 1) / tile, points = (tile + 2) * (tile + 2);
     const long total = (long)n * TY, us = engine_winograd_weight_stride(O, C);
     const long zero = 0, groupFloats = points * (((long)C + O) * groupRows * TX + 2 * XI_PAD);
@@ -431,8 +432,8 @@ void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph,
         else input_tiles(x, C, H, W, ph, pw, TY, TX, r0, rows, v, vs, g, inStage);
         for (int xi = 0; xi < points; xi++)
             engine_flat_conv_forward(v + xi * vs, g, C, 1, &zero, u + xi * us, O, m + xi * ms, g, g, 0);
-        if (tile == 4) output_tiles4(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, scale, shift, relu, y);
-        else output_tiles(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, scale, shift, relu, y, outStage);
+        if (tile == 4) output_tiles4(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, scale, shift, residual, relu, y);
+        else output_tiles(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, scale, shift, residual, relu, y, outStage);
     }
 }
 
@@ -527,10 +528,10 @@ long engine_winograd_scratch_floats(int C, int O, int Ho, int Wo, int tile, int 
     return 0;
 }
 void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
-                             int Ho, int Wo, const float *scale, const float *shift, int relu, float *y, int tile,
-                             int groupRows, float *scratch) {
+                             int Ho, int Wo, const float *scale, const float *shift, const float *residual, int relu,
+                             float *y, int tile, int groupRows, float *scratch) {
     (void)x; (void)n; (void)C; (void)H; (void)W; (void)ph; (void)pw; (void)u; (void)O; (void)Ho; (void)Wo;
-    (void)scale; (void)shift; (void)relu; (void)y; (void)tile; (void)groupRows; (void)scratch;
+    (void)scale; (void)shift; (void)residual; (void)relu; (void)y; (void)tile; (void)groupRows; (void)scratch;
 }
 void engine_winograd_pack_weights(const float *w, int O, long os, int C, long cs, int flip, int tile, int b0, int b1,
                                   float *u) {

@@ -34,9 +34,10 @@ func shortcut(_ downsample: Sequential?, _ x: Tensor) -> Tensor {
     return downsample(x)
 }
 
-/// `relu(out + identity)`, fused when `relu` is the stock `ReLU`.
-func addThenReLU(_ out: Tensor, _ identity: Tensor, _ relu: Module) -> Tensor {
-    relu is ReLU ? addReLU(out, identity) : relu(out + identity)
+/// `relu(bn(conv(x)) + identity)`, the end of a residual block: with the stock `ReLU`, the add and
+/// ReLU run as one op, or inside the convolution's output like `convBatchNorm`.
+func convBatchNormAddReLU(_ conv: Conv2d, _ bn: BatchNorm2d, _ identity: Tensor, _ relu: Module, _ x: Tensor) -> Tensor {
+    relu is ReLU ? bn.forward(convolving: x, with: conv, adding: identity, reLU: true) : relu(bn(conv(x)) + identity)
 }
 
 /// The two-convolution residual block of ResNet-18/34 (torchvision's `BasicBlock`):
@@ -63,9 +64,8 @@ public final class BasicBlock: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        var out = convBatchNormReLU(conv1, bn1, relu, x)
-        out = convBatchNorm(conv2, bn2, out)
-        return addThenReLU(out, shortcut(downsample, x), relu)
+        let out = convBatchNormReLU(conv1, bn1, relu, x)
+        return convBatchNormAddReLU(conv2, bn2, shortcut(downsample, x), relu, out)
     }
 }
 
@@ -101,8 +101,7 @@ public final class Bottleneck: Module {
     public override func forward(_ x: Tensor) -> Tensor {
         var out = convBatchNormReLU(conv1, bn1, relu, x)
         out = convBatchNormReLU(conv2, bn2, relu, out)
-        out = convBatchNorm(conv3, bn3, out)
-        return addThenReLU(out, shortcut(downsample, x), relu)
+        return convBatchNormAddReLU(conv3, bn3, shortcut(downsample, x), relu, out)
     }
 }
 

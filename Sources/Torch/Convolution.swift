@@ -64,38 +64,42 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int,
     }
 }
 
-/// `conv2d(input, weight)` followed by a per-output-channel affine map and, when `reLU`, a ReLU:
-/// `relu(conv * scale + shift)` with `scale` and `shift` of shape `[outChannels]`. This is an
-/// eval-mode batch norm folded into the convolution (what PyTorch's `fuse_conv_bn_eval` does
-/// offline): when no gradient is recorded the map is applied as the convolution writes its
-/// output, so the batch norm costs no pass over memory and no tensor of its own. When gradients
-/// are wanted it runs as the separate differentiable ops.
-public func conv2dAffine(_ input: Tensor, weight: Tensor, scale: Tensor, shift: Tensor, reLU: Bool = false,
-                         stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
-                         groups: Int = 1, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
+/// `conv2d(input, weight)` followed by a per-output-channel affine map, an optional residual and an
+/// optional ReLU: `relu(conv * scale + shift + residual)`, with `scale` and `shift` of shape
+/// `[outChannels]` and `residual` shaped like the output. This is an eval-mode batch norm folded
+/// into the convolution (what PyTorch's `fuse_conv_bn_eval` does offline), with a ResNet block's
+/// shortcut and ReLU: when no gradient is recorded it is all applied as the convolution writes
+/// its output, so the batch norm and the addition cost no pass over memory and no tensor of their
+/// own. When gradients are wanted it runs as the separate differentiable ops.
+public func conv2dAffine(_ input: Tensor, weight: Tensor, scale: Tensor, shift: Tensor, residual: Tensor? = nil,
+                         reLU: Bool = false, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+                         dilation: (Int, Int) = (1, 1), groups: Int = 1,
+                         file: StaticString = #fileID, line: UInt = #line) -> Tensor {
+    let op = "conv2dAffine"
     let outputs = weight.rank == 4 ? weight.shape[0] : -1
     for (name, t) in [("scale", scale), ("shift", shift)] {
-        requireFloat(t, "conv2dAffine", name, file: file, line: line)
-        check(t.shape == [outputs], "conv2dAffine",
+        requireFloat(t, op, name, file: file, line: line)
+        check(t.shape == [outputs], op,
               "\(name) has shape \(describe(shape: t.shape)) but the weight \(describe(shape: weight.shape)) has \(outputs) output channels",
               file: file, line: line)
-    }
-    if GradMode.isEnabled && [input, weight, scale, shift].contains(where: \.requiresGrad) {
-        let y = conv2d(input, weight: weight, bias: nil, stride: stride, padding: padding, dilation: dilation,
-                       groups: groups, file: file, line: line)
-        let channel = input.rank == 3 ? [outputs, 1, 1] : [1, outputs, 1, 1]
-        let z = y * scale.reshape(channel) + shift.reshape(channel)
-        return reLU ? z.relu() : z
     }
     let geometry = ConvGeometry(input: input, weight: weight, bias: shift, stride: stride, padding: padding,
                                 dilation: dilation, groups: groups, file: file, line: line)
     let outShape = input.rank == 3 ? [geometry.o, geometry.ho, geometry.wo] : [geometry.n, geometry.o, geometry.ho, geometry.wo]
-    if geometry.n == 0 || geometry.o == 0 { return zeroTensor(outShape) }
-    if geometry.c == 0 {
-        return Tensor.make(shape: outShape) { y in  // an empty sum: shift alone, through the ReLU
-            let plane = geometry.ho * geometry.wo
-            for i in 0..<y.count { let v = shift.storage[(i / plane) % geometry.o]; y[i] = reLU ? max(v, 0) : v }
-        }
+    if let residual {
+        requireFloat(residual, op, "residual", file: file, line: line)
+        check(residual.shape == outShape, op,
+              "residual has shape \(describe(shape: residual.shape)) but the convolution's output is \(describe(shape: outShape))",
+              file: file, line: line)
+    }
+    let wantsGradient = GradMode.isEnabled && ([input, weight, scale, shift] + [residual].compactMap { $0 }).contains(where: \.requiresGrad)
+    if wantsGradient || geometry.n == 0 || geometry.c == 0 || geometry.o == 0 {
+        let y = conv2d(input, weight: weight, bias: nil, stride: stride, padding: padding, dilation: dilation,
+                       groups: groups, file: file, line: line)
+        let channel = input.rank == 3 ? [outputs, 1, 1] : [1, outputs, 1, 1]
+        var z = y * scale.reshape(channel) + shift.reshape(channel)
+        if let residual { z = z + residual }
+        return reLU ? z.relu() : z
     }
     let transformed = geometry.cachedWinogradWeights(weight)
     return Tensor.make(shape: outShape) { y in
@@ -103,10 +107,12 @@ public func conv2dAffine(_ input: Tensor, weight: Tensor, scale: Tensor, shift: 
             weight.storage.withUnsafeBufferPointer { pw in
                 scale.storage.withUnsafeBufferPointer { ps in
                     shift.storage.withUnsafeBufferPointer { pb in
-                        withOptionalPointer(transformed) { pu in
-                            geometry.forward(px.baseAddress!, pw.baseAddress!, pb.baseAddress!, y.baseAddress!,
-                                             transformedWeights: pu,
-                                             epilogue: ConvEpilogue(scale: ps.baseAddress!, reLU: reLU))
+                        withOptionalPointer(residual?.storage) { pr in
+                            withOptionalPointer(transformed) { pu in
+                                geometry.forward(px.baseAddress!, pw.baseAddress!, pb.baseAddress!, y.baseAddress!,
+                                                 transformedWeights: pu,
+                                                 epilogue: ConvEpilogue(scale: ps.baseAddress!, residual: pr, reLU: reLU))
+                            }
                         }
                     }
                 }
@@ -119,8 +125,15 @@ public func conv2dAffine(_ input: Tensor, weight: Tensor, scale: Tensor, shift: 
 /// a per-output-channel factor (an eval-mode batch norm folded in) and ReLU.
 struct ConvEpilogue {
     var scale: UnsafePointer<Float>? = nil
+    /// Added before the ReLU; laid out like the whole output [N, O, Ho, Wo].
+    var residual: UnsafePointer<Float>? = nil
     var reLU = false
-    var isIdentity: Bool { scale == nil && !reLU }
+    var isIdentity: Bool { scale == nil && residual == nil && !reLU }
+
+    /// The same epilogue for the outputs from image `image` on (`imageFloats` floats each).
+    func from(image: Int, imageFloats: Int) -> ConvEpilogue {
+        ConvEpilogue(scale: scale, residual: residual.map { $0 + image * imageFloats }, reLU: reLU)
+    }
 }
 
 /// Sizes of one convolution, validated, with the forward and backward kernels.
@@ -281,7 +294,8 @@ struct ConvGeometry {
             forward(x, weight, nil, y)
             Threads.parallelFor(n, costPerItem: o * ohw) { range in
                 for img in range {
-                    engine_channel_affine(y + img * o * ohw, Int32(o), ohw, epilogue.scale, bias, epilogue.reLU ? 1 : 0)
+                    engine_channel_affine(y + img * o * ohw, Int32(o), ohw, epilogue.scale, bias,
+                                          epilogue.from(image: img, imageFloats: o * ohw).residual, epilogue.reLU ? 1 : 0)
                 }
             }
             return

@@ -146,11 +146,12 @@ extension ConvGeometry {
                                                      pw.baseAddress!, Int32(o), target, planes.q, planes.q, 0)
                         }
                     }
+                    let residual = epilogue.from(image: img, imageFloats: o * ohw).residual
                     if !straight {
                         engine_flat_unpack_output(ext, Int32(o), Int32(ho), Int32(wo), Int32(planes.phaseWidth),
-                                                  epilogue.scale, bias, epilogue.reLU ? 1 : 0, yImg)
+                                                  epilogue.scale, bias, residual, epilogue.reLU ? 1 : 0, yImg)
                     } else if bias != nil || !epilogue.isIdentity {
-                        engine_channel_affine(yImg, Int32(o), ohw, epilogue.scale, bias, epilogue.reLU ? 1 : 0)
+                        engine_channel_affine(yImg, Int32(o), ohw, epilogue.scale, bias, residual, epilogue.reLU ? 1 : 0)
                     }
                 }
             }

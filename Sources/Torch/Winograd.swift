@@ -145,7 +145,8 @@ extension ConvGeometry {
                 engine_winograd_forward(x + images.lowerBound * inImage, Int32(images.count), Int32(channels),
                                         Int32(height), Int32(width), Int32(padding.0), Int32(padding.1), u,
                                         Int32(outputs), Int32(outputHeight), Int32(outputWidth), epilogue.scale,
-                                        shift, epilogue.reLU ? 1 : 0, y + images.lowerBound * outImage, Int32(tile),
+                                        shift, epilogue.from(image: images.lowerBound, imageFloats: outImage).residual,
+                                        epilogue.reLU ? 1 : 0, y + images.lowerBound * outImage, Int32(tile),
                                         Int32(groupRows), scratch)
             }
         }

@@ -1,9 +1,10 @@
 import XCTest
 @testable import Torch
 
-/// `conv2dAffine` (a batch norm folded into the convolution's output) equals the separate ops on
-/// every convolution path: Winograd, the flat kernels (stride 2, 7x7, few channels) and sgemm (1x1,
-/// groups), with and without ReLU, and keeps autograd when gradients are wanted.
+/// `conv2dAffine` (a batch norm, a shortcut and a ReLU folded into the convolution's output) equals
+/// the separate ops on every convolution path: Winograd, the flat kernels (stride 2, 7x7, few
+/// channels) and sgemm (1x1, groups), with and without residual and ReLU, and keeps autograd when
+/// gradients are wanted.
 final class ConvAffineTests: XCTestCase {
     private struct Case {
         let n: Int, c: Int, o: Int, size: Int, kernel: Int, stride: Int, padding: Int, groups: Int
@@ -32,18 +33,22 @@ final class ConvAffineTests: XCTestCase {
             let x = Tensor.randn([t.n, t.c, t.size, t.size], generator: g)
             let weight = Tensor.randn([t.o, t.c / t.groups, t.kernel, t.kernel], generator: g)
             let scale = Tensor.randn([t.o], generator: g), shift = Tensor.randn([t.o], generator: g)
+            let y = conv2d(x, weight: weight, bias: nil, stride: (t.stride, t.stride), padding: (t.padding, t.padding),
+                           groups: t.groups)
+            let shortcut = Tensor.randn(y.shape, generator: g)
             for reLU in [false, true] {
-                let fused = withNoGrad {
-                    conv2dAffine(x, weight: weight, scale: scale, shift: shift, reLU: reLU, stride: (t.stride, t.stride),
-                                 padding: (t.padding, t.padding), groups: t.groups)
+                for residual in [nil, shortcut] {
+                    let fused = withNoGrad {
+                        conv2dAffine(x, weight: weight, scale: scale, shift: shift, residual: residual, reLU: reLU,
+                                     stride: (t.stride, t.stride), padding: (t.padding, t.padding), groups: t.groups)
+                    }
+                    var expected = y * scale.reshape([1, t.o, 1, 1]) + shift.reshape([1, t.o, 1, 1])
+                    if let residual { expected = expected + residual }
+                    if reLU { expected = expected.relu() }
+                    XCTAssertEqual(fused.shape, expected.shape)
+                    XCTAssertNil(fused.gradFn)
+                    assertClose(fused.scalars, expected.scalars, "case \(i) relu \(reLU) residual \(residual != nil)")
                 }
-                let y = conv2d(x, weight: weight, bias: nil, stride: (t.stride, t.stride), padding: (t.padding, t.padding),
-                               groups: t.groups)
-                var expected = y * scale.reshape([1, t.o, 1, 1]) + shift.reshape([1, t.o, 1, 1])
-                if reLU { expected = expected.relu() }
-                XCTAssertEqual(fused.shape, expected.shape)
-                XCTAssertNil(fused.gradFn)
-                assertClose(fused.scalars, expected.scalars, "case \(i) relu \(reLU)")
             }
         }
     }
@@ -53,15 +58,17 @@ final class ConvAffineTests: XCTestCase {
         let x = Tensor.randn([2, 32, 6, 6], generator: g).requiringGrad()
         let weight = Tensor.randn([32, 32, 3, 3], generator: g).requiringGrad()
         let scale = Tensor.randn([32], generator: g).requiringGrad(), shift = Tensor.randn([32], generator: g).requiringGrad()
-        let y = conv2dAffine(x, weight: weight, scale: scale, shift: shift, reLU: true, padding: (1, 1))
+        let residual = Tensor.randn([2, 32, 6, 6], generator: g).requiringGrad()
+        let all = [x, weight, scale, shift, residual]
+        let y = conv2dAffine(x, weight: weight, scale: scale, shift: shift, residual: residual, reLU: true, padding: (1, 1))
         XCTAssertNotNil(y.gradFn)
         y.sum().backward()
-        let fusedGrads = [x, weight, scale, shift].map { $0.grad!.scalars }
-        for t in [x, weight, scale, shift] { t.zeroGrad() }
+        let fusedGrads = all.map { $0.grad!.scalars }
+        for t in all { t.zeroGrad() }
         let reference = (conv2d(x, weight: weight, bias: nil, padding: (1, 1)) * scale.reshape([1, 32, 1, 1])
-            + shift.reshape([1, 32, 1, 1])).relu()
+            + shift.reshape([1, 32, 1, 1]) + residual).relu()
         reference.sum().backward()
-        for (k, t) in [x, weight, scale, shift].enumerated() { assertClose(fusedGrads[k], t.grad!.scalars, "gradient \(k)") }
+        for (k, t) in all.enumerated() { assertClose(fusedGrads[k], t.grad!.scalars, "gradient \(k)") }
     }
 
     /// A frozen weight keeps its Winograd transform in the fused call too.

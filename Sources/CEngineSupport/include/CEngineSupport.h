@@ -45,9 +45,11 @@ void engine_flat_pack_input(const float *x, int C, int H, int W, int sh, int sw,
 void engine_flat_pack_gradient(const float *g, int O, int Ho, int Wo, int width, long lead, long stride, float *dst);
 /// Rows of `width` floats back to [O, Ho, Wo], through the epilogue of `engine_channel_affine`.
 void engine_flat_unpack_output(const float *ext, int O, int Ho, int Wo, int width, const float *scale,
-                               const float *shift, int relu, float *y);
-/// In place over y [O][plane]: y = y * scale[o] + shift[o] (either may be NULL), then max(0, .) when `relu`.
-void engine_channel_affine(float *y, int O, long plane, const float *scale, const float *shift, int relu);
+                               const float *shift, const float *residual, int relu, float *y);
+/// In place over y [O][plane]: y = y * scale[o] + shift[o] (either may be NULL: 1 and 0), plus
+/// `residual` [O][plane] when not NULL, then max(0, .) when `relu`.
+void engine_channel_affine(float *y, int O, long plane, const float *scale, const float *shift,
+                           const float *residual, int relu);
 /// Phase plane `phase` of a padded input gradient [C][rows][width] back into dx [C, H, W]
 /// (zeros when `dp` is NULL).
 void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int sw, int ph, int pw, int rows,
@@ -58,13 +60,13 @@ int engine_winograd_available(void);
 /// Scratch floats `engine_winograd_forward` needs for groups of `groupRows` tile rows.
 long engine_winograd_scratch_floats(int C, int O, int Ho, int Wo, int tile, int groupRows);
 /// 3x3 stride-1 convolution of images x [n][C][H][W] (padding ph, pw) into y [n][O][Ho][Wo], by
-/// Winograd F(tile x tile, 3x3), tile 2 or 4, each output written as acc * scale[o] + shift[o]
-/// (either may be NULL: 1 and 0), then max(0, .) when `relu`. `u` comes from
+/// Winograd F(tile x tile, 3x3), tile 2 or 4, each output written through the epilogue of
+/// `engine_channel_affine` (`residual` laid out like y). `u` comes from
 /// `engine_winograd_pack_weights` with the same tile; tiles are processed `groupRows` tile rows
 /// at a time.
 void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
-                             int Ho, int Wo, const float *scale, const float *shift, int relu, float *y, int tile,
-                             int groupRows, float *scratch);
+                             int Ho, int Wo, const float *scale, const float *shift, const float *residual, int relu,
+                             float *y, int tile, int groupRows, float *scratch);
 /// Floats from one transform matrix of `floats` floats to the next of its set (a little more than
 /// its size, off power-of-two distances).
 long engine_winograd_matrix_stride(long floats);

@@ -116,17 +116,20 @@ extension BatchNorm {
         return !isTraining || (isFrozen && !updatesStatisticsWhenFrozen)
     }
 
-    /// `forward(conv(input))`, or `forwardReLU` when `reLU`. When this layer uses its running
-    /// statistics and no gradient is recorded (evaluation, a frozen backbone) the normalization is
-    /// folded into the convolution and applied as it writes its output (`conv2dAffine`); otherwise
-    /// the two layers run one after the other.
-    public func forward(convolving input: Tensor, with conv: Conv2d, reLU: Bool) -> Tensor {
-        let parameters = [input, conv.weight] + [conv.bias, weight, bias].compactMap { $0 }
+    /// `forward(conv(input))` plus `residual` when given, then a ReLU when `reLU`: a ResNet's
+    /// conv-BN-ReLU, or its block ending conv-BN-add-ReLU. When this layer uses its running
+    /// statistics and no gradient is recorded (evaluation, a frozen backbone) the normalization,
+    /// the addition and the ReLU are folded into the convolution and applied as it writes its
+    /// output (`conv2dAffine`); otherwise the layers run one after the other (BN and ReLU fused).
+    public func forward(convolving input: Tensor, with conv: Conv2d, adding residual: Tensor? = nil,
+                        reLU: Bool) -> Tensor {
+        let tensors = [input, conv.weight] + [conv.bias, weight, bias, residual].compactMap { $0 }
         guard BatchNorm.foldsIntoConvolution, usesRunningStatistics,
-              !(GradMode.isEnabled && parameters.contains(where: \.requiresGrad)),
+              !(GradMode.isEnabled && tensors.contains(where: \.requiresGrad)),
               let runningMean, let runningVar, input.rank == 4, conv.outChannels == numFeatures else {
             let y = conv(input)
-            return reLU ? forwardReLU(y) : forward(y)
+            guard let residual else { return reLU ? forwardReLU(y) : forward(y) }
+            return reLU ? addReLU(forward(y), residual) : forward(y) + residual
         }
         // y = (conv + b - mean) * w / sqrt(var + eps) + beta = conv * scale + shift.
         let mean = runningMean.scalars, variance = runningVar.scalars
@@ -136,7 +139,8 @@ extension BatchNorm {
             scale[c] = (gamma?[c] ?? 1) / (variance[c] + eps).squareRoot()
             shift[c] = (beta?[c] ?? 0) + ((convBias?[c] ?? 0) - mean[c]) * scale[c]
         }
-        return conv2dAffine(input, weight: conv.weight, scale: Tensor(scale), shift: Tensor(shift), reLU: reLU,
-                            stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups)
+        return conv2dAffine(input, weight: conv.weight, scale: Tensor(scale), shift: Tensor(shift), residual: residual,
+                            reLU: reLU, stride: conv.stride, padding: conv.padding, dilation: conv.dilation,
+                            groups: conv.groups)
     }
 }
