@@ -131,9 +131,16 @@ int engine_max_pool_available(void) { return engine_cpu_has_avx512(); }
 
 #else
 
-long engine_max_pool_scratch_floats(int W, int kw, int sw, int pw, int Wo) { return 0; }
+// Without AVX-512 `engine_max_pool_available` is 0 and Pooling.swift uses its own loops.
+long engine_max_pool_scratch_floats(int W, int kw, int sw, int pw, int Wo) {
+    (void)W; (void)kw; (void)sw; (void)pw; (void)Wo;
+    return 0;
+}
 void engine_max_pool_plane(const float *x, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
-                           int Ho, int Wo, float *y, int *idx, float *scratch) {}
+                           int Ho, int Wo, float *y, int *idx, float *scratch) {
+    (void)x; (void)H; (void)W; (void)kh; (void)kw; (void)sh; (void)sw; (void)ph; (void)pw; (void)Ho; (void)Wo;
+    (void)y; (void)idx; (void)scratch;
+}
 int engine_max_pool_available(void) { return 0; }
 
 #endif
