@@ -24,20 +24,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int,
     if geometry.n == 0 || geometry.c == 0 || geometry.o == 0 {
         return emptyResult(outShape, "conv2d", bias.map { [input, weight, $0] } ?? [input, weight])
     }
-    // Weights that cannot change before the next call (frozen, or no gradient recorded) keep their
-    // Winograd transform between calls.
-    let transformed = GradMode.isEnabled && weight.requiresGrad ? nil : geometry.cachedWinogradWeights(weight)
-    let out = Tensor.make(shape: outShape) { y in
-        xData.withUnsafeBufferPointer { px in
-            wData.withUnsafeBufferPointer { pw in
-                withOptionalPointer(bias?.storage) { pb in
-                    withOptionalPointer(transformed) { pu in
-                        geometry.forward(px.baseAddress!, pw.baseAddress!, pb, y.baseAddress!, transformedWeights: pu)
-                    }
-                }
-            }
-        }
-    }
+    let out = geometry.output(input, weight, bias: bias, shape: outShape)
     let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
     let inputShape = input.shape, weightShape = weight.shape
     return Tensor.record(out, "conv2d", inputs) { g, needs in
@@ -101,24 +88,7 @@ public func conv2dAffine(_ input: Tensor, weight: Tensor, scale: Tensor, shift: 
         if let residual { z = z + residual }
         return reLU ? z.relu() : z
     }
-    let transformed = geometry.cachedWinogradWeights(weight)
-    return Tensor.make(shape: outShape) { y in
-        input.storage.withUnsafeBufferPointer { px in
-            weight.storage.withUnsafeBufferPointer { pw in
-                scale.storage.withUnsafeBufferPointer { ps in
-                    shift.storage.withUnsafeBufferPointer { pb in
-                        withOptionalPointer(residual?.storage) { pr in
-                            withOptionalPointer(transformed) { pu in
-                                geometry.forward(px.baseAddress!, pw.baseAddress!, pb.baseAddress!, y.baseAddress!,
-                                                 transformedWeights: pu,
-                                                 epilogue: ConvEpilogue(scale: ps.baseAddress!, residual: pr, reLU: reLU))
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    return geometry.output(input, weight, bias: shift, scale: scale, residual: residual, reLU: reLU, shape: outShape)
 }
 
 /// What a convolution's forward pass applies to each output as it writes it, besides the bias:
@@ -275,6 +245,30 @@ struct ConvGeometry {
     }
 
     // MARK: Forward
+
+    /// The forward pass as a new tensor of `shape` (no autograd): `input` convolved with `weight`,
+    /// plus `bias`, through the epilogue that `scale`, `residual` and `reLU` describe; a cached
+    /// Winograd transform of `weight` is used where one applies.
+    func output(_ input: Tensor, _ weight: Tensor, bias: Tensor?, scale: Tensor? = nil, residual: Tensor? = nil,
+                reLU: Bool = false, shape: [Int]) -> Tensor {
+        let transformed = cachedWinogradWeights(weight)
+        return Tensor.make(shape: shape) { y in
+            input.storage.withUnsafeBufferPointer { px in
+                weight.storage.withUnsafeBufferPointer { pw in
+                    withOptionalPointer(bias?.storage) { pb in
+                        withOptionalPointer(scale?.storage) { ps in
+                            withOptionalPointer(residual?.storage) { pr in
+                                withOptionalPointer(transformed) { pu in
+                                    forward(px.baseAddress!, pw.baseAddress!, pb, y.baseAddress!, transformedWeights: pu,
+                                            epilogue: ConvEpilogue(scale: ps, residual: pr, reLU: reLU))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     /// `transformedWeights`: the weight's Winograd transform for this geometry, when the caller has it.
     /// Each output is written as `(sum + bias) * 1`, or through `epilogue` (`sum * scale + bias`, ReLU).

@@ -13,8 +13,8 @@ public func maxPool2d(_ input: Tensor, kernelSize: (Int, Int), stride: (Int, Int
                          padding: padding, dilation: dilation, ceilMode: ceilMode, file: file, line: line)
     let planes = p.planes, ohw = p.ho * p.wo
     if planes == 0 { return emptyResult(p.outputShape(input.shape), "maxPool2d", [input]) }
-    if !(GradMode.isEnabled && input.requiresGrad) && p.dh == 1 && p.dw == 1 {
-        // Nobody will ask for a gradient: values only, row-vectorised (ResNet's stem pooling in eval).
+    if !(GradMode.isEnabled && input.requiresGrad) {
+        // Nobody will ask for a gradient: values only (ResNet's stem pooling in eval).
         return Tensor.make(shape: p.outputShape(input.shape)) { y in
             input.storage.withUnsafeBufferPointer { px in
                 let x = px.baseAddress!, yo = y.baseAddress!

@@ -68,9 +68,11 @@ extension ConvGeometry {
     /// after its values change (its storage `version`): for weights that stay fixed between calls
     /// (evaluation, frozen backbones), where packing cost up to a third of a ResNet-18 layer4
     /// forward. Costs 16/9 (or 36/9) of the weight's memory per tile size in use. Nil when this
-    /// convolution does not take the Winograd path.
+    /// convolution does not take the Winograd path, or when a gradient is recorded for the weight
+    /// (training changes it every step: a cache would only hold memory).
     func cachedWinogradWeights(_ weight: Tensor) -> [Float]? {
-        guard usesWinograd, ConvGeometry.winogradWeightCacheEnabled else { return nil }
+        guard usesWinograd, ConvGeometry.winogradWeightCacheEnabled,
+              !(GradMode.isEnabled && weight.requiresGrad) else { return nil }
         let tile = winogradTile(channels: min(c, o), outputHeight: ho, outputWidth: wo)
         if let cached = weight.winogradWeights[tile], cached.version == weight.version { return cached.values }
         let count = winogradWeightFloats(outputs: o, inputs: c, tile: tile)

@@ -122,14 +122,14 @@ extension BatchNorm {
     /// the addition and the ReLU are folded into the convolution and applied as it writes its
     /// output (`conv2dAffine`); otherwise the layers run one after the other (BN and ReLU fused).
     public func forward(convolving input: Tensor, with conv: Conv2d, adding residual: Tensor? = nil,
-                        reLU: Bool) -> Tensor {
+                        reLU: Bool, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
         let tensors = [input, conv.weight] + [conv.bias, weight, bias, residual].compactMap { $0 }
         guard BatchNorm.foldsIntoConvolution, usesRunningStatistics,
               !(GradMode.isEnabled && tensors.contains(where: \.requiresGrad)),
               let runningMean, let runningVar, input.rank == 4, conv.outChannels == numFeatures else {
             let y = conv(input)
             guard let residual else { return reLU ? forwardReLU(y) : forward(y) }
-            return reLU ? addReLU(forward(y), residual) : forward(y) + residual
+            return reLU ? addReLU(forward(y), residual, file: file, line: line) : forward(y).add(residual, file: file, line: line)
         }
         // y = (conv + b - mean) * w / sqrt(var + eps) + beta = conv * scale + shift.
         let mean = runningMean.scalars, variance = runningVar.scalars
@@ -141,6 +141,6 @@ extension BatchNorm {
         }
         return conv2dAffine(input, weight: conv.weight, scale: Tensor(scale), shift: Tensor(shift), residual: residual,
                             reLU: reLU, stride: conv.stride, padding: conv.padding, dilation: conv.dilation,
-                            groups: conv.groups)
+                            groups: conv.groups, file: file, line: line)
     }
 }
