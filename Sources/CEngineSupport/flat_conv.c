@@ -185,6 +185,187 @@ AVX512 static void weight_grad_avx512(const float *in, long iis, long ics, int C
     }
 }
 
+// Weight gradient of a nine-tap (3x3) kernel as a sum of outer products: at each output pixel,
+// the gradients of 16 output channels (one vector of dY transposed to [pixel][16]) times the nine
+// input values the taps read (scalar broadcasts straight from the flat planes). The accumulators
+// are dW itself, 16 outputs x 9 taps per channel, so nothing is reduced across vector lanes, and
+// only true output pixels are visited (the planes' padding columns cost nothing). Measured against
+// `weight_grad_avx512` on one thread: 1.6-2.4x faster for the small ResNet's 16-64 channel layers;
+// on both of this VM's cores at once, 16 ch 28x28 only ties (the two threads together reach the
+// same total either way). Named accumulators keep clang from spilling them on every pixel.
+#define T9_FMA(acc, s, v) acc = _mm512_fmadd_ps(_mm512_set1_ps(s), v, acc);
+#define T9_TAPS(P, v, A)                                                                                 \
+    T9_FMA(A##0, P[o0], v) T9_FMA(A##1, P[o1], v) T9_FMA(A##2, P[o2], v) T9_FMA(A##3, P[o3], v)           \
+    T9_FMA(A##4, P[o4], v) T9_FMA(A##5, P[o5], v) T9_FMA(A##6, P[o6], v) T9_FMA(A##7, P[o7], v)           \
+    T9_FMA(A##8, P[o8], v)
+#define T9_ZERO(A)                                                                                       \
+    __m512 A##0 = _mm512_setzero_ps(), A##1 = A##0, A##2 = A##0, A##3 = A##0, A##4 = A##0, A##5 = A##0,   \
+           A##6 = A##0, A##7 = A##0, A##8 = A##0;
+#define T9_STORE(A, ob, c)                                                                               \
+    {                                                                                                    \
+        const __m512 taps_[9] = {A##0, A##1, A##2, A##3, A##4, A##5, A##6, A##7, A##8};                   \
+        t9_store(taps_, dw + (long)(ob) * 16 * pairs + (long)(c) * 9, pairs, O - (ob) * 16);              \
+    }
+
+// dw[lane * pairs + t] += taps[t][lane] for the first `lanes` lanes.
+AVX512 static INLINE void t9_store(const __m512 *taps, float *dw, long pairs, int lanes) {
+    float v[9][16];
+    for (int t = 0; t < 9; t++) _mm512_storeu_ps(v[t], taps[t]);
+    for (int l = 0; l < 16 && l < lanes; l++)
+        for (int t = 0; t < 9; t++) dw[l * pairs + t] += v[t][l];
+}
+
+// The loop over images and true output pixels shared by both blocks below; X0..X2 point at the
+// pixel in the block's channels, g at its dY vector(s).
+#define T9_PIXELS(BODY)                                                                                  \
+    const long o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5];              \
+    const long o6 = off[6], o7 = off[7], o8 = off[8];                                                     \
+    for (int img = 0; img < nimg; img++) {                                                               \
+        const float *g = gt + img * gti;                                                                 \
+        const float *r0 = in + img * iis, *r1 = r0 + (nc > 1 ? ics : 0), *r2 = r0 + (nc > 2 ? 2 * ics : 0); \
+        for (int oh = 0; oh < Ho; oh++, r0 += width, r1 += width, r2 += width)                           \
+            for (int ow = 0; ow < Wo; ow++, g += 16) {                                                   \
+                const float *X0 = r0 + ow, *X1 = r1 + ow, *X2 = r2 + ow;                                  \
+                BODY                                                                                     \
+            }                                                                                            \
+    }
+
+// Output blocks ob and ob + 1 (32 outputs) x channel c: two dY vectors share each broadcast,
+// 11 loads per 18 FMAs.
+AVX512 static void t9_two_output_blocks(const float *in, long iis, long ics, const long *off, long width,
+                                        const float *gt, long gti, long gto, int Ho, int Wo, int nimg, float *dw,
+                                        long pairs, int O, int ob, int c) {
+    const int nc = 1;
+    T9_ZERO(a) T9_ZERO(b)
+    T9_PIXELS(__m512 v = _mm512_loadu_ps(g); __m512 u = _mm512_loadu_ps(g + gto);
+              (void)X1; (void)X2; T9_TAPS(X0, v, a) T9_TAPS(X0, u, b))
+    T9_STORE(a, ob, c)
+    T9_STORE(b, ob + 1, c)
+}
+
+// Output block ob (16 outputs) x channel c, for a last single block whose taps are not a plain
+// 3x3 grid: 10 loads per 9 FMAs.
+AVX512 static void t9_one_block(const float *in, long iis, long ics, const long *off, long width, const float *gt,
+                                long gti, int Ho, int Wo, int nimg, float *dw, long pairs, int O, int ob, int c) {
+    const int nc = 1;
+    T9_ZERO(a)
+    T9_PIXELS(__m512 v = _mm512_loadu_ps(g); (void)X1; (void)X2; T9_TAPS(X0, v, a))
+    T9_STORE(a, ob, c)
+}
+
+// Output block ob (16 outputs) x channels c ..< c + nc (nc <= 3) for taps on the plain grid
+// off[t] = (t / 3) * width + t % 3 (stride 1, no dilation). Two neighbouring pixels share the
+// middle two of the four values a kernel row reads, so 27 accumulators take 54 FMAs per 38 loads
+// (one pixel at a time it was 27 per 28, and the load ports were the limit). The grid also makes
+// every tap a constant displacement from one pointer per channel.
+#define T9_ROW_PAIR(P, v, u, A0, A1, A2)                                                                 \
+    {                                                                                                    \
+        const __m512 x0 = _mm512_set1_ps((P)[0]), x1 = _mm512_set1_ps((P)[1]);                           \
+        A0 = _mm512_fmadd_ps(x0, v, A0); A0 = _mm512_fmadd_ps(x1, u, A0);                                  \
+        const __m512 x2 = _mm512_set1_ps((P)[2]);                                                        \
+        A1 = _mm512_fmadd_ps(x1, v, A1); A1 = _mm512_fmadd_ps(x2, u, A1);                                  \
+        const __m512 x3 = _mm512_set1_ps((P)[3]);                                                        \
+        A2 = _mm512_fmadd_ps(x2, v, A2); A2 = _mm512_fmadd_ps(x3, u, A2);                                  \
+    }
+#define T9_GRID_PAIR(P, v, u, A)                                                                         \
+    T9_ROW_PAIR(P, v, u, A##0, A##1, A##2) T9_ROW_PAIR(P + w, v, u, A##3, A##4, A##5)                      \
+    T9_ROW_PAIR(P + w2, v, u, A##6, A##7, A##8)
+#define T9_GRID(P, v, A)                                                                                 \
+    T9_FMA(A##0, P[0], v) T9_FMA(A##1, P[1], v) T9_FMA(A##2, P[2], v) T9_FMA(A##3, P[w], v)               \
+    T9_FMA(A##4, P[w + 1], v) T9_FMA(A##5, P[w + 2], v) T9_FMA(A##6, P[w2], v) T9_FMA(A##7, P[w2 + 1], v) \
+    T9_FMA(A##8, P[w2 + 2], v)
+AVX512 static void t9_three_channels(const float *in, long iis, long ics, long width, const float *gt, long gti,
+                                     int Ho, int Wo, int nimg, float *dw, long pairs, int O, int ob, int c, int nc) {
+    const long w = width, w2 = 2 * width;
+    T9_ZERO(a) T9_ZERO(b) T9_ZERO(d)
+    for (int img = 0; img < nimg; img++) {
+        const float *g = gt + img * gti;
+        const float *r0 = in + img * iis, *r1 = r0 + (nc > 1 ? ics : 0), *r2 = r0 + (nc > 2 ? 2 * ics : 0);
+        for (int oh = 0; oh < Ho; oh++, r0 += width, r1 += width, r2 += width) {
+            int ow = 0;
+            for (; ow + 2 <= Wo; ow += 2, g += 32) {
+                const float *X0 = r0 + ow, *X1 = r1 + ow, *X2 = r2 + ow;
+                const __m512 v = _mm512_loadu_ps(g), u = _mm512_loadu_ps(g + 16);
+                T9_GRID_PAIR(X0, v, u, a) T9_GRID_PAIR(X1, v, u, b) T9_GRID_PAIR(X2, v, u, d)
+            }
+            if (ow < Wo) {
+                const float *X0 = r0 + ow, *X1 = r1 + ow, *X2 = r2 + ow;
+                const __m512 v = _mm512_loadu_ps(g);
+                T9_GRID(X0, v, a) T9_GRID(X1, v, b) T9_GRID(X2, v, d)
+                g += 16;
+            }
+        }
+    }
+    T9_STORE(a, ob, c)
+    if (nc > 1) T9_STORE(b, ob, c + 1)
+    if (nc > 2) T9_STORE(d, ob, c + 2)
+}
+
+AVX512 static void weight_grad9_avx512(const float *in, long iis, long ics, int C, const long *off, long width,
+                                       const float *gt, long gti, int O, int Ho, int Wo, int nimg, float *dw) {
+    const long pairs = (long)C * 9, gto = (long)Ho * Wo * 16;
+    const int blocks = (O + 15) / 16;
+    int grid = 1;
+    for (int t = 0; t < 9; t++) grid &= off[t] == (t / 3) * width + t % 3;
+    int ob = 0;
+    for (; ob + 2 <= blocks; ob += 2)
+        for (int c = 0; c < C; c++)
+            t9_two_output_blocks(in + (long)c * ics, iis, ics, off, width, gt + ob * gto, gti, gto, Ho, Wo, nimg,
+                                 dw, pairs, O, ob, c);
+    if (ob == blocks) return;
+    if (grid) {
+        for (int c = 0; c < C; c += 3)
+            t9_three_channels(in + (long)c * ics, iis, ics, width, gt + ob * gto, gti, Ho, Wo, nimg, dw, pairs, O,
+                              ob, c, C - c < 3 ? C - c : 3);
+    } else {
+        for (int c = 0; c < C; c++)
+            t9_one_block(in + (long)c * ics, iis, ics, off, width, gt + ob * gto, gti, Ho, Wo, nimg, dw, pairs, O,
+                         ob, c);
+    }
+}
+
+// r[i][j] <-> r[j][i] for a 16 x 16 block held in 16 vectors.
+AVX512 static INLINE void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int h = 0; h < 16; h += 8)
+        for (int i = 0; i < 4; i++) {
+            t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+            t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+        }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+}
+
+// dY [O][P] as [(O+15)/16][P][16], outputs past O zero: 16 x 16 blocks transposed in registers.
+AVX512 static void pack_gradient_outputs_avx512(const float *g, int O, long P, float *dst) {
+    const int blocks = (O + 15) / 16;
+    for (int ob = 0; ob < blocks; ob++) {
+        float *d = dst + (long)ob * P * 16;
+        const int outputs = O - ob * 16 < 16 ? O - ob * 16 : 16;
+        for (long p = 0; p < P; p += 16) {
+            const __mmask16 m = lanes(P - p);
+            __m512 r[16];
+            for (int l = 0; l < 16; l++)
+                r[l] = l < outputs ? _mm512_maskz_loadu_ps(m, g + (long)(ob * 16 + l) * P + p) : _mm512_setzero_ps();
+            transpose16(r);
+            const long count = P - p < 16 ? P - p : 16;
+            for (long k = 0; k < count; k++) _mm512_storeu_ps(d + (p + k) * 16, r[k]);
+        }
+    }
+}
+
 // Layout moves between NCHW tensors and flat planes. Rows are short (7-30 floats), so these are
 // plain loops the compiler vectorises, without per-row library calls.
 
@@ -299,6 +480,15 @@ void engine_flat_conv_weight_grad(const float *in, long iis, long ics, int C, in
     weight_grad_avx512(in, iis, ics, C, T, off, g, gis, gcs, O, Q, nimg, dw);
 }
 
+void engine_flat_conv_weight_grad9(const float *in, long iis, long ics, int C, const long *off, long width,
+                                   const float *gt, long gti, int O, int Ho, int Wo, int nimg, float *dw) {
+    weight_grad9_avx512(in, iis, ics, C, off, width, gt, gti, O, Ho, Wo, nimg, dw);
+}
+
+void engine_flat_pack_gradient_outputs(const float *g, int O, long P, float *dst) {
+    pack_gradient_outputs_avx512(g, O, P, dst);
+}
+
 void engine_flat_pack_input(const float *x, int C, int H, int W, int sh, int sw, int ph, int pw, int rows, int width,
                             float *dst, long imageFloats) {
     pack_input_avx512(x, C, H, W, sh, sw, ph, pw, rows, width, dst, imageFloats);
@@ -338,6 +528,16 @@ void engine_flat_conv_weight_grad(const float *in, long iis, long ics, int C, in
                                   const float *g, long gis, long gcs, int O, long Q, int nimg, float *dw) {
     (void)in; (void)iis; (void)ics; (void)C; (void)T; (void)off; (void)g; (void)gis; (void)gcs; (void)O;
     (void)Q; (void)nimg; (void)dw;
+}
+
+void engine_flat_conv_weight_grad9(const float *in, long iis, long ics, int C, const long *off, long width,
+                                   const float *gt, long gti, int O, int Ho, int Wo, int nimg, float *dw) {
+    (void)in; (void)iis; (void)ics; (void)C; (void)off; (void)width; (void)gt; (void)gti; (void)O; (void)Ho;
+    (void)Wo; (void)nimg; (void)dw;
+}
+
+void engine_flat_pack_gradient_outputs(const float *g, int O, long P, float *dst) {
+    (void)g; (void)O; (void)P; (void)dst;
 }
 
 void engine_flat_pack_input(const float *x, int C, int H, int W, int sh, int sw, int ph, int pw, int rows, int width,

@@ -4,7 +4,9 @@ import XCTest
 /// The AVX-512 flat-plane kernels must agree with the im2col + sgemm path (the one checked against
 /// PyTorch fixtures) for the forward pass and both gradients, on the shapes the course uses and on
 /// awkward ones: channel counts that are not multiples of four, strides, dilation, wide kernels,
-/// outputs whose rows are narrower than the padded plane, and batches split across threads.
+/// outputs whose rows are narrower than the padded plane, and batches split across threads. Kernels
+/// of nine taps are checked through both weight-gradient kernels (lane sums and outer products),
+/// with output counts that leave partial blocks of 16 and taps on and off the plain 3x3 grid.
 final class FlatConvolutionTests: XCTestCase {
     struct Case {
         var input: [Int]; var out: Int; var kernel: (Int, Int)
@@ -22,6 +24,10 @@ final class FlatConvolutionTests: XCTestCase {
         Case(input: [1, 9, 13, 5], out: 3, kernel: (5, 1), stride: (1, 2), padding: (2, 0), bias: true),
         Case(input: [2, 3, 5, 6], out: 2, kernel: (1, 3), padding: (1, 1)),
         Case(input: [1, 1, 3, 3], out: 4, kernel: (3, 3), padding: (1, 1)),
+        Case(input: [3, 5, 9, 7], out: 40, kernel: (3, 3), padding: (1, 1), bias: true),
+        Case(input: [2, 4, 11, 10], out: 33, kernel: (3, 3), stride: (2, 2), padding: (1, 1)),
+        Case(input: [2, 3, 6, 14], out: 5, kernel: (1, 9), padding: (0, 4)),
+        Case(input: [2, 2, 14, 6], out: 18, kernel: (9, 1), padding: (4, 0)),
     ]
 
     private func results(_ t: Case, flat: Bool, seed: UInt64) -> [[Float]] {
@@ -40,30 +46,43 @@ final class FlatConvolutionTests: XCTestCase {
     }
 
     func testMatchesGemmPath() throws {
-        // Every case through the flat weight gradient too, however small its output.
-        try compareWithGemmPath(weightGradientLimit: 40_000, minimumPixels: 0, flatWeightGradient: true)
+        // Every case through the lane-sum weight gradient, however small its output.
+        try compareWithGemmPath(weightGradientLimit: 40_000, minimumPixels: 0, outerProduct: false) { _ in true }
+    }
+
+    /// Nine-tap kernels through the outer-product weight gradient, the others through GEMM.
+    func testOuterProductWeightGradientMatchesGemmPath() throws {
+        try compareWithGemmPath(weightGradientLimit: 0, minimumPixels: 0, outerProduct: true) {
+            $0.kernel.0 * $0.kernel.1 == 9
+        }
     }
 
     /// Large layers take the flat kernels for the forward pass and the input gradient only.
     func testWeightGradientThroughGemmWithFlatInputGradient() throws {
-        try compareWithGemmPath(weightGradientLimit: 0, minimumPixels: 0, flatWeightGradient: false)
+        try compareWithGemmPath(weightGradientLimit: 0, minimumPixels: 0, outerProduct: false) { _ in false }
     }
 
-    private func compareWithGemmPath(weightGradientLimit: Int, minimumPixels: Int, flatWeightGradient: Bool) throws {
+    private func compareWithGemmPath(weightGradientLimit: Int, minimumPixels: Int, outerProduct: Bool,
+                                     flatWeightGradient: (Case) -> Bool) throws {
         try XCTSkipUnless(engine_flat_conv_available_for_tests, "no AVX-512 on this CPU")
-        let saved = (ConvGeometry.flatWeightGradientLimit, ConvGeometry.flatWeightGradientMinimumPixels)
-        defer { (ConvGeometry.flatWeightGradientLimit, ConvGeometry.flatWeightGradientMinimumPixels) = saved }
-        (ConvGeometry.flatWeightGradientLimit, ConvGeometry.flatWeightGradientMinimumPixels) = (weightGradientLimit, minimumPixels)
+        let saved = (ConvGeometry.flatWeightGradientLimit, ConvGeometry.flatWeightGradientMinimumPixels,
+                     ConvGeometry.outerProductWeightGradientEnabled)
+        defer {
+            (ConvGeometry.flatWeightGradientLimit, ConvGeometry.flatWeightGradientMinimumPixels,
+             ConvGeometry.outerProductWeightGradientEnabled) = saved
+        }
+        (ConvGeometry.flatWeightGradientLimit, ConvGeometry.flatWeightGradientMinimumPixels,
+         ConvGeometry.outerProductWeightGradientEnabled) = (weightGradientLimit, minimumPixels, outerProduct)
         try compareWithGemmPath(flatWeightGradient: flatWeightGradient)
     }
 
-    private func compareWithGemmPath(flatWeightGradient: Bool) throws {
+    private func compareWithGemmPath(flatWeightGradient: (Case) -> Bool) throws {
         for (i, t) in cases.enumerated() {
             let x = Tensor.zeros(t.input), w = Tensor.zeros([t.out, t.input[1], t.kernel.0, t.kernel.1])
             let geometry = ConvGeometry(input: x, weight: w, bias: nil, stride: t.stride, padding: t.padding,
                                         dilation: t.dilation, groups: 1, file: #fileID, line: #line)
             XCTAssertTrue(geometry.usesFlatKernels, "case \(i) should take the flat kernels")
-            XCTAssertEqual(geometry.usesFlatWeightGradient, flatWeightGradient, "case \(i)")
+            XCTAssertEqual(geometry.usesFlatWeightGradient, flatWeightGradient(t), "case \(i)")
             let fast = results(t, flat: true, seed: UInt64(100 + i))
             let reference = results(t, flat: false, seed: UInt64(100 + i))
             for (k, name) in ["output", "input gradient", "weight gradient", "bias gradient"].prefix(fast.count).enumerated() {
