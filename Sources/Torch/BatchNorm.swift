@@ -1,10 +1,13 @@
+import CEngineSupport
+
 // Functional batch normalization over the channel dimension 1 of [N, C] or [N, C, H, W]
 // (any [N, C, ...]), optionally fused with the ReLU that follows it in ResNets.
 //
 // Channels are independent, so the training-mode kernels run in parallel over channels and handle
 // one channel completely before the next: its statistics pass reads the channel from memory, and
 // the normalizing pass that follows finds it still in the core's L2 cache (a channel of a
-// 128 x 28 x 28 batch is 400 KB). The backward pass does the same with its two passes.
+// 128 x 28 x 28 batch is 400 KB). The backward pass does the same with its two passes. The loops
+// over a channel's elements are C (CEngineSupport/batch_norm.c): 16-lane FMA where available.
 
 /// Batch normalization, as `torch.nn.functional.batch_norm`.
 ///
@@ -77,10 +80,7 @@ private func batchNormKernel(_ input: Tensor, runningMean: Tensor?, runningVar: 
                                             // the channel, which keeps the cancellation in var = E[d^2] - E[d]^2 small.
                                             let k = x[ch * s]
                                             var sum: Double = 0, squares: Double = 0
-                                            for img in 0..<n {
-                                                let (a, b) = vectorShiftedSums(x + (img * c + ch) * s, s, shift: k)
-                                                sum += Double(a); squares += Double(b)
-                                            }
+                                            engine_batch_norm_stats(x + ch * s, n, c * s, s, k, &sum, &squares)
                                             let d = sum / Double(m)
                                             let centered = max(squares - sum * d, 0)  // sum((x - mean)^2)
                                             let mu = Float(Double(k) + d)
@@ -91,10 +91,7 @@ private func batchNormKernel(_ input: Tensor, runningMean: Tensor?, runningVar: 
                                             let a = weightData[ch] * inv
                                             let b = biasData[ch] - mu * a
                                             scaleP[ch] = a; shiftP[ch] = b
-                                            for img in 0..<n {
-                                                let off = (img * c + ch) * s
-                                                vectorAffine(x + off, y + off, s, scale: a, shift: b, reLU: reLU)
-                                            }
+                                            engine_batch_norm_affine(x + ch * s, y + ch * s, n, c * s, s, a, b, reLU ? 1 : 0)
                                         }
                                     }
                                 }
@@ -125,7 +122,7 @@ private func batchNormKernel(_ input: Tensor, runningMean: Tensor?, runningVar: 
                 Threads.parallelFor(n * c, costPerItem: s) { range in
                     for item in range {
                         let ch = item % c
-                        vectorAffine(x + item * s, y + item * s, s, scale: scale[ch], shift: shift[ch], reLU: reLU)
+                        engine_batch_norm_affine(x + item * s, y + item * s, 1, s, s, scale[ch], shift[ch], reLU ? 1 : 0)
                     }
                 }
             }
@@ -156,14 +153,9 @@ private func batchNormKernel(_ input: Tensor, runningMean: Tensor?, runningVar: 
                         // The ReLU mask is recomputed from x with the forward's own scale and shift
                         // (bit-identical), so the fused op saves no output tensor.
                         func channelSums(_ ch: Int) {
-                            let mu = savedMean[ch], a = savedScale[ch], b = savedShift[ch]
                             var t0: Double = 0, t1: Double = 0
-                            for img in 0..<n {
-                                let off = (img * c + ch) * s
-                                let (a0, a1) = vectorGradientSums(gp + off, x + off, s, mean: mu,
-                                                                  maskScale: a, maskShift: b, reLU: reLU)
-                                t0 += Double(a0); t1 += Double(a1)
-                            }
+                            engine_batch_norm_gradient_sums(gp + ch * s, x + ch * s, n, c * s, s, savedMean[ch],
+                                                            savedScale[ch], savedShift[ch], reLU ? 1 : 0, &t0, &t1)
                             sg[ch] = Float(t0)
                             sx[ch] = Float(t1) * savedInvStd[ch]
                         }
@@ -177,12 +169,9 @@ private func batchNormKernel(_ input: Tensor, runningMean: Tensor?, runningVar: 
                                             // dx = w*invStd * (dy - mean(dy) - xhat * mean(dy * xhat))
                                             let inv = savedInvStd[ch], a = weightData[ch] * inv
                                             let meanG = sg[ch] / Float(m), k = sx[ch] / Float(m) * inv
-                                            for img in 0..<n {
-                                                let off = (img * c + ch) * s
-                                                vectorNormGradient(gp + off, x + off, o + off, s, gain: a, meanG: meanG,
-                                                                   mean: savedMean[ch], k: k, maskScale: savedScale[ch],
-                                                                   maskShift: savedShift[ch], reLU: reLU)
-                                            }
+                                            engine_batch_norm_input_gradient(gp + ch * s, x + ch * s, o + ch * s, n, c * s, s,
+                                                                             a, meanG, savedMean[ch], k, savedScale[ch],
+                                                                             savedShift[ch], reLU ? 1 : 0)
                                         }
                                     }
                                 } else {
@@ -192,8 +181,9 @@ private func batchNormKernel(_ input: Tensor, runningMean: Tensor?, runningVar: 
                                     Threads.parallelFor(n * c, costPerItem: s) { range in
                                         for item in range {
                                             let ch = item % c, off = item * s
-                                            vectorScaledGradient(gp + off, x + off, o + off, s, gain: weightData[ch] * savedInvStd[ch],
-                                                                 maskScale: savedScale[ch], maskShift: savedShift[ch], reLU: reLU)
+                                            engine_batch_norm_scaled_gradient(gp + off, x + off, o + off, 1, s, s,
+                                                                              weightData[ch] * savedInvStd[ch], savedScale[ch],
+                                                                              savedShift[ch], reLU ? 1 : 0)
                                         }
                                     }
                                 }

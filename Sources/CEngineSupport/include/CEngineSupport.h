@@ -62,6 +62,23 @@ void engine_channel_affine(float *y, int O, long plane, const float *scale, cons
 void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int sw, int ph, int pw, int rows,
                                int width, int phase, float *dx);
 
+/// Batch-norm loops over one channel stored as `images` runs of `s` floats, `stride` floats apart
+/// (AVX-512 when available, scalar otherwise). A fused ReLU masks where fma(x, maskScale, maskShift) > 0.
+/// sum += sum(x - k), squares += sum((x - k)^2).
+void engine_batch_norm_stats(const float *x, long images, long stride, long s, float k, double *sum, double *squares);
+/// y = fma(x, a, b), then max(., 0) (NaN to 0) when `relu`.
+void engine_batch_norm_affine(const float *x, float *y, long images, long stride, long s, float a, float b, int relu);
+/// sumG += sum(g'), sumGX += sum(g' * (x - mean)), g' = g masked by the fused ReLU.
+void engine_batch_norm_gradient_sums(const float *g, const float *x, long images, long stride, long s, float mean,
+                                     float maskScale, float maskShift, int relu, double *sumG, double *sumGX);
+/// Training-mode input gradient: o = gain * (g' - meanG - (x - mean) * k).
+void engine_batch_norm_input_gradient(const float *g, const float *x, float *o, long images, long stride, long s,
+                                      float gain, float meanG, float mean, float k, float maskScale, float maskShift,
+                                      int relu);
+/// Running-statistics input gradient: o = gain * g'.
+void engine_batch_norm_scaled_gradient(const float *g, const float *x, float *o, long images, long stride, long s,
+                                       float gain, float maskScale, float maskShift, int relu);
+
 /// 1 when the Winograd transforms below can run (x86-64 with AVX-512).
 int engine_winograd_available(void);
 /// Scratch floats `engine_winograd_forward` needs for groups of `groupRows` tile rows.
