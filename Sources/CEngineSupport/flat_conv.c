@@ -201,19 +201,16 @@ AVX512 static void weight_grad_avx512(const float *in, long iis, long ics, int C
 #define T9_ZERO(A)                                                                                       \
     __m512 A##0 = _mm512_setzero_ps(), A##1 = A##0, A##2 = A##0, A##3 = A##0, A##4 = A##0, A##5 = A##0,   \
            A##6 = A##0, A##7 = A##0, A##8 = A##0;
+// Accumulators go to dwv [(O+15)/16][C][9][16] as whole vectors; `weight_grad9_finish` moves
+// them to dW's layout once per batch (adding each lane into dW directly cost 13% of a 64-channel
+// 7x7 call once groups of images were made small enough to stay in L2).
 #define T9_STORE(A, ob, c)                                                                               \
     {                                                                                                    \
+        float *v_ = dwv + ((long)(ob) * pairs + (long)(c) * 9) * 16;                                      \
         const __m512 taps_[9] = {A##0, A##1, A##2, A##3, A##4, A##5, A##6, A##7, A##8};                   \
-        t9_store(taps_, dw + (long)(ob) * 16 * pairs + (long)(c) * 9, pairs, O - (ob) * 16);              \
+        for (int t = 0; t < 9; t++)                                                                      \
+            _mm512_storeu_ps(v_ + 16 * t, _mm512_add_ps(_mm512_loadu_ps(v_ + 16 * t), taps_[t]));         \
     }
-
-// dw[lane * pairs + t] += taps[t][lane] for the first `lanes` lanes.
-AVX512 static INLINE void t9_store(const __m512 *taps, float *dw, long pairs, int lanes) {
-    float v[9][16];
-    for (int t = 0; t < 9; t++) _mm512_storeu_ps(v[t], taps[t]);
-    for (int l = 0; l < 16 && l < lanes; l++)
-        for (int t = 0; t < 9; t++) dw[l * pairs + t] += v[t][l];
-}
 
 // The loop over images and true output pixels shared by both blocks below; X0..X2 point at the
 // pixel in the block's channels, g at its dY vector(s).
@@ -233,8 +230,8 @@ AVX512 static INLINE void t9_store(const __m512 *taps, float *dw, long pairs, in
 // Output blocks ob and ob + 1 (32 outputs) x channel c: two dY vectors share each broadcast,
 // 11 loads per 18 FMAs.
 AVX512 static void t9_two_output_blocks(const float *in, long iis, long ics, const long *off, long width,
-                                        const float *gt, long gti, long gto, int Ho, int Wo, int nimg, float *dw,
-                                        long pairs, int O, int ob, int c) {
+                                        const float *gt, long gti, long gto, int Ho, int Wo, int nimg, float *dwv,
+                                        long pairs, int ob, int c) {
     const int nc = 1;
     T9_ZERO(a) T9_ZERO(b)
     T9_PIXELS(__m512 v = _mm512_loadu_ps(g); __m512 u = _mm512_loadu_ps(g + gto);
@@ -246,7 +243,7 @@ AVX512 static void t9_two_output_blocks(const float *in, long iis, long ics, con
 // Output block ob (16 outputs) x channel c, for a last single block whose taps are not a plain
 // 3x3 grid: 10 loads per 9 FMAs.
 AVX512 static void t9_one_block(const float *in, long iis, long ics, const long *off, long width, const float *gt,
-                                long gti, int Ho, int Wo, int nimg, float *dw, long pairs, int O, int ob, int c) {
+                                long gti, int Ho, int Wo, int nimg, float *dwv, long pairs, int ob, int c) {
     const int nc = 1;
     T9_ZERO(a)
     T9_PIXELS(__m512 v = _mm512_loadu_ps(g); (void)X1; (void)X2; T9_TAPS(X0, v, a))
@@ -275,7 +272,7 @@ AVX512 static void t9_one_block(const float *in, long iis, long ics, const long 
     T9_FMA(A##4, P[w + 1], v) T9_FMA(A##5, P[w + 2], v) T9_FMA(A##6, P[w2], v) T9_FMA(A##7, P[w2 + 1], v) \
     T9_FMA(A##8, P[w2 + 2], v)
 AVX512 static void t9_three_channels(const float *in, long iis, long ics, long width, const float *gt, long gti,
-                                     int Ho, int Wo, int nimg, float *dw, long pairs, int O, int ob, int c, int nc) {
+                                     int Ho, int Wo, int nimg, float *dwv, long pairs, int ob, int c, int nc) {
     const long w = width, w2 = 2 * width;
     T9_ZERO(a) T9_ZERO(b) T9_ZERO(d)
     for (int img = 0; img < nimg; img++) {
@@ -302,7 +299,7 @@ AVX512 static void t9_three_channels(const float *in, long iis, long ics, long w
 }
 
 AVX512 static void weight_grad9_avx512(const float *in, long iis, long ics, int C, const long *off, long width,
-                                       const float *gt, long gti, int O, int Ho, int Wo, int nimg, float *dw) {
+                                       const float *gt, long gti, int O, int Ho, int Wo, int nimg, float *dwv) {
     const long pairs = (long)C * 9, gto = (long)Ho * Wo * 16;
     const int blocks = (O + 15) / 16;
     int grid = 1;
@@ -311,16 +308,25 @@ AVX512 static void weight_grad9_avx512(const float *in, long iis, long ics, int 
     for (; ob + 2 <= blocks; ob += 2)
         for (int c = 0; c < C; c++)
             t9_two_output_blocks(in + (long)c * ics, iis, ics, off, width, gt + ob * gto, gti, gto, Ho, Wo, nimg,
-                                 dw, pairs, O, ob, c);
+                                 dwv, pairs, ob, c);
     if (ob == blocks) return;
     if (grid) {
         for (int c = 0; c < C; c += 3)
-            t9_three_channels(in + (long)c * ics, iis, ics, width, gt + ob * gto, gti, Ho, Wo, nimg, dw, pairs, O,
-                              ob, c, C - c < 3 ? C - c : 3);
+            t9_three_channels(in + (long)c * ics, iis, ics, width, gt + ob * gto, gti, Ho, Wo, nimg, dwv, pairs, ob,
+                              c, C - c < 3 ? C - c : 3);
     } else {
         for (int c = 0; c < C; c++)
-            t9_one_block(in + (long)c * ics, iis, ics, off, width, gt + ob * gto, gti, Ho, Wo, nimg, dw, pairs, O,
-                         ob, c);
+            t9_one_block(in + (long)c * ics, iis, ics, off, width, gt + ob * gto, gti, Ho, Wo, nimg, dwv, pairs, ob,
+                         c);
+    }
+}
+
+static void weight_grad9_finish(const float *dwv, int O, int C, float *dw) {
+    const long pairs = (long)C * 9;
+    for (int o = 0; o < O; o++) {
+        const float *v = dwv + (long)(o / 16) * pairs * 16 + o % 16;
+        float *d = dw + (long)o * pairs;
+        for (long p = 0; p < pairs; p++) d[p] += v[p * 16];
     }
 }
 
@@ -481,8 +487,12 @@ void engine_flat_conv_weight_grad(const float *in, long iis, long ics, int C, in
 }
 
 void engine_flat_conv_weight_grad9(const float *in, long iis, long ics, int C, const long *off, long width,
-                                   const float *gt, long gti, int O, int Ho, int Wo, int nimg, float *dw) {
-    weight_grad9_avx512(in, iis, ics, C, off, width, gt, gti, O, Ho, Wo, nimg, dw);
+                                   const float *gt, long gti, int O, int Ho, int Wo, int nimg, float *dwv) {
+    weight_grad9_avx512(in, iis, ics, C, off, width, gt, gti, O, Ho, Wo, nimg, dwv);
+}
+
+void engine_flat_conv_weight_grad9_finish(const float *dwv, int O, int C, float *dw) {
+    weight_grad9_finish(dwv, O, C, dw);
 }
 
 void engine_flat_pack_gradient_outputs(const float *g, int O, long P, float *dst) {
@@ -531,9 +541,13 @@ void engine_flat_conv_weight_grad(const float *in, long iis, long ics, int C, in
 }
 
 void engine_flat_conv_weight_grad9(const float *in, long iis, long ics, int C, const long *off, long width,
-                                   const float *gt, long gti, int O, int Ho, int Wo, int nimg, float *dw) {
+                                   const float *gt, long gti, int O, int Ho, int Wo, int nimg, float *dwv) {
     (void)in; (void)iis; (void)ics; (void)C; (void)off; (void)width; (void)gt; (void)gti; (void)O; (void)Ho;
-    (void)Wo; (void)nimg; (void)dw;
+    (void)Wo; (void)nimg; (void)dwv;
+}
+
+void engine_flat_conv_weight_grad9_finish(const float *dwv, int O, int C, float *dw) {
+    (void)dwv; (void)O; (void)C; (void)dw;
 }
 
 void engine_flat_pack_gradient_outputs(const float *g, int O, long P, float *dst) {

@@ -22,7 +22,8 @@ extension ConvGeometry {
     /// Off with `WORKBOOK_DIRECT_CONV=0`; tests switch it to compare against the GEMM path.
     nonisolated(unsafe) static var flatKernelsEnabled: Bool =
         engine_flat_conv_available() != 0 && ProcessInfo.processInfo.environment["WORKBOOK_DIRECT_CONV"] != "0"
-    /// Largest `C*kh*kw*O` whose weight gradient the flat kernels compute. Beyond it, or with
+    /// Largest `C*kh*kw*O` whose weight gradient the lane-sum flat kernel computes (kernels other
+    /// than 3x3, which take the outer-product kernel at every size). Beyond it, or with
     /// outputs smaller than 10x10 (where each image gives too few pixels per horizontal sum), the
     /// GEMM path measured faster; forward passes and input gradients of every size measured faster
     /// flat (idle machine, % of the 2-thread sgemm peak: ResNet-18 3x3 layers 46-71% vs 42-53%,
@@ -201,9 +202,14 @@ extension ConvGeometry {
         let transposedFloats = outerProduct ? (o + 15) / 16 * 16 * ohw : 0
         // dY per image as padded rows, for the input gradient and the other weight-gradient kernel.
         let paddedFloats = gradInput != nil || !outerProduct ? o * gStride : 0
-        // Images per weight-gradient call: enough that the planes and dY of a group stay near 1 MB (L2).
+        // Images per weight-gradient call: enough that the planes and dY of a group stay near 1 MB (L2);
+        // a quarter of that for the outer-product kernel, which reads a group's dY once per three input
+        // channels (measured on one 16-channel 28x28 layer: two processes at once kept 100-105 GFLOP/s
+        // each with groups of 2 images, fell to 60 with groups of 4 or 9).
         let perImage = planes.imageFloats + paddedFloats + transposedFloats
-        let group = max(1, min(n, (1 << 18) / perImage))
+        let group = max(1, min(n, (outerProduct ? 1 << 16 : 1 << 18) / perImage))
+        // The outer-product kernel's sums per chunk, [(O+15)/16][C][9][16], moved to dW at the end.
+        let vectorSumFloats = outerProduct ? (o + 15) / 16 * 16 * kg : 0
         let partialFloats = gradWeight != nil ? o * kg : 0
         let chunkCount = imageChunks
         let partials = UnsafeMutablePointer<Float>.allocate(capacity: max(1, partialFloats * chunkCount))
@@ -213,10 +219,13 @@ extension ConvGeometry {
         let dpFloats = gradInput != nil ? c * planes.phaseFloats : 0
         forEachImageChunk { chunk, images in
             let scratchFloats = planeBatch * planes.imageFloats + group * (paddedFloats + transposedFloats) + dpFloats
+                + vectorSumFloats
             ScratchPool.shared.withBuffer(scratchFloats) { scratch in
                 let planeBuffer = scratch, gBuffer = scratch + planeBatch * planes.imageFloats
                 let transposed = gBuffer + group * paddedFloats
                 let dp = transposed + group * transposedFloats
+                let vectorSums = dp + dpFloats
+                vectorSums.update(repeating: 0, count: vectorSumFloats)
                 var start = images.lowerBound
                 while start < images.upperBound {
                     let count = min(group, images.upperBound - start)
@@ -231,7 +240,6 @@ extension ConvGeometry {
                         for i in 0..<count {
                             packPlanes(x + (start + i) * c * hw, planes, into: planeBuffer + i * planes.imageFloats)
                         }
-                        let dw = partials + chunk * partialFloats
                         offsets.withUnsafeBufferPointer { po in
                             if outerProduct {
                                 for i in 0..<count {
@@ -241,11 +249,12 @@ extension ConvGeometry {
                                 engine_flat_conv_weight_grad9(planeBuffer, planes.imageFloats, planes.channelFloats,
                                                               Int32(c), po.baseAddress!, planes.phaseWidth, transposed,
                                                               transposedFloats, Int32(o), Int32(ho), Int32(wo),
-                                                              Int32(count), dw)
+                                                              Int32(count), vectorSums)
                             } else {
                                 engine_flat_conv_weight_grad(planeBuffer, planes.imageFloats, planes.channelFloats,
                                                              Int32(c), Int32(taps), po.baseAddress!, gBuffer + lead,
-                                                             o * gStride, gStride, Int32(o), planes.q, Int32(count), dw)
+                                                             o * gStride, gStride, Int32(o), planes.q, Int32(count),
+                                                             partials + chunk * partialFloats)
                             }
                         }
                     }
@@ -270,6 +279,9 @@ extension ConvGeometry {
                         }
                     }
                     start += count
+                }
+                if outerProduct {
+                    engine_flat_conv_weight_grad9_finish(vectorSums, Int32(o), Int32(c), partials + chunk * partialFloats)
                 }
             }
         }

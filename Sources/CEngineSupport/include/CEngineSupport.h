@@ -37,11 +37,14 @@ void engine_flat_conv_forward(const float *in, long ics, int C, int T, const lon
 void engine_flat_conv_weight_grad(const float *in, long iis, long ics, int C, int T, const long *off,
                                   const float *g, long gis, long gcs, int O, long Q, int nimg, float *dw);
 
-/// The same sum for kernels of nine taps, over true output pixels only: dw[(o*C + c)*9 + t] +=
-/// sum over images i < nimg, oh < Ho, ow < Wo of gt[i*gti + (o/16)*Ho*Wo*16 + (oh*Wo + ow)*16 + o%16]
+/// The same sum for kernels of nine taps, over true output pixels only, into dwv laid out
+/// [(O+15)/16][C][9][16]: dwv[((o/16)*C + c)*144 + t*16 + o%16] += sum over images i < nimg,
+/// oh < Ho, ow < Wo of gt[i*gti + (o/16)*Ho*Wo*16 + (oh*Wo + ow)*16 + o%16]
 /// * in[i*iis + c*ics + oh*width + ow + off[t]]; `gt` is dY from `engine_flat_pack_gradient_outputs`.
 void engine_flat_conv_weight_grad9(const float *in, long iis, long ics, int C, const long *off, long width,
-                                   const float *gt, long gti, int O, int Ho, int Wo, int nimg, float *dw);
+                                   const float *gt, long gti, int O, int Ho, int Wo, int nimg, float *dwv);
+/// dw[(o*C + c)*9 + t] += dwv's entry for (o, c, t).
+void engine_flat_conv_weight_grad9_finish(const float *dwv, int O, int C, float *dw);
 /// dY [O][P] as [(O+15)/16][P][16] (sixteen output channels per pixel), zero past O.
 void engine_flat_pack_gradient_outputs(const float *g, int O, long P, float *dst);
 /// One image `x` [C, H, W] as zero-padded phase planes [C][sh*sw][rows][width] (plane column j of
