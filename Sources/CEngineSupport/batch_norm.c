@@ -10,6 +10,10 @@
 #include "CEngineSupport.h"
 #include <math.h>
 
+static int scalar_only = 0;
+
+void engine_batch_norm_use_scalar_loops(int on) { scalar_only = on; }
+
 static void stats_scalar(const float *x, long images, long stride, long s, float k, double *sum, double *squares) {
     for (long i = 0; i < images; i++) {
         const float *p = x + i * stride;
@@ -173,9 +177,9 @@ AVX512 static void scaled_gradient_avx512(const float *g, const float *x, float 
 }
 
 #define DISPATCH(avx512_call, scalar_call) \
-    if (engine_cpu_has_avx512()) avx512_call; else scalar_call;
+    if (!scalar_only && engine_cpu_has_avx512()) avx512_call; else scalar_call;
 #else
-#define DISPATCH(avx512_call, scalar_call) scalar_call;
+#define DISPATCH(avx512_call, scalar_call) (void)scalar_only; scalar_call;
 #endif
 
 void engine_batch_norm_stats(const float *x, long images, long stride, long s, float k, double *sum, double *squares) {

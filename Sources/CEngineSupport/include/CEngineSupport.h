@@ -67,6 +67,8 @@ void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int
 
 /// Batch-norm loops over one channel stored as `images` runs of `s` floats, `stride` floats apart
 /// (AVX-512 when available, scalar otherwise). A fused ReLU masks where fma(x, maskScale, maskShift) > 0.
+/// 1: the scalar loops even where AVX-512 is available (tests compare the two).
+void engine_batch_norm_use_scalar_loops(int on);
 /// sum += sum(x - k), squares += sum((x - k)^2).
 void engine_batch_norm_stats(const float *x, long images, long stride, long s, float k, double *sum, double *squares);
 /// y = fma(x, a, b), then max(., 0) (NaN to 0) when `relu`.
