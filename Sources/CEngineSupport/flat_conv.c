@@ -190,9 +190,9 @@ AVX512 static void weight_grad_avx512(const float *in, long iis, long ics, int C
 // input values the taps read (scalar broadcasts straight from the flat planes). The accumulators
 // are dW itself, 16 outputs x 9 taps per channel, so nothing is reduced across vector lanes, and
 // only true output pixels are visited (the planes' padding columns cost nothing). Measured against
-// `weight_grad_avx512` on one thread: 1.6-2.4x faster for the small ResNet's 16-64 channel layers;
-// on both of this VM's cores at once, 16 ch 28x28 only ties (the two threads together reach the
-// same total either way). Named accumulators keep clang from spilling them on every pixel.
+// `weight_grad_avx512` on one thread: 1.6-2.4x faster for the small ResNet's 16-64 channel layers,
+// and on both cores at once as long as each thread's group of images stays in its own L2 (see
+// DirectConvolution.swift). Named accumulators keep clang from spilling them on every pixel.
 #define T9_FMA(acc, s, v) acc = _mm512_fmadd_ps(_mm512_set1_ps(s), v, acc);
 #define T9_TAPS(P, v, A)                                                                                 \
     T9_FMA(A##0, P[o0], v) T9_FMA(A##1, P[o1], v) T9_FMA(A##2, P[o2], v) T9_FMA(A##3, P[o3], v)           \
@@ -267,13 +267,11 @@ AVX512 static void t9_one_block(const float *in, long iis, long ics, const long 
 #define T9_GRID_PAIR(P, v, u, A)                                                                         \
     T9_ROW_PAIR(P, v, u, A##0, A##1, A##2) T9_ROW_PAIR(P + w, v, u, A##3, A##4, A##5)                      \
     T9_ROW_PAIR(P + w2, v, u, A##6, A##7, A##8)
-#define T9_GRID(P, v, A)                                                                                 \
-    T9_FMA(A##0, P[0], v) T9_FMA(A##1, P[1], v) T9_FMA(A##2, P[2], v) T9_FMA(A##3, P[w], v)               \
-    T9_FMA(A##4, P[w + 1], v) T9_FMA(A##5, P[w + 2], v) T9_FMA(A##6, P[w2], v) T9_FMA(A##7, P[w2 + 1], v) \
-    T9_FMA(A##8, P[w2 + 2], v)
 AVX512 static void t9_three_channels(const float *in, long iis, long ics, long width, const float *gt, long gti,
                                      int Ho, int Wo, int nimg, float *dwv, long pairs, int ob, int c, int nc) {
     const long w = width, w2 = 2 * width;
+    // The grid's offsets, for T9_TAPS on an odd last pixel.
+    const long o0 = 0, o1 = 1, o2 = 2, o3 = w, o4 = w + 1, o5 = w + 2, o6 = w2, o7 = w2 + 1, o8 = w2 + 2;
     T9_ZERO(a) T9_ZERO(b) T9_ZERO(d)
     for (int img = 0; img < nimg; img++) {
         const float *g = gt + img * gti;
@@ -288,7 +286,7 @@ AVX512 static void t9_three_channels(const float *in, long iis, long ics, long w
             if (ow < Wo) {
                 const float *X0 = r0 + ow, *X1 = r1 + ow, *X2 = r2 + ow;
                 const __m512 v = _mm512_loadu_ps(g);
-                T9_GRID(X0, v, a) T9_GRID(X1, v, b) T9_GRID(X2, v, d)
+                T9_TAPS(X0, v, a) T9_TAPS(X1, v, b) T9_TAPS(X2, v, d)
                 g += 16;
             }
         }
