@@ -8,6 +8,7 @@
 // run is summed in float lanes in a fixed order and added to a double total, so results depend
 // only on the shape.
 #include "CEngineSupport.h"
+#include "avx512.h"
 #include <math.h>
 
 static int scalar_only = 0;
@@ -67,14 +68,6 @@ static void scaled_gradient_scalar(const float *g, const float *x, float *o, lon
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
-#define INLINE inline __attribute__((always_inline))
-
-AVX512 static INLINE __mmask16 lanes(long count) {
-    return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
-}
 
 // g where fma(x, a, b) > 0, else 0 (when relu).
 AVX512 static INLINE __m512 mask_gradient(__m512 g, __m512 x, __m512 a, __m512 b, int relu) {
@@ -107,14 +100,14 @@ AVX512 static void stats_avx512(const float *x, long images, long stride, long s
 
 AVX512 static void affine_avx512(const float *x, float *y, long images, long stride, long s, float a, float b,
                                  int relu) {
-    const __m512 av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b), zero = _mm512_setzero_ps();
+    const __m512 av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b);
     for (long i = 0; i < images; i++) {
         const float *p = x + i * stride;
         float *q = y + i * stride;
         for (long j = 0; j < s; j += 16) {
             __mmask16 m = lanes(s - j);
             __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p + j), av, bv);
-            if (relu) v = _mm512_max_ps(v, zero);  // NaN gives 0, as relu
+            if (relu) v = relu_ps(v);
             _mm512_mask_storeu_ps(q + j, m, v);
         }
     }

@@ -5,8 +5,9 @@
 #ifndef ENGINE_EPILOGUE_H
 #define ENGINE_EPILOGUE_H
 
+#include "avx512.h"
+
 #if defined(__x86_64__)
-#include <immintrin.h>
 
 typedef struct {
     __m512 scale, shift;
@@ -17,8 +18,7 @@ typedef struct {
     const float *y;
 } channel_epilogue;
 
-__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) channel_epilogue
-epilogue_for(const float *scale, const float *shift, const float *residual, int relu, const float *y, long o) {
+AVX512 static INLINE channel_epilogue epilogue_for(const float *scale, const float *shift, const float *residual, int relu, const float *y, long o) {
     channel_epilogue e;
     e.scale = _mm512_set1_ps(scale ? scale[o] : 1.0f);
     e.shift = _mm512_set1_ps(shift ? shift[o] : 0.0f);
@@ -29,17 +29,15 @@ epilogue_for(const float *scale, const float *shift, const float *residual, int 
 }
 
 // acc * 1 + b rounds exactly like acc + b, so a plain bias gives the same bits as an add.
-__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) __m512
-apply_affine(channel_epilogue e, __m512 v) {
+AVX512 static INLINE __m512 apply_affine(channel_epilogue e, __m512 v) {
     return _mm512_fmadd_ps(v, e.scale, e.shift);
 }
 
 // Stores the lanes `m` of an affine-mapped output vector at `dst` (inside `e.y`), after adding the
-// residual at the same place and applying the ReLU. max(0, v) keeps a NaN, as PyTorch's relu does.
-__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
-store_output(channel_epilogue e, float *dst, __mmask16 m, __m512 v) {
+// residual at the same place and applying the ReLU.
+AVX512 static INLINE void store_output(channel_epilogue e, float *dst, __mmask16 m, __m512 v) {
     if (e.residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, e.residual + (dst - e.y)));
-    if (e.relu) v = _mm512_max_ps(_mm512_setzero_ps(), v);
+    if (e.relu) v = relu_ps(v);
     _mm512_mask_storeu_ps(dst, m, v);
 }
 

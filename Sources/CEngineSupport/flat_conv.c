@@ -4,6 +4,7 @@
 // shifted plane copies weighted per channel pair. No im2col matrix is built: sixteen neighbouring
 // output pixels are one vector load per tap, which keeps small-channel layers compute-bound.
 #include "CEngineSupport.h"
+#include "avx512.h"
 #include "epilogue.h"
 #include <stdlib.h>
 #include <string.h>
@@ -19,23 +20,14 @@ static void channel_affine_scalar(float *y, int O, long plane, const float *scal
         for (long j = 0; j < plane; j++) {
             float v = fmaf(d[j], a, b);
             if (r) v += r[j];
-            d[j] = relu && v < 0 ? 0 : v;
+            d[j] = relu && !(v > 0) ? 0 : v;  // NaN to 0, as relu_ps
         }
     }
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
-#define INLINE inline __attribute__((always_inline))
-
 enum { FWD_VECTORS = 6, FWD_CHANNELS = 4, WG_OUT = 4, WG_TAPS = 5 };
 
-AVX512 static INLINE __mmask16 lanes(long count) {
-    if (count <= 0) return 0;
-    return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
-}
 
 // One tile: four output channels x NV vectors of 16 output pixels. `pos[k]` is where the k-th
 // (channel, tap) pair reads; one flat loop over the pairs keeps all accumulators in registers.

@@ -7,20 +7,13 @@
 // NaN semantics follow PyTorch: a NaN anywhere in a window gives NaN, and with indices the
 // first maximum in row-major window order wins (smallest row, then smallest column).
 #include "CEngineSupport.h"
+#include "avx512.h"
 #include <math.h>
 #include <stdint.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
-#define INLINE inline __attribute__((always_inline))
 
 static const int32_t never_row = INT32_MAX;  // a padding column's row: never wins a tie
-
-AVX512 static INLINE __mmask16 tail(long count) {
-    return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
-}
 
 AVX512 static INLINE __mmask16 is_nan(__m512 v) { return _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q); }
 
@@ -57,7 +50,7 @@ AVX512 void engine_max_pool_plane(const float *x, int H, int W, int kh, int kw, 
     int32_t *rowArg = (int32_t *)(scratch + span);
     const __m512 minusInf = _mm512_set1_ps(-INFINITY);
     for (long i = 0; i < span; i += 16) {
-        __mmask16 m = tail(span - i);
+        __mmask16 m = lanes(span - i);
         _mm512_mask_storeu_ps(rowMax + i, m, minusInf);
         _mm512_mask_storeu_epi32(rowArg + i, m, _mm512_set1_epi32(never_row));
     }
@@ -76,7 +69,7 @@ AVX512 void engine_max_pool_plane(const float *x, int H, int W, int kh, int kw, 
         }
         // Column maxima of the window rows (and, with indices, the first row reaching each).
         for (long j = 0; j < W; j += 16) {
-            __mmask16 m = tail(W - j);
+            __mmask16 m = lanes(W - j);
             __m512 best = _mm512_maskz_loadu_ps(m, x + (long)lo * W + j);
             __m512i bestR = _mm512_set1_epi32(lo);
             for (int r = lo + 1; r < hi; r++) {
@@ -90,7 +83,7 @@ AVX512 void engine_max_pool_plane(const float *x, int H, int W, int kh, int kw, 
         }
         // Each output's best column, sixteen outputs at a time.
         for (long ow0 = 0; ow0 < Wo; ow0 += 16) {
-            __mmask16 m = tail(Wo - ow0);
+            __mmask16 m = lanes(Wo - ow0);
             __m512 best = strided(rowMax, ow0, sw, 0);
             if (!outIdx) {
                 for (int k = 1; k < kw; k++) {

@@ -11,6 +11,7 @@
 // into its even and odd columns once, after which every term is a unit-stride vector.
 // Transform index ξ = 4a + s: a from the left factor (rows), s from the right one (columns).
 #include "CEngineSupport.h"
+#include "avx512.h"
 #include "epilogue.h"
 #include <stdlib.h>
 #include <string.h>
@@ -28,17 +29,6 @@ static long input_stage_floats(int TY, int TX) { return TX <= 8 ? 8 * ((long)(TY
 static long output_stage_floats(long rows, int TX) { return TX <= 8 ? 4 * (rows * TX + 16) : 0; }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
-#define INLINE inline __attribute__((always_inline))
-
-AVX512 static INLINE __mmask16 lane_range(long lo, long hi) {
-    if (lo < 0) lo = 0;
-    if (hi > 16) hi = 16;
-    if (hi <= lo) return 0;
-    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
 
 AVX512 static INLINE __m512i index_even(void) {
     return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);

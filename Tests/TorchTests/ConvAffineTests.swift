@@ -53,6 +53,29 @@ final class ConvAffineTests: XCTestCase {
         }
     }
 
+    /// A NaN reaching a fused ReLU becomes 0 on every path, as the engine's `relu` makes it, so a
+    /// folded layer gives what the separate layers give (the epilogue used to keep the NaN).
+    func testNaNThroughTheFusedReLUAsRelu() {
+        for (i, t) in cases.enumerated() {
+            let g = Generator(seed: UInt64(90 + i))
+            var values = Tensor.randn([t.n, t.c, t.size, t.size], generator: g).scalars
+            values[values.count / 2] = .nan
+            let x = Tensor(shape: [t.n, t.c, t.size, t.size], scalars: values)
+            let weight = Tensor.randn([t.o, t.c / t.groups, t.kernel, t.kernel], generator: g)
+            let scale = Tensor.randn([t.o], generator: g), shift = Tensor.randn([t.o], generator: g)
+            let fused = withNoGrad {
+                conv2dAffine(x, weight: weight, scale: scale, shift: shift, reLU: true, stride: (t.stride, t.stride),
+                             padding: (t.padding, t.padding), groups: t.groups)
+            }
+            let y = conv2d(x, weight: weight, bias: nil, stride: (t.stride, t.stride), padding: (t.padding, t.padding),
+                           groups: t.groups)
+            let expected = (y * scale.reshape([1, t.o, 1, 1]) + shift.reshape([1, t.o, 1, 1])).relu()
+            XCTAssertTrue(y.scalars.contains(where: \.isNaN), "case \(i): the NaN should reach the output")
+            XCTAssertFalse(fused.scalars.contains(where: \.isNaN), "case \(i): a NaN passed the fused ReLU")
+            assertClose(fused.scalars, expected.scalars, "case \(i)")
+        }
+    }
+
     func testGradientsWhenWanted() {
         let g = Generator(seed: 81)
         let x = Tensor.randn([2, 32, 6, 6], generator: g).requiringGrad()

@@ -1,0 +1,29 @@
+// What every AVX-512 kernel file of the engine shares: the target attribute its functions carry
+// (the rest of the package builds for baseline x86-64 and checks the CPU at run time), lane masks,
+// and the ReLU of the engine's `relu`.
+#ifndef ENGINE_AVX512_H
+#define ENGINE_AVX512_H
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+#define INLINE inline __attribute__((always_inline))
+
+// Lanes lo ..< hi of a 16-lane vector (clamped to 0 ..< 16; none when hi <= lo).
+AVX512 static INLINE __mmask16 lane_range(long lo, long hi) {
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    if (hi <= lo) return 0;
+    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+// The first `count` lanes: a run's last, partial vector.
+AVX512 static INLINE __mmask16 lanes(long count) { return lane_range(0, count); }
+
+// max(v, 0) with NaN giving 0, as the engine's `relu` (Torch/UnaryMath.swift) does: every fused
+// ReLU must agree with it, or a folded layer would differ from the layers it replaces.
+AVX512 static INLINE __m512 relu_ps(__m512 v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
+
+#endif
+#endif
