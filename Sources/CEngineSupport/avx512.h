@@ -21,6 +21,14 @@ AVX512 static INLINE __mmask16 lane_range(long lo, long hi) {
 // The first `count` lanes: a run's last, partial vector.
 AVX512 static INLINE __mmask16 lanes(long count) { return lane_range(0, count); }
 
+// Permute indices picking the even and the odd lanes of two vectors (a, b) as one.
+AVX512 static INLINE __m512i index_even(void) {
+    return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+AVX512 static INLINE __m512i index_odd(void) {
+    return _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
 // max(v, 0) with NaN giving 0, as the engine's `relu` (Torch/UnaryMath.swift) does: every fused
 // ReLU must agree with it, or a folded layer would differ from the layers it replaces.
 AVX512 static INLINE __m512 relu_ps(__m512 v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }

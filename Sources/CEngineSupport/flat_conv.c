@@ -31,18 +31,22 @@ enum { FWD_VECTORS = 6, FWD_CHANNELS = 4, WG_OUT = 4, WG_TAPS = 5 };
 
 // One tile: four output channels x NV vectors of 16 output pixels. `pos[k]` is where the k-th
 // (channel, tap) pair reads; one flat loop over the pairs keeps all accumulators in registers.
-#define DEFINE_FORWARD_TILE(NV)                                                                          \
-    AVX512 static void forward_tile_##NV(const float *in, const long *pos, long K, const float *wb,       \
-                                         float *out, long ocs, int cob, const __mmask16 *mask,          \
-                                         int accumulate) {                                              \
+// LANE 1: weights packed [K][4] from `wb` (`wpos` unused). LANE 4: the four outputs' weights of pair
+// k are wb[wpos[k] + 4j], j < 4, as in a Winograd matrix of the transposed convolution (see
+// engine_flat_conv_forward_transposed).
+#define DEFINE_FORWARD_TILE(NV, LANE)                                                                    \
+    AVX512 static void forward_tile_##NV##_##LANE(const float *in, const long *pos, long K, const float *wb, \
+                                                  const long *wpos, float *out, long ocs, int cob,         \
+                                                  const __mmask16 *mask, int accumulate) {                 \
         __m512 a0[NV], a1[NV], a2[NV], a3[NV];                                                           \
         for (int v = 0; v < NV; v++) a0[v] = a1[v] = a2[v] = a3[v] = _mm512_setzero_ps();                \
         __mmask16 m[NV];                                                                                 \
         for (int v = 0; v < NV; v++) m[v] = mask[v];                                                     \
-        for (long k = 0; k < K; k++, wb += FWD_CHANNELS) {                                               \
+        for (long k = 0; k < K; k++) {                                                                   \
             const float *p = in + pos[k];                                                                \
-            __m512 w0 = _mm512_set1_ps(wb[0]), w1 = _mm512_set1_ps(wb[1]);                               \
-            __m512 w2 = _mm512_set1_ps(wb[2]), w3 = _mm512_set1_ps(wb[3]);                               \
+            const float *w = LANE == 1 ? wb + FWD_CHANNELS * k : wb + wpos[k];                           \
+            __m512 w0 = _mm512_set1_ps(w[0]), w1 = _mm512_set1_ps(w[LANE]);                              \
+            __m512 w2 = _mm512_set1_ps(w[2 * LANE]), w3 = _mm512_set1_ps(w[3 * LANE]);                   \
             for (int v = 0; v < NV; v++) {                                                               \
                 __m512 x = _mm512_maskz_loadu_ps(m[v], p + 16 * v);                                      \
                 a0[v] = _mm512_fmadd_ps(w0, x, a0[v]);                                                   \
@@ -62,12 +66,18 @@ enum { FWD_VECTORS = 6, FWD_CHANNELS = 4, WG_OUT = 4, WG_TAPS = 5 };
         }                                                                                                \
     }
 
-DEFINE_FORWARD_TILE(1)
-DEFINE_FORWARD_TILE(2)
-DEFINE_FORWARD_TILE(3)
-DEFINE_FORWARD_TILE(4)
-DEFINE_FORWARD_TILE(5)
-DEFINE_FORWARD_TILE(6)
+#define DEFINE_FORWARD_TILES(LANE)                                                                       \
+    DEFINE_FORWARD_TILE(1, LANE) DEFINE_FORWARD_TILE(2, LANE) DEFINE_FORWARD_TILE(3, LANE)               \
+    DEFINE_FORWARD_TILE(4, LANE) DEFINE_FORWARD_TILE(5, LANE) DEFINE_FORWARD_TILE(6, LANE)
+DEFINE_FORWARD_TILES(1)
+DEFINE_FORWARD_TILES(4)
+
+typedef void (*forward_tile)(const float *, const long *, long, const float *, const long *, float *, long, int,
+                             const __mmask16 *, int);
+static const forward_tile forward_tiles[2][FWD_VECTORS] = {
+    {forward_tile_1_1, forward_tile_2_1, forward_tile_3_1, forward_tile_4_1, forward_tile_5_1, forward_tile_6_1},
+    {forward_tile_1_4, forward_tile_2_4, forward_tile_3_4, forward_tile_4_4, forward_tile_5_4, forward_tile_6_4},
+};
 
 // Pairs per pass over a span: the span's input rows for 64 pairs (at most 64 x 96 floats, 24 KB)
 // stay in L1 while every block of output channels reads them. With all of K at once, wide layers
@@ -75,13 +85,20 @@ DEFINE_FORWARD_TILE(6)
 // forward: layer3 3x3 8.3 -> 7.2 ms, layer2 3x3/2 7.5 -> 6.4 ms; 32 and 128 were slower than 64).
 enum { FWD_K_BLOCK = 64 };
 
+// `rowFloats` 0: `wpack` is [(O+3)/4][K][4]. Otherwise T is 1 and `wpack` is a matrix
+// [(K+3)/4][rowFloats / 4][4] of the transposed problem: the weight of output o and channel k is
+// wpack[((k/4)*(rowFloats/4) + o)*4 + k%4].
 AVX512 static void forward_avx512(const float *in, long ics, int C, int T, const long *off,
-                                  const float *wpack, int O, float *out, long ocs, long Q, int accumulate) {
+                                  const float *wpack, long rowFloats, int O, float *out, long ocs, long Q,
+                                  int accumulate) {
     const long K = (long)C * T, KB = FWD_K_BLOCK;
-    long pos_stack[1024];
-    long *pos = K <= 1024 ? pos_stack : (long *)malloc(sizeof(long) * (size_t)K);
+    long stack[2048];
+    long *pos = K <= 1024 ? stack : (long *)malloc(sizeof(long) * 2 * (size_t)K);
     if (pos == NULL) return;
+    long *wpos = pos + K;
     for (long k = 0; k < K; k++) pos[k] = (k / T) * ics + off[k % T];
+    if (rowFloats) for (long k = 0; k < K; k++) wpos[k] = (k / 4) * rowFloats + k % 4;
+    const forward_tile *tiles = forward_tiles[rowFloats ? 1 : 0];
     // Vectors split evenly over the fewest spans of at most FWD_VECTORS: 7 vectors run as 3 + 4,
     // not as 6 + 1 (a one-vector tile spends as much on broadcasts as on multiplies).
     const long vectors = (Q + 15) / 16, spans = (vectors + FWD_VECTORS - 1) / FWD_VECTORS;
@@ -95,23 +112,14 @@ AVX512 static void forward_avx512(const float *in, long ics, int C, int T, const
             const long kc = K - k0 < KB ? K - k0 : KB;
             const int acc = accumulate || k0 > 0;
             for (int o0 = 0; o0 < O; o0 += FWD_CHANNELS) {
-                const float *wb = wpack + (long)(o0 / FWD_CHANNELS) * K * FWD_CHANNELS + k0 * FWD_CHANNELS;
+                const float *wb = rowFloats ? wpack + (long)o0 * 4
+                                            : wpack + (long)(o0 / FWD_CHANNELS) * K * FWD_CHANNELS + k0 * FWD_CHANNELS;
                 int cob = O - o0 < FWD_CHANNELS ? O - o0 : FWD_CHANNELS;
-                float *o = out + o0 * ocs + q0;
-                const float *i = in + q0;
-                const long *p = pos + k0;
-                switch (nv) {
-                case 1: forward_tile_1(i, p, kc, wb, o, ocs, cob, mask, acc); break;
-                case 2: forward_tile_2(i, p, kc, wb, o, ocs, cob, mask, acc); break;
-                case 3: forward_tile_3(i, p, kc, wb, o, ocs, cob, mask, acc); break;
-                case 4: forward_tile_4(i, p, kc, wb, o, ocs, cob, mask, acc); break;
-                case 5: forward_tile_5(i, p, kc, wb, o, ocs, cob, mask, acc); break;
-                default: forward_tile_6(i, p, kc, wb, o, ocs, cob, mask, acc); break;
-                }
+                tiles[nv - 1](in + q0, pos + k0, kc, wb, wpos + k0, out + o0 * ocs + q0, ocs, cob, mask, acc);
             }
         }
     }
-    if (pos != pos_stack) free(pos);
+    if (pos != stack) free(pos);
 }
 
 // WG_OUT output channels x WG_TAPS (channel, tap) pairs, summed over nimg images and Q pixels.
@@ -374,9 +382,40 @@ static INLINE int phase_columns(int W, int pw, int b, int sw, int width, int *jl
     return *jlo < *jhi;
 }
 
+// Stride 2 in both directions: each input row is split into its even and odd padded columns with
+// two permutes, so the row is read once for both column phases (the general loop below reads it
+// once per phase, one float at a time).
+AVX512 static void pack_input_stride2(const float *x, int C, int H, int W, int ph, int pw, int rows, int width,
+                                      float *dst) {
+    const long phase = (long)rows * width;
+    const __m512i even = index_even(), odd = index_odd();
+    for (int c = 0; c < C; c++) {
+        const float *src = x + (long)c * H * W;
+        for (int y = 0; y < H; y++) {
+            const int yp = y + ph, a = yp & 1, i = yp >> 1;
+            if (i >= rows) break;
+            float *d0 = dst + ((long)c * 4 + a * 2) * phase + (long)i * width, *d1 = d0 + phase;
+            const float *row = src + (long)y * W;
+            // Padded column 2j + b is input column 2j + b - pw.
+            for (long j = 0; j < width; j += 16) {
+                const long s = 2 * j - pw;
+                const __m512 lo = _mm512_maskz_loadu_ps(lane_range(-s, W - s), row + s);
+                const __m512 hi = _mm512_maskz_loadu_ps(lane_range(-s - 16, W - s - 16), row + s + 16);
+                const __mmask16 m = lanes(width - j);
+                _mm512_mask_storeu_ps(d0 + j, m, _mm512_permutex2var_ps(lo, even, hi));
+                _mm512_mask_storeu_ps(d1 + j, m, _mm512_permutex2var_ps(lo, odd, hi));
+            }
+        }
+    }
+}
+
 AVX512 static void pack_input_avx512(const float *x, int C, int H, int W, int sh, int sw, int ph, int pw,
                                      int rows, int width, float *dst, long imageFloats) {
     memset(dst, 0, sizeof(float) * (size_t)imageFloats);
+    if (sh == 2 && sw == 2) {
+        pack_input_stride2(x, C, H, W, ph, pw, rows, width, dst);
+        return;
+    }
     const long phase = (long)rows * width;
     for (int c = 0; c < C; c++) {
         const float *src = x + (long)c * H * W;
@@ -468,7 +507,13 @@ int engine_flat_conv_available(void) { return engine_cpu_has_avx512(); }
 
 void engine_flat_conv_forward(const float *in, long ics, int C, int T, const long *off,
                               const float *wpack, int O, float *out, long ocs, long Q, int accumulate) {
-    forward_avx512(in, ics, C, T, off, wpack, O, out, ocs, Q, accumulate);
+    forward_avx512(in, ics, C, T, off, wpack, 0, O, out, ocs, Q, accumulate);
+}
+
+void engine_flat_conv_forward_transposed(const float *in, long ics, int C, const float *u, int O, float *out,
+                                         long ocs, long Q) {
+    const long zero = 0;
+    forward_avx512(in, ics, C, 1, &zero, u, 4L * O, O, out, ocs, Q, 0);
 }
 
 void engine_flat_conv_weight_grad(const float *in, long iis, long ics, int C, int T, const long *off,
@@ -522,6 +567,11 @@ void engine_flat_conv_forward(const float *in, long ics, int C, int T, const lon
                               const float *wpack, int O, float *out, long ocs, long Q, int accumulate) {
     (void)in; (void)ics; (void)C; (void)T; (void)off; (void)wpack; (void)O; (void)out; (void)ocs; (void)Q;
     (void)accumulate;
+}
+
+void engine_flat_conv_forward_transposed(const float *in, long ics, int C, const float *u, int O, float *out,
+                                         long ocs, long Q) {
+    (void)in; (void)ics; (void)C; (void)u; (void)O; (void)out; (void)ocs; (void)Q;
 }
 
 void engine_flat_conv_weight_grad(const float *in, long iis, long ics, int C, int T, const long *off,

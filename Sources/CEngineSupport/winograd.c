@@ -30,12 +30,6 @@ static long output_stage_floats(long rows, int TX) { return TX <= 8 ? 4 * (rows 
 
 #if defined(__x86_64__)
 
-AVX512 static INLINE __m512i index_even(void) {
-    return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-}
-AVX512 static INLINE __m512i index_odd(void) {
-    return _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-}
 
 // Columns 2j + shift - pad (even) and 2j + 1 + shift - pad (odd) of `row`, j = j0..<j0+16, zero
 // outside 0..<width and for a NULL row. Straight from the row: no stores to reload from.
@@ -408,7 +402,7 @@ long engine_winograd_scratch_floats(int C, int O, int Ho, int Wo, int tile, int 
 
 void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
                              int Ho, int Wo, const float *scale, const float *shift, const float *residual, int relu,
-                             float *y, int tile, int groupRows, float *scratch) {
+                             float *y, int tile, int groupRows, int transposed, float *scratch) {
     const int TX = (Wo + tile - 1) / tile, TY = (Ho + tile - 1) / tile, points = (tile + 2) * (tile + 2);
     const long total = (long)n * TY, us = engine_winograd_weight_stride(O, C);
     const long zero = 0, groupFloats = points * (((long)C + O) * groupRows * TX + 2 * XI_PAD);
@@ -420,8 +414,19 @@ void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph,
         float *v = scratch, *m = v + points * vs;
         if (tile == 4) input_tiles4(x, C, H, W, ph, pw, TY, TX, r0, rows, v, vs, g);
         else input_tiles(x, C, H, W, ph, pw, TY, TX, r0, rows, v, vs, g, inStage);
-        for (int xi = 0; xi < points; xi++)
-            engine_flat_conv_forward(v + xi * vs, g, C, 1, &zero, u + xi * us, O, m + xi * ms, g, g, 0);
+        for (int xi = 0; xi < points; xi++) {
+            if (transposed) {
+                // G R = P G for F(2x2, 3x3) (R reverses the three taps, P swaps rows 0 and 3), so the
+                // rotated kernels' matrix (i, j) is the forward's (p(i), p(j)), bit for bit.
+                static const int p[4] = {3, 1, 2, 0};
+                const long forward = 4 * p[xi / 4] + p[xi % 4];
+                engine_flat_conv_forward_transposed(v + xi * vs, g, C,
+                                                    u + forward * engine_winograd_weight_stride(C, O), O, m + xi * ms,
+                                                    g, g);
+            } else {
+                engine_flat_conv_forward(v + xi * vs, g, C, 1, &zero, u + xi * us, O, m + xi * ms, g, g, 0);
+            }
+        }
         if (tile == 4) output_tiles4(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, scale, shift, residual, relu, y);
         else output_tiles(m, ms, g, O, TY, TX, r0, rows, Ho, Wo, scale, shift, residual, relu, y, outStage);
     }
@@ -519,7 +524,8 @@ long engine_winograd_scratch_floats(int C, int O, int Ho, int Wo, int tile, int 
 }
 void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
                              int Ho, int Wo, const float *scale, const float *shift, const float *residual, int relu,
-                             float *y, int tile, int groupRows, float *scratch) {
+                             float *y, int tile, int groupRows, int transposed, float *scratch) {
+    (void)transposed;
     (void)x; (void)n; (void)C; (void)H; (void)W; (void)ph; (void)pw; (void)u; (void)O; (void)Ho; (void)Wo;
     (void)scale; (void)shift; (void)residual; (void)relu; (void)y; (void)tile; (void)groupRows; (void)scratch;
 }

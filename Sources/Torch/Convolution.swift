@@ -24,8 +24,10 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int,
     if geometry.n == 0 || geometry.c == 0 || geometry.o == 0 {
         return emptyResult(outShape, "conv2d", bias.map { [input, weight, $0] } ?? [input, weight])
     }
-    let out = geometry.output(input, weight, bias: bias, shape: outShape)
+    let transformed = geometry.forwardWinogradWeights(weight)
+    let out = geometry.output(input, weight, bias: bias, shape: outShape, transformed: transformed?.values)
     let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
+    let reusable = ConvGeometry.winogradReuseForInputGradient && transformed?.tile == 2 ? transformed?.values : nil
     let inputShape = input.shape, weightShape = weight.shape
     return Tensor.record(out, "conv2d", inputs) { g, needs in
         let needsInput = needs[0], needsWeight = needs[1], needsBias = needs.count > 2 && needs[2]
@@ -39,8 +41,11 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int,
                     withOptionalMutablePointer(gx) { gxp in
                         withOptionalMutablePointer(gw) { gwp in
                             withOptionalMutablePointer(gb) { gbp in
-                                geometry.backward(gradOutput: pg.baseAddress!, input: px.baseAddress!, weight: pw.baseAddress!,
-                                                  gradInput: gxp, gradWeight: gwp, gradBias: gbp)
+                                withOptionalPointer(reusable) { pu in
+                                    geometry.backward(gradOutput: pg.baseAddress!, input: px.baseAddress!,
+                                                      weight: pw.baseAddress!, forwardWinogradWeights: pu,
+                                                      gradInput: gxp, gradWeight: gwp, gradBias: gbp)
+                                }
                             }
                         }
                     }
@@ -88,7 +93,8 @@ public func conv2dAffine(_ input: Tensor, weight: Tensor, scale: Tensor, shift: 
         if let residual { z = z + residual }
         return reLU ? z.relu() : z
     }
-    return geometry.output(input, weight, bias: shift, scale: scale, residual: residual, reLU: reLU, shape: outShape)
+    return geometry.output(input, weight, bias: shift, scale: scale, residual: residual, reLU: reLU, shape: outShape,
+                           transformed: geometry.cachedWinogradWeights(weight))
 }
 
 /// What a convolution's forward pass applies to each output as it writes it, besides the bias:
@@ -247,11 +253,10 @@ struct ConvGeometry {
     // MARK: Forward
 
     /// The forward pass as a new tensor of `shape` (no autograd): `input` convolved with `weight`,
-    /// plus `bias`, through the epilogue that `scale`, `residual` and `reLU` describe; a cached
-    /// Winograd transform of `weight` is used where one applies.
+    /// plus `bias`, through the epilogue that `scale`, `residual` and `reLU` describe; `transformed`,
+    /// the Winograd transform of `weight` for this geometry where the caller has one.
     func output(_ input: Tensor, _ weight: Tensor, bias: Tensor?, scale: Tensor? = nil, residual: Tensor? = nil,
-                reLU: Bool = false, shape: [Int]) -> Tensor {
-        let transformed = cachedWinogradWeights(weight)
+                reLU: Bool = false, shape: [Int], transformed: [Float]?) -> Tensor {
         return Tensor.make(shape: shape) { y in
             input.storage.withUnsafeBufferPointer { px in
                 weight.storage.withUnsafeBufferPointer { pw in
@@ -338,7 +343,9 @@ struct ConvGeometry {
 
     // MARK: Backward
 
+    /// `forwardWinogradWeights`: the forward pass's Winograd transform of `weight` with 2x2 tiles, if any.
     func backward(gradOutput g: UnsafePointer<Float>, input x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                  forwardWinogradWeights: UnsafePointer<Float>? = nil,
                   gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>?,
                   gradBias: UnsafeMutablePointer<Float>?, counted: Bool = false) {
         if let gradBias { biasGradient(g, into: gradBias) }
@@ -352,7 +359,8 @@ struct ConvGeometry {
             // Each gradient goes to the first path that takes it: Winograd, the flat kernels, GEMM.
             let winogradWeight = usesWinogradWeightGradient ? gradWeight : nil
             if usesWinograd {
-                winogradBackward(gradOutput: g, input: x, weight: weight, gradInput: gradInput, gradWeight: winogradWeight)
+                winogradBackward(gradOutput: g, input: x, weight: weight, forwardWeights: forwardWinogradWeights,
+                                 gradInput: gradInput, gradWeight: winogradWeight)
             }
             let flatInput = usesWinograd ? nil : gradInput
             let flatWeight = winogradWeight == nil && usesFlatWeightGradient ? gradWeight : nil

@@ -64,6 +64,23 @@ extension ConvGeometry {
         winogradWeights(weight, outputs: o, outputStride: kg, inputs: c, inputStride: 9, flip: false, tile: tile, convolve)
     }
 
+    /// The transformed weights the forward pass of `weight` uses, with their tile: the cached ones
+    /// (`cachedWinogradWeights`) or, while the weight is being trained, a fresh pack that the
+    /// recorded backward keeps. With 2x2 tiles in both directions the input gradient reads that pack
+    /// again (`winogradBackward`), where it used to gather and transform the rotated kernels anew: for
+    /// ResNet-18's layer4 that second pack cost as much as the layer's input-gradient products.
+    func forwardWinogradWeights(_ weight: Tensor) -> (values: [Float], tile: Int)? {
+        guard usesWinograd else { return nil }
+        let tile = winogradTile(channels: min(c, o), outputHeight: ho, outputWidth: wo)
+        if let cached = cachedWinogradWeights(weight) { return (cached, tile) }
+        guard ConvGeometry.winogradReuseForInputGradient, tile == 2,
+              winogradTile(channels: min(c, o), outputHeight: h, outputWidth: w) == 2 else { return nil }
+        return (packedWinogradWeights(weight, tile: tile), tile)
+    }
+    /// Off with `WORKBOOK_WINOGRAD_REUSE=0` (tests compare both ways).
+    nonisolated(unsafe) static var winogradReuseForInputGradient =
+        ProcessInfo.processInfo.environment["WORKBOOK_WINOGRAD_REUSE"] != "0"
+
     /// The forward pass's transformed weights for `weight`, kept on the tensor and recomputed only
     /// after its values change (its storage `version`): for weights that stay fixed between calls
     /// (evaluation, frozen backbones), where packing cost up to a third of a ResNet-18 layer4
@@ -75,33 +92,49 @@ extension ConvGeometry {
               !(GradMode.isEnabled && weight.requiresGrad) else { return nil }
         let tile = winogradTile(channels: min(c, o), outputHeight: ho, outputWidth: wo)
         if let cached = weight.winogradWeights[tile], cached.version == weight.version { return cached.values }
+        let values = packedWinogradWeights(weight, tile: tile)
+        weight.winogradWeights[tile] = (weight.version, values)
+        return values
+    }
+
+    /// The forward pass's U = G g Gᵀ of `weight` as a new array.
+    private func packedWinogradWeights(_ weight: Tensor, tile: Int) -> [Float] {
         let count = winogradWeightFloats(outputs: o, inputs: c, tile: tile)
-        let values = weight.storage.withUnsafeBufferPointer { pw in
+        let matrix = (o + 3) / 4 * 4 * c, stride = engine_winograd_weight_stride(Int32(o), Int32(c))
+        return weight.storage.withUnsafeBufferPointer { pw in
             [Float](unsafeUninitializedCapacity: count) { u, initialized in
-                // The matrices' padding between them is never read; zero it so the array is defined.
-                u.initialize(repeating: 0)
                 packWinogradWeights(pw.baseAddress!, outputs: o, outputStride: kg, inputs: c, inputStride: 9,
                                     flip: false, tile: tile, into: u.baseAddress!)
+                // The pack writes every matrix whole; the gaps between them are read only past the
+                // last lane (engine_flat_conv_forward_transposed) and are zeroed so the array is defined.
+                for start in Swift.stride(from: matrix, to: count, by: stride) {
+                    (u.baseAddress! + start).initialize(repeating: 0, count: min(stride - matrix, count - start))
+                }
                 initialized = count
             }
         }
-        weight.winogradWeights[tile] = (weight.version, values)
-        return values
     }
     /// Off with `WORKBOOK_WINOGRAD_CACHE=0`.
     nonisolated(unsafe) static var winogradWeightCacheEnabled =
         ProcessInfo.processInfo.environment["WORKBOOK_WINOGRAD_CACHE"] != "0"
 
+    /// `forwardWeights`: what `forwardWinogradWeights` gave the forward pass, when it had 2x2 tiles.
     func winogradBackward(gradOutput g: UnsafePointer<Float>, input x: UnsafePointer<Float>,
-                          weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?,
-                          gradWeight: UnsafeMutablePointer<Float>?) {
+                          weight: UnsafePointer<Float>, forwardWeights: UnsafePointer<Float>? = nil,
+                          gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>?) {
         if let gradInput {
             // dX is dY convolved with the rotated kernels, channels swapped, padding 2 - p.
             let tile = winogradTile(channels: min(c, o), outputHeight: h, outputWidth: w)
-            winogradWeights(weight, outputs: c, outputStride: 9, inputs: o, inputStride: kg, flip: true, tile: tile) { u in
-                winogradConvolve(g, channels: o, height: ho, width: wo, padding: (2 - ph, 2 - pw), u, outputs: c,
-                                 outputHeight: h, outputWidth: w, epilogue: ConvEpilogue(), shift: nil, tile: tile,
-                                 into: gradInput)
+            if let forwardWeights, tile == 2 {
+                winogradConvolve(g, channels: o, height: ho, width: wo, padding: (2 - ph, 2 - pw), forwardWeights,
+                                 outputs: c, outputHeight: h, outputWidth: w, epilogue: ConvEpilogue(), shift: nil,
+                                 tile: tile, transposed: true, into: gradInput)
+            } else {
+                winogradWeights(weight, outputs: c, outputStride: 9, inputs: o, inputStride: kg, flip: true, tile: tile) { u in
+                    winogradConvolve(g, channels: o, height: ho, width: wo, padding: (2 - ph, 2 - pw), u, outputs: c,
+                                     outputHeight: h, outputWidth: w, epilogue: ConvEpilogue(), shift: nil, tile: tile,
+                                     into: gradInput)
+                }
             }
         }
         if let gradWeight { winogradWeightGradient(g, x, into: gradWeight) }
@@ -133,7 +166,7 @@ extension ConvGeometry {
     private func winogradConvolve(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                                   padding: (Int, Int), _ u: UnsafePointer<Float>, outputs: Int, outputHeight: Int,
                                   outputWidth: Int, epilogue: ConvEpilogue, shift: UnsafePointer<Float>?, tile: Int,
-                                  into y: UnsafeMutablePointer<Float>) {
+                                  transposed: Bool = false, into y: UnsafeMutablePointer<Float>) {
         // Tile rows per group: transformed tiles and products of a group near 768 KB (in L2), and at
         // least 96 tiles (64 for 4x4 tiles) so the products fill the kernel's register tile.
         let tilesPerRow = (outputWidth + tile - 1) / tile, points = (tile + 2) * (tile + 2)
@@ -149,7 +182,7 @@ extension ConvGeometry {
                                         Int32(outputs), Int32(outputHeight), Int32(outputWidth), epilogue.scale,
                                         shift, epilogue.from(image: images.lowerBound, imageFloats: outImage).residual,
                                         epilogue.reLU ? 1 : 0, y + images.lowerBound * outImage, Int32(tile),
-                                        Int32(groupRows), scratch)
+                                        Int32(groupRows), transposed ? 1 : 0, scratch)
             }
         }
     }

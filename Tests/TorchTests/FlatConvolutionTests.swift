@@ -28,6 +28,9 @@ final class FlatConvolutionTests: XCTestCase {
         Case(input: [2, 4, 11, 10], out: 33, kernel: (3, 3), stride: (2, 2), padding: (1, 1)),
         Case(input: [2, 3, 6, 14], out: 5, kernel: (1, 9), padding: (0, 4)),
         Case(input: [2, 2, 14, 6], out: 18, kernel: (9, 1), padding: (4, 0)),
+        // Stride 2 both ways (its own input packing): odd widths, no padding, rows of several vectors.
+        Case(input: [2, 3, 9, 37], out: 6, kernel: (3, 3), stride: (2, 2)),
+        Case(input: [1, 2, 7, 41], out: 4, kernel: (5, 5), stride: (2, 2), padding: (2, 2), bias: true),
     ]
 
     private func results(_ t: Case, flat: Bool, seed: UInt64) -> [[Float]] {

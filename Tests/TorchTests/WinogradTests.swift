@@ -93,6 +93,38 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    /// With 2x2 tiles the input gradient reads the forward pass's transformed weights transposed,
+    /// in the order of the rotated kernels' points, instead of transforming the rotated kernels again:
+    /// the same products in the same order, so the same bits. Weights in training (a fresh pack kept
+    /// by the graph) and frozen weights (the cached pack) both take that path.
+    func testInputGradientFromTheForwardTransformIsBitIdentical() throws {
+        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
+        let saved = (ConvGeometry.winogradForcedTile, ConvGeometry.winogradReuseForInputGradient)
+        defer { (ConvGeometry.winogradForcedTile, ConvGeometry.winogradReuseForInputGradient) = saved }
+        ConvGeometry.winogradForcedTile = 2
+        for (i, t) in cases.enumerated() {
+            let g = Generator(seed: UInt64(90 + i))
+            let x = Tensor.randn([t.n, t.c, t.h, t.w], generator: g).requiringGrad()
+            let weight = Tensor.randn([t.o, t.c, 3, 3], generator: g)
+            let ho = t.h + 2 * t.pad - 2, wo = t.w + 2 * t.pad - 2
+            let probe = Tensor.randn([t.n, t.o, ho, wo], generator: g)
+            for trained in [true, false] {
+                let w = trained ? weight.detach().requiringGrad() : weight.detach()
+                var gradients: [[Float]] = []
+                for reuse in [true, false] {
+                    ConvGeometry.winogradReuseForInputGradient = reuse
+                    w.winogradWeights = [:]
+                    gradients.append(withPath(winograd: true) {
+                        x.zeroGrad()
+                        (conv2d(x, weight: w, bias: nil, padding: (t.pad, t.pad)) * probe).sum().backward()
+                        return x.grad!.scalars
+                    })
+                }
+                XCTAssertEqual(gradients[0], gradients[1], "case \(i), weight \(trained ? "in training" : "frozen")")
+            }
+        }
+    }
+
     func testDeterministicForFixedThreadCount() throws {
         try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
         let g = Generator(seed: 3)

@@ -32,6 +32,13 @@ int engine_flat_conv_available(void);
 void engine_flat_conv_forward(const float *in, long ics, int C, int T, const long *off,
                               const float *wpack, int O, float *out, long ocs, long Q, int accumulate);
 
+/// The same with T = 1 and no offset, the weights read from `u`, a matrix
+/// [(C+3)/4][O][4] as `engine_winograd_pack_weights` writes it for a convolution of O inputs and C
+/// outputs: out[o*ocs + q] = sum over c < C of u[((c/4)*O + o)*4 + c%4] * in[c*ics + q]. Reads up to
+/// 12 floats past the matrix when O is not a multiple of 4.
+void engine_flat_conv_forward_transposed(const float *in, long ics, int C, const float *u, int O, float *out,
+                                         long ocs, long Q);
+
 /// dw[(o*C + c)*T + t] += sum over images i < nimg and q < Q of
 /// g[i*gis + o*gcs + q] * in[i*iis + c*ics + q + off[t]].
 void engine_flat_conv_weight_grad(const float *in, long iis, long ics, int C, int T, const long *off,
@@ -92,10 +99,12 @@ long engine_winograd_scratch_floats(int C, int O, int Ho, int Wo, int tile, int 
 /// Winograd F(tile x tile, 3x3), tile 2 or 4, each output written through the epilogue of
 /// `engine_channel_affine` (`residual` laid out like y). `u` comes from
 /// `engine_winograd_pack_weights` with the same tile; tiles are processed `groupRows` tile rows
-/// at a time.
+/// at a time. `transposed` (tile 2 only): `u` is instead the pack (flip 0) of the convolution of O
+/// inputs and C outputs whose input gradient this is, and this reads it transposed and with the
+/// points of the 180-degree rotation, which for F(2x2, 3x3) is the same matrix set reordered.
 void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph, int pw, const float *u, int O,
                              int Ho, int Wo, const float *scale, const float *shift, const float *residual, int relu,
-                             float *y, int tile, int groupRows, float *scratch);
+                             float *y, int tile, int groupRows, int transposed, float *scratch);
 /// Floats from one transform matrix of `floats` floats to the next of its set (a little more than
 /// its size, off power-of-two distances).
 long engine_winograd_matrix_stride(long floats);
