@@ -36,23 +36,46 @@ public final class SGD: Optimizer {
         let lr = Float(-group.lr), wd = Float(group.weightDecay), momentum = Float(group.momentum)
         let keep = Float(1 - group.double("dampening"))
         let nesterov = group.bool("nesterov"), maximize = group.bool("maximize")
-        var d = grad.scalars
-        if maximize { for i in d.indices { d[i] = -d[i] } }
-        param.withUnsafeMutableBufferPointer { p in
-            if wd != 0 { for i in d.indices { d[i] += wd * p[i] } }
-            if momentum != 0 {
-                if let buffer = state["momentum_buffer"] {
-                    buffer.withUnsafeMutableBufferPointer { b in
-                        for i in d.indices { b[i] = b[i] * momentum + keep * d[i] }
-                        if nesterov { for i in d.indices { d[i] += momentum * b[i] } } else { for i in d.indices { d[i] = b[i] } }
+        var buffer = state["momentum_buffer"]
+        let firstStep = momentum != 0 && buffer == nil
+        if firstStep {
+            buffer = Tensor.zeros(param.shape)
+            state["momentum_buffer"] = buffer
+        }
+        // One pass over memory: blocks of 512 elements go through the steps above in a buffer that
+        // stays in L1, each step a plain loop the compiler vectorizes (the same operations in the same
+        // order as one element at a time, so the same bits); blocks are split across threads.
+        grad.withUnsafeBufferPointer { pg in
+            param.withUnsafeMutableBufferPointer { pp in
+                withOptionalMutableBuffer(momentum != 0 ? buffer : nil) { pb in
+                    let g = pg.baseAddress!, p = pp.baseAddress!
+                    Threads.parallelFor(pp.count, costPerItem: 4) { range in
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: 512) { scratch in
+                            let d = scratch.baseAddress!
+                            var start = range.lowerBound
+                            while start < range.upperBound {
+                                let m = min(512, range.upperBound - start)
+                                let gs = g + start, ps = p + start
+                                if maximize { for i in 0..<m { d[i] = -gs[i] } } else { d.update(from: gs, count: m) }
+                                if wd != 0 { for i in 0..<m { d[i] += wd * ps[i] } }
+                                if let b = pb.map({ $0 + start }) {
+                                    if firstStep { b.update(from: d, count: m) } else {
+                                        for i in 0..<m { b[i] = b[i] * momentum + keep * d[i] }
+                                    }
+                                    if nesterov { for i in 0..<m { d[i] += momentum * b[i] } } else { d.update(from: b, count: m) }
+                                }
+                                for i in 0..<m { ps[i] += lr * d[i] }
+                                start += m
+                            }
+                        }
                     }
-                } else {
-                    let buffer = Tensor(shape: param.shape, scalars: d)
-                    state["momentum_buffer"] = buffer
-                    if nesterov { for i in d.indices { d[i] += momentum * d[i] } }
                 }
             }
-            for i in d.indices { p[i] += lr * d[i] }
         }
+    }
+
+    private func withOptionalMutableBuffer<R>(_ t: Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+        guard let t else { return body(nil) }
+        return t.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
     }
 }

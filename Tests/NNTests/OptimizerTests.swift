@@ -41,6 +41,21 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(sgd.state(for: p)["momentum_buffer"]!.scalars[0], 1.134, accuracy: 1e-6)
     }
 
+    func testSGDMaximizeAndLargeParameters() {
+        // maximize: d = -g. p = 1, g = 0.5, momentum 0.9, lr 0.1: buf = -0.5, p = 1.05; then
+        // buf = -0.45 - 0.5 = -0.95, p = 1.05 + 0.095. A parameter large enough to be split across
+        // threads gets the same values in every element.
+        for count in [1, 100_003] {
+            let p = Tensor.ones([count]).requiringGrad()
+            let sgd = SGD([p], lr: 0.1, momentum: 0.9, maximize: true)
+            p.grad = Tensor.full([count], 0.5); sgd.step()
+            p.grad = Tensor.full([count], 0.5); sgd.step()
+            XCTAssertEqual(Set(p.scalars).count, 1, "count \(count)")
+            XCTAssertEqual(p.scalars[count - 1], 1.145, accuracy: 1e-6, "count \(count)")
+            XCTAssertEqual(sgd.state(for: p)["momentum_buffer"]!.scalars[count - 1], -0.95, accuracy: 1e-6)
+        }
+    }
+
     func testAdamFamilyAndRMSpropMatchPyTorch() throws {
         try runFixture("adam") { Adam($0, lr: 0.01) }
         try runFixture("adam_wd") { Adam($0, lr: 0.01, betas: (0.8, 0.99), eps: 1e-6, weightDecay: 0.1) }
