@@ -384,17 +384,23 @@ static INLINE int phase_columns(int W, int pw, int b, int sw, int width, int *jl
 
 // Stride 2 in both directions: each input row is split into its even and odd padded columns with
 // two permutes, so the row is read once for both column phases (the general loop below reads it
-// once per phase, one float at a time).
+// once per phase, one float at a time). Every row of both column phases is written whole, padding
+// columns included, so only the padding rows and the slack past the planes are zeroed first.
 AVX512 static void pack_input_stride2(const float *x, int C, int H, int W, int ph, int pw, int rows, int width,
-                                      float *dst) {
-    const long phase = (long)rows * width;
+                                      float *dst, long imageFloats) {
+    const long phase = (long)rows * width, planes = 4L * C * phase;
+    memset(dst + planes, 0, sizeof(float) * (size_t)(imageFloats - planes));
     const __m512i even = index_even(), odd = index_odd();
     for (int c = 0; c < C; c++) {
         const float *src = x + (long)c * H * W;
-        for (int y = 0; y < H; y++) {
-            const int yp = y + ph, a = yp & 1, i = yp >> 1;
-            if (i >= rows) break;
-            float *d0 = dst + ((long)c * 4 + a * 2) * phase + (long)i * width, *d1 = d0 + phase;
+        for (int yp = 0; yp < 2 * rows; yp++) {  // padded row yp: phase row a = yp % 2, row i = yp / 2
+            const int y = yp - ph;
+            float *d0 = dst + ((long)c * 4 + (yp & 1) * 2) * phase + (long)(yp >> 1) * width, *d1 = d0 + phase;
+            if (y < 0 || y >= H) {
+                memset(d0, 0, sizeof(float) * (size_t)width);
+                memset(d1, 0, sizeof(float) * (size_t)width);
+                continue;
+            }
             const float *row = src + (long)y * W;
             // Padded column 2j + b is input column 2j + b - pw.
             for (long j = 0; j < width; j += 16) {
@@ -411,11 +417,11 @@ AVX512 static void pack_input_stride2(const float *x, int C, int H, int W, int p
 
 AVX512 static void pack_input_avx512(const float *x, int C, int H, int W, int sh, int sw, int ph, int pw,
                                      int rows, int width, float *dst, long imageFloats) {
-    memset(dst, 0, sizeof(float) * (size_t)imageFloats);
     if (sh == 2 && sw == 2) {
-        pack_input_stride2(x, C, H, W, ph, pw, rows, width, dst);
+        pack_input_stride2(x, C, H, W, ph, pw, rows, width, dst, imageFloats);
         return;
     }
+    memset(dst, 0, sizeof(float) * (size_t)imageFloats);
     const long phase = (long)rows * width;
     for (int c = 0; c < C; c++) {
         const float *src = x + (long)c * H * W;

@@ -404,7 +404,8 @@ void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph,
                              int Ho, int Wo, const float *scale, const float *shift, const float *residual, int relu,
                              float *y, int tile, int groupRows, int transposed, float *scratch) {
     const int TX = (Wo + tile - 1) / tile, TY = (Ho + tile - 1) / tile, points = (tile + 2) * (tile + 2);
-    const long total = (long)n * TY, us = engine_winograd_weight_stride(O, C);
+    // A transposed `u` is the pack of the convolution of O inputs and C outputs.
+    const long total = (long)n * TY, us = transposed ? engine_winograd_weight_stride(C, O) : engine_winograd_weight_stride(O, C);
     const long zero = 0, groupFloats = points * (((long)C + O) * groupRows * TX + 2 * XI_PAD);
     float *inStage = scratch + groupFloats, *outStage = inStage + input_stage_floats(TY, TX);
     if (tile == 2) memset(inStage, 0, sizeof(float) * (size_t)input_stage_floats(TY, TX));
@@ -420,9 +421,7 @@ void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph,
                 // rotated kernels' matrix (i, j) is the forward's (p(i), p(j)), bit for bit.
                 static const int p[4] = {3, 1, 2, 0};
                 const long forward = 4 * p[xi / 4] + p[xi % 4];
-                engine_flat_conv_forward_transposed(v + xi * vs, g, C,
-                                                    u + forward * engine_winograd_weight_stride(C, O), O, m + xi * ms,
-                                                    g, g);
+                engine_flat_conv_forward_transposed(v + xi * vs, g, C, u + forward * us, O, m + xi * ms, g, g);
             } else {
                 engine_flat_conv_forward(v + xi * vs, g, C, 1, &zero, u + xi * us, O, m + xi * ms, g, g, 0);
             }

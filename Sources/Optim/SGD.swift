@@ -47,7 +47,7 @@ public final class SGD: Optimizer {
         // order as one element at a time, so the same bits); blocks are split across threads.
         grad.withUnsafeBufferPointer { pg in
             param.withUnsafeMutableBufferPointer { pp in
-                withOptionalMutableBuffer(momentum != 0 ? buffer : nil) { pb in
+                withOptionalMutablePointer(momentum != 0 ? buffer : nil) { pb in
                     let g = pg.baseAddress!, p = pp.baseAddress!
                     Threads.parallelFor(pp.count, costPerItem: 4) { range in
                         withUnsafeTemporaryAllocation(of: Float.self, capacity: 512) { scratch in
@@ -72,10 +72,5 @@ public final class SGD: Optimizer {
                 }
             }
         }
-    }
-
-    private func withOptionalMutableBuffer<R>(_ t: Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
-        guard let t else { return body(nil) }
-        return t.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
     }
 }

@@ -95,9 +95,10 @@ func requireFloat(_ t: Tensor, _ op: String, _ what: String, file: StaticString,
           file: file, line: line)
 }
 
-/// Runs `body` with a mutable pointer to `t`'s Float32 storage, or nil when there is no tensor.
+/// Runs `body` with a mutable pointer to `t`'s Float32 storage, or nil when there is no tensor
+/// (kernels and optimizers with optional outputs or state).
 @inline(__always)
-func withOptionalMutablePointer<R>(_ t: Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+public func withOptionalMutablePointer<R>(_ t: Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
     guard let t else { return body(nil) }
     return t.storage.withUnsafeMutableBufferPointer { body($0.baseAddress) }
 }
