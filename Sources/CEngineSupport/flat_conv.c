@@ -398,45 +398,8 @@ static INLINE int phase_columns(int W, int pw, int b, int sw, int width, int *jl
     return *jlo < *jhi;
 }
 
-// Stride 2 in both directions: each input row is split into its even and odd padded columns with
-// two permutes, so the row is read once for both column phases (the general loop below reads it
-// once per phase, one float at a time). Every row of both column phases is written whole, padding
-// columns included, so only the padding rows and the slack past the planes are zeroed first.
-AVX512 static void pack_input_stride2(const float *x, int C, int H, int W, int ph, int pw, int rows, int width,
-                                      float *dst, long imageFloats) {
-    const long phase = (long)rows * width, planes = 4L * C * phase;
-    memset(dst + planes, 0, sizeof(float) * (size_t)(imageFloats - planes));
-    const __m512i even = index_even(), odd = index_odd();
-    for (int c = 0; c < C; c++) {
-        const float *src = x + (long)c * H * W;
-        for (int yp = 0; yp < 2 * rows; yp++) {  // padded row yp: phase row a = yp % 2, row i = yp / 2
-            const int y = yp - ph;
-            float *d0 = dst + ((long)c * 4 + (yp & 1) * 2) * phase + (long)(yp >> 1) * width, *d1 = d0 + phase;
-            if (y < 0 || y >= H) {
-                memset(d0, 0, sizeof(float) * (size_t)width);
-                memset(d1, 0, sizeof(float) * (size_t)width);
-                continue;
-            }
-            const float *row = src + (long)y * W;
-            // Padded column 2j + b is input column 2j + b - pw.
-            for (long j = 0; j < width; j += 16) {
-                const long s = 2 * j - pw;
-                const __m512 lo = _mm512_maskz_loadu_ps(lane_range(-s, W - s), row + s);
-                const __m512 hi = _mm512_maskz_loadu_ps(lane_range(-s - 16, W - s - 16), row + s + 16);
-                const __mmask16 m = lanes(width - j);
-                _mm512_mask_storeu_ps(d0 + j, m, _mm512_permutex2var_ps(lo, even, hi));
-                _mm512_mask_storeu_ps(d1 + j, m, _mm512_permutex2var_ps(lo, odd, hi));
-            }
-        }
-    }
-}
-
-AVX512 static void pack_input_avx512(const float *x, int C, int H, int W, int sh, int sw, int ph, int pw,
-                                     int rows, int width, float *dst, long imageFloats) {
-    if (sh == 2 && sw == 2) {
-        pack_input_stride2(x, C, H, W, ph, pw, rows, width, dst, imageFloats);
-        return;
-    }
+AVX512 static void pack_input_general(const float *x, int C, int H, int W, int sh, int sw, int ph, int pw,
+                                      int rows, int width, float *dst, long imageFloats) {
     memset(dst, 0, sizeof(float) * (size_t)imageFloats);
     const long phase = (long)rows * width;
     for (int c = 0; c < C; c++) {
@@ -459,17 +422,116 @@ AVX512 static void pack_input_avx512(const float *x, int C, int H, int W, int sh
     }
 }
 
+// Stride 2 in both directions: each input row is split into its even and odd padded columns with
+// two permutes, so the row is read once for both column phases (the general loop above reads it
+// once per phase, one float at a time). Every row of both column phases is written whole, padding
+// columns included, so only the padding rows and the slack past the planes are zeroed first.
+AVX512 static void pack_input_stride2(const float *x, int C, int H, int W, int ph, int pw, int rows, int width,
+                                      float *dst, long imageFloats) {
+    const long phase = (long)rows * width, planes = 4L * C * phase, vectors = (width + 15) / 16;
+    if (vectors > 64) {
+        pack_input_general(x, C, H, W, 2, 2, ph, pw, rows, width, dst, imageFloats);
+        return;
+    }
+    // Every row has the same masks: padded column 2j + b is input column 2j + b - pw, so plane
+    // vector v reads padded columns 32v ..< 32v + 32.
+    __mmask16 low[64], high[64], store[64];
+    for (long v = 0; v < vectors; v++) {
+        const long s = 32 * v - pw;
+        low[v] = lane_range(-s, W - s);
+        high[v] = lane_range(-s - 16, W - s - 16);
+        store[v] = lanes(width - 16 * v);
+    }
+    memset(dst + planes, 0, sizeof(float) * (size_t)(imageFloats - planes));
+    const __m512i even = index_even(), odd = index_odd();
+    for (int c = 0; c < C; c++) {
+        const float *src = x + (long)c * H * W;
+        for (int yp = 0; yp < 2 * rows; yp++) {  // padded row yp: phase row a = yp % 2, row i = yp / 2
+            const int y = yp - ph;
+            float *d0 = dst + ((long)c * 4 + (yp & 1) * 2) * phase + (long)(yp >> 1) * width, *d1 = d0 + phase;
+            if (y < 0 || y >= H) {
+                memset(d0, 0, sizeof(float) * (size_t)width);
+                memset(d1, 0, sizeof(float) * (size_t)width);
+                continue;
+            }
+            const float *row = src + (long)y * W - pw;
+            for (long v = 0; v < vectors; v++) {
+                const __m512 lo = _mm512_maskz_loadu_ps(low[v], row + 32 * v);
+                const __m512 hi = _mm512_maskz_loadu_ps(high[v], row + 32 * v + 16);
+                _mm512_mask_storeu_ps(d0 + 16 * v, store[v], _mm512_permutex2var_ps(lo, even, hi));
+                _mm512_mask_storeu_ps(d1 + 16 * v, store[v], _mm512_permutex2var_ps(lo, odd, hi));
+            }
+        }
+    }
+}
+
+// Stride 1: each plane row is written whole, padding columns included, from one masked load per
+// vector (lanes outside the input row read nothing and come out zero), so only padding rows and
+// the slack past the planes are zeroed. The general loop above zeroes every plane first and then
+// copies the rows float by float.
+AVX512 static void pack_input_stride1(const float *x, int C, int H, int W, int ph, int pw, int rows, int width,
+                                      float *dst, long imageFloats) {
+    const long phase = (long)rows * width, planes = (long)C * phase, vectors = (width + 15) / 16;
+    if (vectors > 64) {
+        pack_input_general(x, C, H, W, 1, 1, ph, pw, rows, width, dst, imageFloats);
+        return;
+    }
+    // Every row has the same masks (plane column j holds input column j - pw).
+    __mmask16 load[64], store[64];
+    for (long v = 0; v < vectors; v++) {
+        load[v] = lane_range(pw - 16 * v, W + pw - 16 * v);
+        store[v] = lanes(width - 16 * v);
+    }
+    memset(dst + planes, 0, sizeof(float) * (size_t)(imageFloats - planes));
+    for (int c = 0; c < C; c++) {
+        const float *src = x + (long)c * H * W - pw;
+        float *plane = dst + (long)c * phase;
+        for (int i = 0; i < rows; i++) {
+            const int y = i - ph;
+            float *d = plane + (long)i * width;
+            if (y < 0 || y >= H) {
+                memset(d, 0, sizeof(float) * (size_t)width);
+                continue;
+            }
+            const float *row = src + (long)y * W;
+            for (long v = 0; v < vectors; v++)
+                _mm512_mask_storeu_ps(d + 16 * v, store[v], _mm512_maskz_loadu_ps(load[v], row + 16 * v));
+        }
+    }
+}
+
+AVX512 static void pack_input_avx512(const float *x, int C, int H, int W, int sh, int sw, int ph, int pw,
+                                     int rows, int width, float *dst, long imageFloats) {
+    if (sh == 2 && sw == 2) pack_input_stride2(x, C, H, W, ph, pw, rows, width, dst, imageFloats);
+    else if (sh == 1 && sw == 1) pack_input_stride1(x, C, H, W, ph, pw, rows, width, dst, imageFloats);
+    else pack_input_general(x, C, H, W, sh, sw, ph, pw, rows, width, dst, imageFloats);
+}
+
+// Rows are written whole (dY then zeros up to the width), so only each channel's lead and the
+// floats after its last row are zeroed (the caller's stride leaves room past lead + Ho * width).
 AVX512 static void pack_gradient_avx512(const float *g, int O, int Ho, int Wo, int width, long lead, long stride,
                                         float *dst) {
-    memset(dst, 0, sizeof(float) * (size_t)(O * stride));
+    const long end = lead + (long)Ho * width, vectors = (width + 15) / 16;
+    __mmask16 load[64], store[64];
+    for (long v = 0; v < vectors && v < 64; v++) {
+        load[v] = lanes(Wo - 16 * v);
+        store[v] = lanes(width - 16 * v);
+    }
     for (int o = 0; o < O; o++) {
         const float *s = g + (long)o * Ho * Wo;
-        float *d = dst + o * stride + lead;
+        float *c = dst + o * stride;
+        memset(c, 0, sizeof(float) * (size_t)lead);
         for (int r = 0; r < Ho; r++) {
             const float *sr = s + (long)r * Wo;
-            float *dr = d + (long)r * width;
-            for (int j = 0; j < Wo; j++) dr[j] = sr[j];
+            float *dr = c + lead + (long)r * width;
+            if (vectors > 64) {
+                for (long j = 0; j < width; j++) dr[j] = j < Wo ? sr[j] : 0.0f;
+                continue;
+            }
+            for (long v = 0; v < vectors; v++)
+                _mm512_mask_storeu_ps(dr + 16 * v, store[v], _mm512_maskz_loadu_ps(load[v], sr + 16 * v));
         }
+        memset(c + end, 0, sizeof(float) * (size_t)(stride - end));
     }
 }
 
@@ -510,6 +572,7 @@ AVX512 static void scatter_phase_avx512(const float *dp, int C, int H, int W, in
         const float *src = dp ? dp + (long)c * rows * width : NULL;
         int jlo, jhi;
         if (!phase_columns(W, pw, b, sw, width, &jlo, &jhi)) continue;
+        const __mmask16 tail = lanes((jhi - jlo) % 16);
         for (int i = 0; i < rows; i++) {
             int y = i * sh + a - ph;
             if (y < 0 || y >= H) continue;
@@ -518,8 +581,13 @@ AVX512 static void scatter_phase_avx512(const float *dp, int C, int H, int W, in
                 for (int j = jlo; j < jhi; j++) d[(long)j * sw] = 0.0f;
             } else {
                 const float *s = src + (long)i * width;
-                if (sw == 1) { for (int j = jlo; j < jhi; j++) d[j] = s[j]; }
-                else { for (int j = jlo; j < jhi; j++) d[(long)j * sw] = s[j]; }
+                if (sw == 1) {
+                    long j = jlo;
+                    for (; j + 16 <= jhi; j += 16) _mm512_storeu_ps(d + j, _mm512_loadu_ps(s + j));
+                    if (j < jhi) _mm512_mask_storeu_ps(d + j, tail, _mm512_maskz_loadu_ps(tail, s + j));
+                } else {
+                    for (int j = jlo; j < jhi; j++) d[(long)j * sw] = s[j];
+                }
             }
         }
     }

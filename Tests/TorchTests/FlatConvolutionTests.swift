@@ -31,6 +31,11 @@ final class FlatConvolutionTests: XCTestCase {
         // Stride 2 both ways (its own input packing): odd widths, no padding, rows of several vectors.
         Case(input: [2, 3, 9, 37], out: 6, kernel: (3, 3), stride: (2, 2)),
         Case(input: [1, 2, 7, 41], out: 4, kernel: (5, 5), stride: (2, 2), padding: (2, 2), bias: true),
+        // Stride 1 (row masks worked out once per layer): rows of several vectors, uneven padding.
+        Case(input: [2, 3, 6, 37], out: 5, kernel: (3, 3), padding: (2, 1)),
+        // Rows of more than 64 vectors take the general packing loops.
+        Case(input: [1, 2, 3, 1030], out: 3, kernel: (3, 3), padding: (1, 1)),
+        Case(input: [1, 2, 5, 2100], out: 2, kernel: (3, 3), stride: (2, 2), padding: (1, 1)),
     ]
 
     private func results(_ t: Case, flat: Bool, seed: UInt64) -> [[Float]] {
