@@ -537,6 +537,7 @@ AVX512 static void pack_gradient_avx512(const float *g, int O, int Ho, int Wo, i
 
 AVX512 static void unpack_output_avx512(const float *ext, int O, int Ho, int Wo, int width, const float *scale,
                                         const float *shift, const float *residual, int relu, float *y) {
+    const __mmask16 tail = lanes(Wo % 16);
     for (int o = 0; o < O; o++) {
         const channel_epilogue e = epilogue_for(scale, shift, residual, relu, y, o);
         const float *s = ext + (long)o * Ho * width;
@@ -544,10 +545,9 @@ AVX512 static void unpack_output_avx512(const float *ext, int O, int Ho, int Wo,
         for (int r = 0; r < Ho; r++) {
             const float *sr = s + (long)r * width;
             float *dr = d + (long)r * Wo;
-            for (int j = 0; j < Wo; j += 16) {
-                __mmask16 m = lanes(Wo - j);
-                store_output(e, dr + j, m, apply_affine(e, _mm512_maskz_loadu_ps(m, sr + j)));
-            }
+            int j = 0;
+            for (; j + 16 <= Wo; j += 16) store_output(e, dr + j, 0xffff, apply_affine(e, _mm512_loadu_ps(sr + j)));
+            if (j < Wo) store_output(e, dr + j, tail, apply_affine(e, _mm512_maskz_loadu_ps(tail, sr + j)));
         }
     }
 }
