@@ -33,9 +33,9 @@ enum { FWD_VECTORS = 6, FWD_CHANNELS = 4, WG_OUT = 4, WG_TAPS = 5 };
 // (channel, tap) pair reads; one flat loop over the pairs keeps all accumulators in registers.
 // LANE 1: weights packed [K][4] from `wb` (`wpos` unused). LANE 4: the four outputs' weights of pair
 // k are wb[wpos[k] + 4j], j < 4, as in a Winograd matrix of the transposed convolution (see
-// engine_flat_conv_forward_transposed). MASKED 0 is for spans of whole vectors: plain loads and
-// stores (masked loads cost about 15% of the tile's speed, measured in L1: 114 vs 131 GFLOP/s on one
-// thread, where the FMA limit is 147).
+// engine_flat_conv_forward_transposed). MASKED 1 masks the span's last vector, the only one that
+// can be partial; every other load and store is plain (masked loads cost about 15% of the tile's
+// speed, measured in L1: 114 vs 131 GFLOP/s on one thread, where the FMA limit is 147).
 #define DEFINE_FORWARD_TILE(NV, LANE, MASKED)                                                            \
     AVX512 static void forward_tile_##NV##_##LANE##_##MASKED(const float *in, const long *pos, long K,      \
                                                   const float *wb,                                         \
@@ -51,7 +51,8 @@ enum { FWD_VECTORS = 6, FWD_CHANNELS = 4, WG_OUT = 4, WG_TAPS = 5 };
             __m512 w0 = _mm512_set1_ps(w[0]), w1 = _mm512_set1_ps(w[LANE]);                              \
             __m512 w2 = _mm512_set1_ps(w[2 * LANE]), w3 = _mm512_set1_ps(w[3 * LANE]);                   \
             for (int v = 0; v < NV; v++) {                                                               \
-                __m512 x = MASKED ? _mm512_maskz_loadu_ps(m[v], p + 16 * v) : _mm512_loadu_ps(p + 16 * v);  \
+                __m512 x = MASKED && v == NV - 1 ? _mm512_maskz_loadu_ps(m[v], p + 16 * v)               \
+                                                 : _mm512_loadu_ps(p + 16 * v);                          \
                 a0[v] = _mm512_fmadd_ps(w0, x, a0[v]);                                                   \
                 a1[v] = _mm512_fmadd_ps(w1, x, a1[v]);                                                   \
                 a2[v] = _mm512_fmadd_ps(w2, x, a2[v]);                                                   \
@@ -63,7 +64,7 @@ enum { FWD_VECTORS = 6, FWD_CHANNELS = 4, WG_OUT = 4, WG_TAPS = 5 };
             float *o = out + j * ocs;                                                                    \
             for (int v = 0; v < NV; v++) {                                                               \
                 __m512 r = rows[j][v];                                                                   \
-                if (MASKED) {                                                                            \
+                if (MASKED && v == NV - 1) {                                                             \
                     if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m[v], o + 16 * v));       \
                     _mm512_mask_storeu_ps(o + 16 * v, m[v], r);                                          \
                 } else {                                                                                 \
