@@ -31,16 +31,25 @@ static long output_stage_floats(long rows, int TX) { return TX <= 8 ? 4 * (rows 
 #if defined(__x86_64__)
 
 
+// Lane masks of the two loads that cover columns 2j + shift - pad, j = j0..<j0+16, of a row of
+// `width` floats. They depend on the column only, so the transforms work them out once per layer
+// for every block of 16 tiles (per row, they cost about as much as the transform itself).
+typedef struct { __mmask16 a, b; } split_masks;
+AVX512 static INLINE split_masks split_masks_for(long width, long pad, long j0, long shift) {
+    const long col = 2 * j0 + shift - pad;
+    const split_masks m = {lane_range(-col, width - col), lane_range(-col - 16, width - col - 16)};
+    return m;
+}
+
 // Columns 2j + shift - pad (even) and 2j + 1 + shift - pad (odd) of `row`, j = j0..<j0+16, zero
-// outside 0..<width and for a NULL row. Straight from the row: no stores to reload from.
-AVX512 static INLINE void split_row(const float *row, long width, long pad, long j0, long shift, __m512 *even,
+// outside 0..<width (lanes `m`) and for a NULL row. Straight from the row: no stores to reload from.
+AVX512 static INLINE void split_row(const float *row, long pad, long j0, long shift, split_masks m, __m512 *even,
                                     __m512 *odd) {
     __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
     if (row) {
-        long col = 2 * j0 + shift - pad;
-        __mmask16 ma = lane_range(-col, width - col), mb = lane_range(-col - 16, width - col - 16);
-        if (ma) a = _mm512_maskz_loadu_ps(ma, row + col);
-        if (mb) b = _mm512_maskz_loadu_ps(mb, row + col + 16);
+        const long col = 2 * j0 + shift - pad;
+        a = _mm512_maskz_loadu_ps(m.a, row + col);
+        b = _mm512_maskz_loadu_ps(m.b, row + col + 16);
     }
     *even = _mm512_permutex2var_ps(a, index_even(), b);
     *odd = _mm512_permutex2var_ps(a, index_odd(), b);
@@ -72,6 +81,8 @@ AVX512 static void input_tiles_narrow(const float *x, int C, int H, int W, int p
                                       long firstRow, long rows, float *v, long vs, long ld, float *stage) {
     // stage: [parity 2][kind 4: even, even+1, odd, odd+1][(TY + 1) * TX + 16]
     const long kindFloats = (long)(TY + 1) * TX + 16;
+    const split_masks m0 = split_masks_for(W, pw, 0, 0), m2 = split_masks_for(W, pw, 0, 2);
+    const __mmask16 stored = lane_range(0, TX);
     for (int c = 0; c < C; c++) {
         long k = 0;
         while (k < rows) {
@@ -84,14 +95,13 @@ AVX512 static void input_tiles_narrow(const float *x, int C, int H, int W, int p
                     int y = 2 * (ty0 + i) + parity - ph;
                     const float *src = y >= 0 && y < H ? plane + (long)y * W : NULL;
                     __m512 e0, o0, e1, o1;
-                    split_row(src, W, pw, 0, 0, &e0, &o0);
-                    split_row(src, W, pw, 0, 2, &e1, &o1);
+                    split_row(src, pw, 0, 0, m0, &e0, &o0);
+                    split_row(src, pw, 0, 2, m2, &e1, &o1);
                     float *base = stage + parity * 4 * kindFloats + (long)i * TX;
-                    __mmask16 m = lane_range(0, TX);
-                    _mm512_mask_storeu_ps(base, m, e0);
-                    _mm512_mask_storeu_ps(base + kindFloats, m, e1);
-                    _mm512_mask_storeu_ps(base + 2 * kindFloats, m, o0);
-                    _mm512_mask_storeu_ps(base + 3 * kindFloats, m, o1);
+                    _mm512_mask_storeu_ps(base, stored, e0);
+                    _mm512_mask_storeu_ps(base + kindFloats, stored, e1);
+                    _mm512_mask_storeu_ps(base + 2 * kindFloats, stored, o0);
+                    _mm512_mask_storeu_ps(base + 3 * kindFloats, stored, o1);
                 }
             }
             const long tiles = (long)count * TX;
@@ -130,21 +140,29 @@ static INLINE void tile_row_sources(const float *x, int C, int H, int W, int ph,
 // input rows are read in order, the overlapping rows of neighbouring tile rows from L1.
 AVX512 static void input_tiles_wide(const float *x, int C, int H, int W, int ph, int pw, int TY, int TX,
                                     long firstRow, long rows, float *v, long vs, long ld) {
+    const int blocks = (TX + 15) / 16;
+    split_masks m0[blocks], m2[blocks];
+    __mmask16 stored[blocks];
+    for (int b = 0; b < blocks; b++) {
+        m0[b] = split_masks_for(W, pw, 16L * b, 0);
+        m2[b] = split_masks_for(W, pw, 16L * b, 2);
+        stored[b] = lane_range(0, TX - 16L * b);
+    }
     for (int c = 0; c < C; c++) {
         for (long k = 0; k < rows; k++) {
             const float *src[4];
             tile_row_sources(x, C, H, W, ph, TY, 2, c, firstRow + k, 4, src);
             float *out = v + (long)c * ld + k * TX;
-            for (int j = 0; j < TX; j += 16) {
-                __mmask16 m = lane_range(0, TX - j);
+            for (int b = 0; b < blocks; b++) {
+                const long j = 16L * b;
                 __m512 d[4][4];
                 for (int r = 0; r < 4; r++) {
                     __m512 e0, o0, e1, o1;
-                    split_row(src[r], W, pw, j, 0, &e0, &o0);
-                    split_row(src[r], W, pw, j, 2, &e1, &o1);
+                    split_row(src[r], pw, j, 0, m0[b], &e0, &o0);
+                    split_row(src[r], pw, j, 2, m2[b], &e1, &o1);
                     bt4(e0, o0, e1, o1, d[r]);
                 }
-                store_bt4_columns(d, out + j, vs, m);
+                store_bt4_columns(d, out + j, vs, stored[b]);
             }
         }
     }
@@ -163,19 +181,27 @@ AVX512 static void input_tiles(const float *x, int C, int H, int W, int ph, int 
 AVX512 static void gradient_tiles(const float *g, int O, int Ho, int Wo, int TY, int TX, long firstRow, long rows,
                                   float *gh, long vs, long ld) {
     const __m512 zero = _mm512_setzero_ps();
+    const int blocks = (TX + 15) / 16;
+    split_masks loads[blocks];
+    __mmask16 stored[blocks];
+    for (int b = 0; b < blocks; b++) {
+        loads[b] = split_masks_for(Wo, 0, 16L * b, 0);
+        stored[b] = lane_range(0, TX - 16L * b);
+    }
     for (int o = 0; o < O; o++) {
         for (long k = 0; k < rows; k++) {
             const long row = firstRow + k, img = row / TY;
             const int ty = (int)(row % TY);
             const float *plane = g + (img * O + o) * Ho * Wo;
             float *out = gh + (long)o * ld + k * TX;
-            for (int j = 0; j < TX; j += 16) {
-                __mmask16 m = lane_range(0, TX - j);
+            for (int b = 0; b < blocks; b++) {
+                const long j = 16L * b;
+                const __mmask16 m = stored[b];
                 __m512 q[2][4];
                 for (int r = 0; r < 2; r++) {
                     int y = 2 * ty + r;
                     __m512 e, d;
-                    split_row(y < Ho ? plane + (long)y * Wo : NULL, Wo, 0, j, 0, &e, &d);
+                    split_row(y < Ho ? plane + (long)y * Wo : NULL, 0, j, 0, loads[b], &e, &d);
                     q[r][0] = e;
                     q[r][1] = _mm512_add_ps(e, d);
                     q[r][2] = _mm512_sub_ps(e, d);
@@ -217,6 +243,13 @@ AVX512 static void output_tiles_wide(const float *mt, long ms, long ld, int O, i
                                      long rows, int Ho, int Wo, const float *scale, const float *shift,
                                      const float *residual, int relu, float *y) {
     const __m512i lo = index_interleave_lo(), hi = index_interleave_hi();
+    const int blocks = (TX + 15) / 16;
+    __mmask16 loaded[blocks], first[blocks], second[blocks];  // 16 tiles; their two 16-pixel halves
+    for (int b = 0; b < blocks; b++) {
+        loaded[b] = lane_range(0, TX - 16L * b);
+        first[b] = lane_range(0, Wo - 32L * b);
+        second[b] = lane_range(0, Wo - 32L * b - 16);
+    }
     for (int o = 0; o < O; o++) {
         const channel_epilogue e = epilogue_for(scale, shift, residual, relu, y, o);
         for (long k = 0; k < rows; k++) {
@@ -224,16 +257,15 @@ AVX512 static void output_tiles_wide(const float *mt, long ms, long ld, int O, i
             const int ty = (int)(row % TY);
             const int outRows = 2 * ty + 1 < Ho ? 2 : 1;
             const float *src = mt + (long)o * ld + k * TX;
-            for (int j = 0; j < TX; j += 16) {
-                __mmask16 m = lane_range(0, TX - j);
+            for (int b = 0; b < blocks; b++) {
+                const long j = 16L * b;
                 __m512 v[16], t[2][2];
-                for (int i = 0; i < 16; i++) v[i] = _mm512_maskz_loadu_ps(m, src + i * ms + j);
+                for (int i = 0; i < 16; i++) v[i] = _mm512_maskz_loadu_ps(loaded[b], src + i * ms + j);
                 at4_tile(v, e, t);
                 for (int r = 0; r < outRows; r++) {
                     float *dst = y + ((img * O + o) * Ho + 2 * ty + r) * Wo + 2L * j;
-                    long left = Wo - 2L * j;
-                    store_output(e, dst, lane_range(0, left), _mm512_permutex2var_ps(t[r][0], lo, t[r][1]));
-                    store_output(e, dst + 16, lane_range(0, left - 16), _mm512_permutex2var_ps(t[r][0], hi, t[r][1]));
+                    store_output(e, dst, first[b], _mm512_permutex2var_ps(t[r][0], lo, t[r][1]));
+                    store_output(e, dst + 16, second[b], _mm512_permutex2var_ps(t[r][0], hi, t[r][1]));
                 }
             }
         }
@@ -287,15 +319,11 @@ AVX512 static void output_tiles(const float *mt, long ms, long ld, int O, int TY
 //   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
 // Transform index ξ = 6a + s. Input rows are split into their four column phases (4j + q).
 
-// p[q][j] = row[col + 4j + q], j < 16, zero outside 0..<width and for a NULL row.
-AVX512 static INLINE void split4(const float *row, long width, long col, __m512 p[4]) {
+// p[q][j] = row[col + 4j + q], j < 16, zero outside the row (lanes `m`, see split4_masks) and
+// for a NULL row.
+AVX512 static INLINE void split4(const float *row, long col, const __mmask16 m[4], __m512 p[4]) {
     __m512 v[4];
-    for (int i = 0; i < 4; i++) {
-        v[i] = _mm512_setzero_ps();
-        long c0 = col + 16L * i;
-        __mmask16 m = row ? lane_range(-c0, width - c0) : 0;
-        if (m) v[i] = _mm512_maskz_loadu_ps(m, row + c0);
-    }
+    for (int i = 0; i < 4; i++) v[i] = row ? _mm512_maskz_loadu_ps(m[i], row + col + 16L * i) : _mm512_setzero_ps();
     const __m512i ie = index_even(), io = index_odd();
     __m512 e01 = _mm512_permutex2var_ps(v[0], ie, v[1]), o01 = _mm512_permutex2var_ps(v[0], io, v[1]);
     __m512 e23 = _mm512_permutex2var_ps(v[2], ie, v[3]), o23 = _mm512_permutex2var_ps(v[2], io, v[3]);
@@ -303,6 +331,11 @@ AVX512 static INLINE void split4(const float *row, long width, long col, __m512 
     p[2] = _mm512_permutex2var_ps(e01, io, e23);
     p[1] = _mm512_permutex2var_ps(o01, ie, o23);
     p[3] = _mm512_permutex2var_ps(o01, io, o23);
+}
+
+// The lane masks split4 needs for columns col..<col+64 of a row of `width` floats.
+AVX512 static INLINE void split4_masks(long width, long col, __mmask16 m[4]) {
+    for (int i = 0; i < 4; i++) m[i] = lane_range(-(col + 16L * i), width - (col + 16L * i));
 }
 
 AVX512 static INLINE void bt6(const __m512 d[6], __m512 o[6]) {
@@ -328,18 +361,26 @@ AVX512 static INLINE void at6(const __m512 m[6], __m512 y[4]) {
 
 AVX512 static void input_tiles4(const float *x, int C, int H, int W, int ph, int pw, int TY, int TX, long firstRow,
                                 long rows, float *v, long vs, long ld) {
+    const int blocks = (TX + 15) / 16;
+    __mmask16 mp[blocks][4], mq[blocks][4], stored[blocks];
+    for (int b = 0; b < blocks; b++) {
+        split4_masks(W, 64L * b - pw, mp[b]);
+        split4_masks(W, 64L * b - pw + 4, mq[b]);
+        stored[b] = lane_range(0, TX - 16L * b);
+    }
     for (int c = 0; c < C; c++) {
         for (long k = 0; k < rows; k++) {
             const float *src[6];
             tile_row_sources(x, C, H, W, ph, TY, 4, c, firstRow + k, 6, src);
             float *out = v + (long)c * ld + k * TX;
-            for (int j = 0; j < TX; j += 16) {
-                __mmask16 m = lane_range(0, TX - j);
+            for (int b = 0; b < blocks; b++) {
+                const long j = 16L * b;
+                const __mmask16 m = stored[b];
                 __m512 R[6][6];
                 for (int r = 0; r < 6; r++) {
                     __m512 p[4], q[4];
-                    split4(src[r], W, 4L * j - pw, p);
-                    split4(src[r], W, 4L * j - pw + 4, q);
+                    split4(src[r], 4 * j - pw, mp[b], p);
+                    split4(src[r], 4 * j - pw + 4, mq[b], q);
                     __m512 d[6] = {p[0], p[1], p[2], p[3], q[0], q[1]};
                     bt6(d, R[r]);
                 }
@@ -357,6 +398,12 @@ AVX512 static void output_tiles4(const float *mt, long ms, long ld, int O, int T
                                  int Ho, int Wo, const float *scale, const float *shift, const float *residual,
                                  int relu, float *y) {
     const __m512i lo = index_interleave_lo(), hi = index_interleave_hi();
+    const int blocks = (TX + 15) / 16;
+    __mmask16 loaded[blocks], stored[blocks][4];  // 16 tiles; their four 16-pixel quarters
+    for (int b = 0; b < blocks; b++) {
+        loaded[b] = lane_range(0, TX - 16L * b);
+        for (int i = 0; i < 4; i++) stored[b][i] = lane_range(0, Wo - 64L * b - 16L * i);
+    }
     for (int o = 0; o < O; o++) {
         const channel_epilogue e = epilogue_for(scale, shift, residual, relu, y, o);
         for (long k = 0; k < rows; k++) {
@@ -364,8 +411,9 @@ AVX512 static void output_tiles4(const float *mt, long ms, long ld, int O, int T
             const int ty = (int)(row % TY);
             const int outRows = Ho - 4 * ty < 4 ? Ho - 4 * ty : 4;
             const float *src = mt + (long)o * ld + k * TX;
-            for (int j = 0; j < TX; j += 16) {
-                __mmask16 m = lane_range(0, TX - j);
+            for (int b = 0; b < blocks; b++) {
+                const long j = 16L * b;
+                const __mmask16 m = loaded[b];
                 __m512 P[4][6];
                 for (int s = 0; s < 6; s++) {
                     __m512 col[6], y4[4];
@@ -383,9 +431,7 @@ AVX512 static void output_tiles4(const float *mt, long ms, long ld, int O, int T
                     __m512 out[4] = {_mm512_permutex2var_ps(elo, lo, olo), _mm512_permutex2var_ps(elo, hi, olo),
                                      _mm512_permutex2var_ps(ehi, lo, ohi), _mm512_permutex2var_ps(ehi, hi, ohi)};
                     float *dst = y + ((img * O + o) * Ho + 4 * ty + r) * Wo + 4L * j;
-                    long left = Wo - 4L * j;
-                    for (int i = 0; i < 4; i++)
-                        store_output(e, dst + 16 * i, lane_range(0, left - 16L * i), out[i]);
+                    for (int i = 0; i < 4; i++) store_output(e, dst + 16 * i, stored[b][i], out[i]);
                 }
             }
         }

@@ -20,6 +20,7 @@ final class WinogradTests: XCTestCase {
         Case(n: 1, c: 6, o: 7, h: 3, w: 41, pad: 1, bias: false),
         Case(n: 2, c: 9, o: 12, h: 33, w: 35, pad: 1, bias: true),
         Case(n: 1, c: 80, o: 70, h: 6, w: 6, pad: 1, bias: false),  // more than 64 channels per product pass
+        Case(n: 1, c: 4, o: 5, h: 9, w: 75, pad: 2, bias: true),  // rows of several blocks of 16 4x4 tiles
     ]
 
     /// Runs `body` with the Winograd path on (every channel count) or with only the GEMM path.
