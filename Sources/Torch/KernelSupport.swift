@@ -52,7 +52,9 @@ final class ScratchPool: @unchecked Sendable {
             return b
         }
         lock.unlock()
-        return (UnsafeMutablePointer<Float>.allocate(capacity: count), count)
+        // Cache-line aligned: kernels that pad their rows to whole vectors then load whole lines.
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+        return (raw.bindMemory(to: Float.self, capacity: count), count)
     }
 
     private func give(_ buffer: (pointer: UnsafeMutablePointer<Float>, capacity: Int)) {
