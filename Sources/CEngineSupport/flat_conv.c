@@ -27,6 +27,9 @@ static void channel_affine_scalar(float *y, int O, long plane, const float *scal
 
 #if defined(__x86_64__)
 enum { FWD_VECTORS = 6, FWD_CHANNELS = 4, WG_OUT = 4, WG_TAPS = 5 };
+// Vectors per row up to which the packing loops work out each row's lane masks once per layer
+// (wider rows take the general loops).
+enum { ROW_MASKS = 64 };
 
 
 // One tile: four output channels x NV vectors of 16 output pixels. `pos[k]` is where the k-th
@@ -430,13 +433,13 @@ AVX512 static void pack_input_general(const float *x, int C, int H, int W, int s
 AVX512 static void pack_input_stride2(const float *x, int C, int H, int W, int ph, int pw, int rows, int width,
                                       float *dst, long imageFloats) {
     const long phase = (long)rows * width, planes = 4L * C * phase, vectors = (width + 15) / 16;
-    if (vectors > 64) {
+    if (vectors > ROW_MASKS) {
         pack_input_general(x, C, H, W, 2, 2, ph, pw, rows, width, dst, imageFloats);
         return;
     }
     // Every row has the same masks: padded column 2j + b is input column 2j + b - pw, so plane
     // vector v reads padded columns 32v ..< 32v + 32.
-    __mmask16 low[64], high[64], store[64];
+    __mmask16 low[ROW_MASKS], high[ROW_MASKS], store[ROW_MASKS];
     for (long v = 0; v < vectors; v++) {
         const long s = 32 * v - pw;
         low[v] = lane_range(-s, W - s);
@@ -473,12 +476,12 @@ AVX512 static void pack_input_stride2(const float *x, int C, int H, int W, int p
 AVX512 static void pack_input_stride1(const float *x, int C, int H, int W, int ph, int pw, int rows, int width,
                                       float *dst, long imageFloats) {
     const long phase = (long)rows * width, planes = (long)C * phase, vectors = (width + 15) / 16;
-    if (vectors > 64) {
+    if (vectors > ROW_MASKS) {
         pack_input_general(x, C, H, W, 1, 1, ph, pw, rows, width, dst, imageFloats);
         return;
     }
     // Every row has the same masks (plane column j holds input column j - pw).
-    __mmask16 load[64], store[64];
+    __mmask16 load[ROW_MASKS], store[ROW_MASKS];
     for (long v = 0; v < vectors; v++) {
         load[v] = lane_range(pw - 16 * v, W + pw - 16 * v);
         store[v] = lanes(width - 16 * v);
@@ -513,8 +516,8 @@ AVX512 static void pack_input_avx512(const float *x, int C, int H, int W, int sh
 AVX512 static void pack_gradient_avx512(const float *g, int O, int Ho, int Wo, int width, long lead, long stride,
                                         float *dst) {
     const long end = lead + (long)Ho * width, vectors = (width + 15) / 16;
-    __mmask16 load[64], store[64];
-    for (long v = 0; v < vectors && v < 64; v++) {
+    __mmask16 load[ROW_MASKS], store[ROW_MASKS];
+    for (long v = 0; v < vectors && v < ROW_MASKS; v++) {
         load[v] = lanes(Wo - 16 * v);
         store[v] = lanes(width - 16 * v);
     }
@@ -525,7 +528,7 @@ AVX512 static void pack_gradient_avx512(const float *g, int O, int Ho, int Wo, i
         for (int r = 0; r < Ho; r++) {
             const float *sr = s + (long)r * Wo;
             float *dr = c + lead + (long)r * width;
-            if (vectors > 64) {
+            if (vectors > ROW_MASKS) {
                 for (long j = 0; j < width; j++) dr[j] = j < Wo ? sr[j] : 0.0f;
                 continue;
             }

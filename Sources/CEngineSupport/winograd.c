@@ -31,25 +31,24 @@ static long output_stage_floats(long rows, int TX) { return TX <= 8 ? 4 * (rows 
 #if defined(__x86_64__)
 
 
-// Lane masks of the two loads that cover columns 2j + shift - pad, j = j0..<j0+16, of a row of
-// `width` floats. They depend on the column only, so the transforms work them out once per layer
-// for every block of 16 tiles (worked out per row they took up to a fifth of a transform's time).
-typedef struct { __mmask16 a, b; } split_masks;
-AVX512 static INLINE split_masks split_masks_for(long width, long pad, long j0, long shift) {
+// Where split_row reads columns 2j + shift - pad, j = j0..<j0+16, of a row of `width` floats: the
+// first column and the lane masks of its two loads. They depend on the column only, so the
+// transforms work them out once per layer for every block of 16 tiles (worked out per row they
+// took up to a fifth of a transform's time).
+typedef struct { long col; __mmask16 a, b; } row_split;
+AVX512 static INLINE row_split row_split_at(long width, long pad, long j0, long shift) {
     const long col = 2 * j0 + shift - pad;
-    const split_masks m = {lane_range(-col, width - col), lane_range(-col - 16, width - col - 16)};
-    return m;
+    const row_split s = {col, lane_range(-col, width - col), lane_range(-col - 16, width - col - 16)};
+    return s;
 }
 
-// Columns 2j + shift - pad (even) and 2j + 1 + shift - pad (odd) of `row`, j = j0..<j0+16, zero
-// outside 0..<width (lanes `m`) and for a NULL row. Straight from the row: no stores to reload from.
-AVX512 static INLINE void split_row(const float *row, long pad, long j0, long shift, split_masks m, __m512 *even,
-                                    __m512 *odd) {
+// The even and odd columns `s` describes of `row`, zero outside the row and for a NULL row.
+// Straight from the row: no stores to reload from.
+AVX512 static INLINE void split_row(const float *row, row_split s, __m512 *even, __m512 *odd) {
     __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
     if (row) {
-        const long col = 2 * j0 + shift - pad;
-        a = _mm512_maskz_loadu_ps(m.a, row + col);
-        b = _mm512_maskz_loadu_ps(m.b, row + col + 16);
+        a = _mm512_maskz_loadu_ps(s.a, row + s.col);
+        b = _mm512_maskz_loadu_ps(s.b, row + s.col + 16);
     }
     *even = _mm512_permutex2var_ps(a, index_even(), b);
     *odd = _mm512_permutex2var_ps(a, index_odd(), b);
@@ -81,7 +80,7 @@ AVX512 static void input_tiles_narrow(const float *x, int C, int H, int W, int p
                                       long firstRow, long rows, float *v, long vs, long ld, float *stage) {
     // stage: [parity 2][kind 4: even, even+1, odd, odd+1][(TY + 1) * TX + 16]
     const long kindFloats = (long)(TY + 1) * TX + 16;
-    const split_masks m0 = split_masks_for(W, pw, 0, 0), m2 = split_masks_for(W, pw, 0, 2);
+    const row_split m0 = row_split_at(W, pw, 0, 0), m2 = row_split_at(W, pw, 0, 2);
     const __mmask16 stored = lane_range(0, TX);
     for (int c = 0; c < C; c++) {
         long k = 0;
@@ -95,8 +94,8 @@ AVX512 static void input_tiles_narrow(const float *x, int C, int H, int W, int p
                     int y = 2 * (ty0 + i) + parity - ph;
                     const float *src = y >= 0 && y < H ? plane + (long)y * W : NULL;
                     __m512 e0, o0, e1, o1;
-                    split_row(src, pw, 0, 0, m0, &e0, &o0);
-                    split_row(src, pw, 0, 2, m2, &e1, &o1);
+                    split_row(src, m0, &e0, &o0);
+                    split_row(src, m2, &e1, &o1);
                     float *base = stage + parity * 4 * kindFloats + (long)i * TX;
                     _mm512_mask_storeu_ps(base, stored, e0);
                     _mm512_mask_storeu_ps(base + kindFloats, stored, e1);
@@ -141,11 +140,11 @@ static INLINE void tile_row_sources(const float *x, int C, int H, int W, int ph,
 AVX512 static void input_tiles_wide(const float *x, int C, int H, int W, int ph, int pw, int TY, int TX,
                                     long firstRow, long rows, float *v, long vs, long ld) {
     const int blocks = (TX + 15) / 16;
-    split_masks m0[blocks], m2[blocks];
+    row_split m0[blocks], m2[blocks];
     __mmask16 stored[blocks];
     for (int b = 0; b < blocks; b++) {
-        m0[b] = split_masks_for(W, pw, 16L * b, 0);
-        m2[b] = split_masks_for(W, pw, 16L * b, 2);
+        m0[b] = row_split_at(W, pw, 16L * b, 0);
+        m2[b] = row_split_at(W, pw, 16L * b, 2);
         stored[b] = lane_range(0, TX - 16L * b);
     }
     for (int c = 0; c < C; c++) {
@@ -158,8 +157,8 @@ AVX512 static void input_tiles_wide(const float *x, int C, int H, int W, int ph,
                 __m512 d[4][4];
                 for (int r = 0; r < 4; r++) {
                     __m512 e0, o0, e1, o1;
-                    split_row(src[r], pw, j, 0, m0[b], &e0, &o0);
-                    split_row(src[r], pw, j, 2, m2[b], &e1, &o1);
+                    split_row(src[r], m0[b], &e0, &o0);
+                    split_row(src[r], m2[b], &e1, &o1);
                     bt4(e0, o0, e1, o1, d[r]);
                 }
                 store_bt4_columns(d, out + j, vs, stored[b]);
@@ -182,10 +181,10 @@ AVX512 static void gradient_tiles(const float *g, int O, int Ho, int Wo, int TY,
                                   float *gh, long vs, long ld) {
     const __m512 zero = _mm512_setzero_ps();
     const int blocks = (TX + 15) / 16;
-    split_masks loads[blocks];
+    row_split loads[blocks];
     __mmask16 stored[blocks];
     for (int b = 0; b < blocks; b++) {
-        loads[b] = split_masks_for(Wo, 0, 16L * b, 0);
+        loads[b] = row_split_at(Wo, 0, 16L * b, 0);
         stored[b] = lane_range(0, TX - 16L * b);
     }
     for (int o = 0; o < O; o++) {
@@ -201,7 +200,7 @@ AVX512 static void gradient_tiles(const float *g, int O, int Ho, int Wo, int TY,
                 for (int r = 0; r < 2; r++) {
                     int y = 2 * ty + r;
                     __m512 e, d;
-                    split_row(y < Ho ? plane + (long)y * Wo : NULL, 0, j, 0, loads[b], &e, &d);
+                    split_row(y < Ho ? plane + (long)y * Wo : NULL, loads[b], &e, &d);
                     q[r][0] = e;
                     q[r][1] = _mm512_add_ps(e, d);
                     q[r][2] = _mm512_sub_ps(e, d);
