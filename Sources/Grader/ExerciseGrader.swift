@@ -67,7 +67,8 @@ public final class ExerciseGrader: @unchecked Sendable {
             let (source, _) = SubmissionProgram.checkerSource(exercise: exercise, includeHidden: includeHidden)
             let output = try compiler.compile(source: source, name: "checker", in: directory)
             if let exe = output.executable {
-                FileManager.default.createFile(atPath: directory.appendingPathComponent("engine-\(engine.fingerprint)").path, contents: nil)
+                // A marker that cannot be written only costs a rebuild of the checks next time.
+                try? Data().write(to: directory.appendingPathComponent("engine-\(engine.fingerprint)"))
                 result = .success(exe)
             } else {
                 result = .failure(CheckerBuildError(description: "\(exercise.path): the checks do not compile:\n" + output.errors.joined(separator: "\n")))
@@ -188,7 +189,7 @@ public final class ExerciseGrader: @unchecked Sendable {
         }
         // The answers file starts empty and belongs to the student's run.
         let answers = scratch.appendingPathComponent("answers.jsonl")
-        fm.createFile(atPath: answers.path, contents: Data())
+        try Data().write(to: answers)
         var limits = self.limits
         if let t = exercise.lesson.frontMatter.timeout { limits.wallSeconds = t; limits.cpuSeconds = Int(t.rounded(.up)) * 2 }
         if let mib = exercise.lesson.frontMatter.extra["memory"].flatMap(Int.init) { limits.memoryBytes = mib << 20 }
@@ -264,7 +265,8 @@ public final class ExerciseGrader: @unchecked Sendable {
         case .timedOut:
             grade.status = .timeout
             grade.message = "stopped after the time limit of \(Int(limits.wallSeconds)) s\(place)"
-        case .signalled(SIGXCPU), .signalled(SIGKILL) where result.seconds < limits.wallSeconds:
+        // The soft CPU limit signals SIGXCPU; the hard one kills, before the wall clock runs out.
+        case .signalled(let signal) where signal == SIGXCPU || (signal == SIGKILL && result.seconds < limits.wallSeconds):
             grade.status = .timeout
             grade.message = "stopped after the CPU time limit of \(limits.cpuSeconds) s\(place)"
         case .signalled(SIGXFSZ):

@@ -44,7 +44,7 @@ public struct SubmissionProgram: Sendable {
                 pieces.append(Piece(cell: cell.index, id: cell.id, fromStudent: false, file: referenceFile,
                                     line: cell.line, source: cell.source, expectError: cell.options.expectError))
             case .answer:
-                guard let student else {
+                guard student != nil else {
                     pieces.append(Piece(cell: cell.index, id: cell.id, fromStudent: true, file: studentFile,
                                         line: cell.line, source: cell.source, expectError: cell.options.expectError))
                     continue

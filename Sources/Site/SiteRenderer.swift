@@ -282,7 +282,7 @@ public struct SiteRenderer {
         for name in names where !name.hasPrefix(".") {
             let s = source.appendingPathComponent(name), t = target.appendingPathComponent(name)
             var isDir: ObjCBool = false
-            fm.fileExists(atPath: s.path, isDirectory: &isDir)
+            guard fm.fileExists(atPath: s.path, isDirectory: &isDir) else { continue }  // gone since the listing
             if isDir.boolValue { try copyTree(s, to: t) } else {
                 if fm.fileExists(atPath: t.path) { try fm.removeItem(at: t) }
                 try fm.copyItem(at: s.resolvingSymlinksInPath(), to: t)
