@@ -198,8 +198,8 @@ struct BuiltSite {
         var out: [String] = []
         while let p = e?.nextObject() as? String {
             var dir: ObjCBool = false
-            FileManager.default.fileExists(atPath: root.appendingPathComponent(p).path, isDirectory: &dir)
-            if !dir.boolValue { out.append(p) }
+            if FileManager.default.fileExists(atPath: root.appendingPathComponent(p).path, isDirectory: &dir),
+               !dir.boolValue { out.append(p) }
         }
         return out.sorted()
     }
