@@ -18,7 +18,8 @@ typedef struct {
     const float *y;
 } channel_epilogue;
 
-AVX512 static INLINE channel_epilogue epilogue_for(const float *scale, const float *shift, const float *residual, int relu, const float *y, long o) {
+AVX512 static INLINE channel_epilogue epilogue_for(const float *scale, const float *shift, const float *residual,
+                                                  int relu, const float *y, long o) {
     channel_epilogue e;
     e.scale = _mm512_set1_ps(scale ? scale[o] : 1.0f);
     e.shift = _mm512_set1_ps(shift ? shift[o] : 0.0f);

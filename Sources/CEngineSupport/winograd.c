@@ -459,7 +459,8 @@ void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph,
                              float *y, int tile, int groupRows, int transposed, float *scratch) {
     const int TX = (Wo + tile - 1) / tile, TY = (Ho + tile - 1) / tile, points = (tile + 2) * (tile + 2);
     // A transposed `u` is the pack of the convolution of O inputs and C outputs.
-    const long total = (long)n * TY, us = transposed ? engine_winograd_weight_stride(C, O) : engine_winograd_weight_stride(O, C);
+    const long total = (long)n * TY;
+    const long us = transposed ? engine_winograd_weight_stride(C, O) : engine_winograd_weight_stride(O, C);
     const long zero = 0, groupFloats = points * (((long)C + O) * group_row_floats((long)groupRows * TX) + 2 * XI_PAD);
     float *inStage = scratch + groupFloats, *outStage = inStage + input_stage_floats(TY, TX);
     if (tile == 2) memset(inStage, 0, sizeof(float) * (size_t)input_stage_floats(TY, TX));
