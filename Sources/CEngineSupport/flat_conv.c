@@ -597,6 +597,65 @@ AVX512 static void scatter_phase_avx512(const float *dp, int C, int H, int W, in
     }
 }
 
+// A strided 1x1 convolution without padding reads every sh-th row and sw-th column only: its
+// plane is one image's input as [C][Ho][Wo] holding just those pixels (the phase planes would be
+// sh*sw times larger, all but one unread). Rows of stride 2 are split with one permute.
+AVX512 static void pack_subsampled_avx512(const float *x, int C, int H, int W, int sh, int sw, int Ho, int Wo,
+                                          float *dst) {
+    const __m512i even = index_even();
+    for (int c = 0; c < C; c++) {
+        const float *src = x + (long)c * H * W;
+        float *d = dst + (long)c * Ho * Wo;
+        for (int i = 0; i < Ho; i++, d += Wo) {
+            const float *row = src + (long)i * sh * W;
+            if (sw != 2) {
+                for (int j = 0; j < Wo; j++) d[j] = row[(long)j * sw];
+                continue;
+            }
+            for (int j = 0; j < Wo; j += 16) {
+                const long s = 2L * j;
+                const __m512 a = _mm512_maskz_loadu_ps(lanes(W - s), row + s);
+                const __m512 b = _mm512_maskz_loadu_ps(lanes(W - s - 16), row + s + 16);
+                _mm512_mask_storeu_ps(d + j, lanes(Wo - j), _mm512_permutex2var_ps(a, even, b));
+            }
+        }
+    }
+}
+
+// Its input gradient: dp [C][Ho][Wo] back to the pixels it read in dx [C, H, W], zeros elsewhere
+// (stride-2 rows interleaved with zeros by two permutes); all zeros when dp is NULL.
+AVX512 static void scatter_subsampled_avx512(const float *dp, int C, int H, int W, int sh, int sw, int Ho, int Wo,
+                                             float *dx) {
+    if (dp == NULL) {
+        memset(dx, 0, sizeof(float) * (size_t)C * H * W);
+        return;
+    }
+    const __m512i low = _mm512_setr_epi32(0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
+    const __m512i high = _mm512_setr_epi32(8, 16, 9, 16, 10, 16, 11, 16, 12, 16, 13, 16, 14, 16, 15, 16);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int c = 0; c < C; c++) {
+        for (int y = 0; y < H; y++) {
+            float *d = dx + ((long)c * H + y) * W;
+            if (y % sh != 0) {
+                memset(d, 0, sizeof(float) * (size_t)W);
+                continue;
+            }
+            const float *s = dp + ((long)c * Ho + y / sh) * Wo;
+            if (sw != 2) {
+                memset(d, 0, sizeof(float) * (size_t)W);
+                for (int j = 0; j < Wo; j++) d[(long)j * sw] = s[j];
+                continue;
+            }
+            for (int j = 0; j < Wo; j += 16) {
+                const __m512 v = _mm512_maskz_loadu_ps(lanes(Wo - j), s + j);
+                const long t = 2L * j;
+                _mm512_mask_storeu_ps(d + t, lanes(W - t), _mm512_permutex2var_ps(v, low, zero));
+                _mm512_mask_storeu_ps(d + t + 16, lanes(W - t - 16), _mm512_permutex2var_ps(v, high, zero));
+            }
+        }
+    }
+}
+
 int engine_flat_conv_available(void) { return engine_cpu_has_avx512(); }
 
 void engine_flat_conv_forward(const float *in, long ics, int C, int T, const long *off,
@@ -651,6 +710,15 @@ void engine_channel_affine(float *y, int O, long plane, const float *scale, cons
 void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int sw, int ph, int pw, int rows,
                                int width, int phase, float *dx) {
     scatter_phase_avx512(dp, C, H, W, sh, sw, ph, pw, rows, width, phase, dx);
+}
+
+void engine_flat_pack_subsampled(const float *x, int C, int H, int W, int sh, int sw, int Ho, int Wo, float *dst) {
+    pack_subsampled_avx512(x, C, H, W, sh, sw, Ho, Wo, dst);
+}
+
+void engine_flat_scatter_subsampled(const float *dp, int C, int H, int W, int sh, int sw, int Ho, int Wo,
+                                    float *dx) {
+    scatter_subsampled_avx512(dp, C, H, W, sh, sw, Ho, Wo, dx);
 }
 
 #else
@@ -713,6 +781,15 @@ void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int
                                int width, int phase, float *dx) {
     (void)dp; (void)C; (void)H; (void)W; (void)sh; (void)sw; (void)ph; (void)pw; (void)rows; (void)width;
     (void)phase; (void)dx;
+}
+
+void engine_flat_pack_subsampled(const float *x, int C, int H, int W, int sh, int sw, int Ho, int Wo, float *dst) {
+    (void)x; (void)C; (void)H; (void)W; (void)sh; (void)sw; (void)Ho; (void)Wo; (void)dst;
+}
+
+void engine_flat_scatter_subsampled(const float *dp, int C, int H, int W, int sh, int sw, int Ho, int Wo,
+                                    float *dx) {
+    (void)dp; (void)C; (void)H; (void)W; (void)sh; (void)sw; (void)Ho; (void)Wo; (void)dx;
 }
 
 #endif

@@ -6,7 +6,8 @@ import XCTest
 /// awkward ones: channel counts that are not multiples of four, strides, dilation, wide kernels,
 /// outputs whose rows are narrower than the padded plane, and batches split across threads. Kernels
 /// of nine taps are checked through both weight-gradient kernels (lane sums and outer products),
-/// with output counts that leave partial blocks of 16 and taps on and off the plain 3x3 grid.
+/// with output counts that leave partial blocks of 16 and taps on and off the plain 3x3 grid;
+/// strided 1x1 kernels through their own packing of the pixels they read.
 final class FlatConvolutionTests: XCTestCase {
     struct Case {
         var input: [Int]; var out: Int; var kernel: (Int, Int)
@@ -36,12 +37,20 @@ final class FlatConvolutionTests: XCTestCase {
         // Rows of more than 64 vectors take the general packing loops.
         Case(input: [1, 2, 3, 1030], out: 3, kernel: (3, 3), padding: (1, 1)),
         Case(input: [1, 2, 5, 2100], out: 2, kernel: (3, 3), stride: (2, 2), padding: (1, 1)),
+        // Strided 1x1 (planes of only the pixels read): the small ResNet's projection, odd sizes,
+        // output rows of two vectors, and strides other than 2 along a row.
+        Case(input: [3, 16, 28, 28], out: 32, kernel: (1, 1), stride: (2, 2)),
+        Case(input: [2, 5, 7, 9], out: 6, kernel: (1, 1), stride: (2, 2), bias: true),
+        Case(input: [2, 3, 6, 37], out: 4, kernel: (1, 1), stride: (2, 2)),
+        Case(input: [1, 4, 10, 11], out: 3, kernel: (1, 1), stride: (3, 1)),
+        Case(input: [1, 3, 9, 10], out: 5, kernel: (1, 1), stride: (1, 3), bias: true),
     ]
 
+    /// Winograd is off in both runs: it would otherwise take the 3x3 stride-1 cases of 16+ channels.
     private func results(_ t: Case, flat: Bool, seed: UInt64) -> [[Float]] {
-        let saved = ConvGeometry.flatKernelsEnabled
-        defer { ConvGeometry.flatKernelsEnabled = saved }
-        ConvGeometry.flatKernelsEnabled = flat
+        let saved = (ConvGeometry.flatKernelsEnabled, ConvGeometry.winogradEnabled)
+        defer { (ConvGeometry.flatKernelsEnabled, ConvGeometry.winogradEnabled) = saved }
+        (ConvGeometry.flatKernelsEnabled, ConvGeometry.winogradEnabled) = (flat, false)
         let g = Generator(seed: seed)
         let x = Tensor.randn(t.input, generator: g).requiringGrad()
         let w = Tensor.randn([t.out, t.input[1], t.kernel.0, t.kernel.1], generator: g).requiringGrad()

@@ -67,6 +67,13 @@ void engine_flat_unpack_output(const float *ext, int O, int Ho, int Wo, int widt
 /// `residual` [O][plane] when not NULL, then max(0, .) when `relu`.
 void engine_channel_affine(float *y, int O, long plane, const float *scale, const float *shift,
                            const float *residual, int relu);
+/// The pixels a 1x1 convolution of stride (sh, sw) without padding reads, one image [C, H, W] as
+/// [C][Ho][Wo].
+void engine_flat_pack_subsampled(const float *x, int C, int H, int W, int sh, int sw, int Ho, int Wo, float *dst);
+/// The reverse for its input gradient: dp [C][Ho][Wo] to those pixels of dx [C, H, W], zeros elsewhere
+/// (all zeros when `dp` is NULL).
+void engine_flat_scatter_subsampled(const float *dp, int C, int H, int W, int sh, int sw, int Ho, int Wo,
+                                    float *dx);
 /// Phase plane `phase` of a padded input gradient [C][rows][width] back into dx [C, H, W]
 /// (zeros when `dp` is NULL).
 void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int sw, int ph, int pw, int rows,

@@ -54,6 +54,7 @@ let resNet18Layers: [ConvLayer] = [
     ConvLayer(name: "r18 layer3 3x3", batch: 8, inChannels: 256, outChannels: 256, size: 14, kernel: 3, stride: 1, padding: 1),
     ConvLayer(name: "r18 layer4 3x3", batch: 8, inChannels: 512, outChannels: 512, size: 7, kernel: 3, stride: 1, padding: 1),
     ConvLayer(name: "r18 proj 1x1/2 64", batch: 8, inChannels: 64, outChannels: 128, size: 56, kernel: 1, stride: 2, padding: 0),
+    ConvLayer(name: "r18 proj 1x1/2 128", batch: 8, inChannels: 128, outChannels: 256, size: 28, kernel: 1, stride: 2, padding: 0),
     ConvLayer(name: "r18 proj 1x1/2 256", batch: 8, inChannels: 256, outChannels: 512, size: 14, kernel: 1, stride: 2, padding: 0),
     ConvLayer(name: "r50 1x1 256->64", batch: 8, inChannels: 256, outChannels: 64, size: 56, kernel: 1, stride: 1, padding: 0),
     ConvLayer(name: "r50 1x1 512->128 28", batch: 8, inChannels: 512, outChannels: 128, size: 28, kernel: 1, stride: 1, padding: 0),
