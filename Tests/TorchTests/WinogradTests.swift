@@ -21,6 +21,10 @@ final class WinogradTests: XCTestCase {
         Case(n: 2, c: 9, o: 12, h: 33, w: 35, pad: 1, bias: true),
         Case(n: 1, c: 80, o: 70, h: 6, w: 6, pad: 1, bias: false),  // more than 64 channels per product pass
         Case(n: 1, c: 4, o: 5, h: 9, w: 75, pad: 2, bias: true),  // rows of several blocks of 16 4x4 tiles
+        // Staged rows of 9-16 2x2 tiles: output rows of 17-32 pixels (the small ResNet's 28x28).
+        Case(n: 2, c: 16, o: 16, h: 28, w: 28, pad: 1, bias: false),
+        Case(n: 1, c: 5, o: 6, h: 10, w: 31, pad: 1, bias: true),
+        Case(n: 2, c: 3, o: 4, h: 7, w: 19, pad: 0, bias: false),
     ]
 
     /// Runs `body` with the Winograd path on (every channel count) or with only the GEMM path.
