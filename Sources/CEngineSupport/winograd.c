@@ -76,10 +76,10 @@ AVX512 static INLINE void store_bt4_columns(__m512 d[4][4], float *out, long vs,
 }
 
 // input_tiles for narrow images (at most NARROW_TILES tiles per row, so one tile row would fill
-// a vector partly). Per channel and image, every padded input row the group needs is split once into its
-// even and odd columns, each also shifted by one tile, and stored with a row stride of TX: then
-// tile rows follow each other in every staged array, exactly as the tiles do in V, and the
-// transform runs on 16 tiles of several tile rows at once.
+// a vector partly). Per channel and image, every padded input row the group needs is split once
+// into its even and odd columns, each also shifted by one tile, and stored with a row stride of
+// TX: then tile rows follow each other in every staged array, exactly as the tiles do in V, and
+// the transform runs on 16 tiles of several tile rows at once.
 AVX512 static void input_tiles_narrow(const float *x, int C, int H, int W, int ph, int pw, int TY, int TX,
                                       long firstRow, long rows, float *v, long vs, long ld, float *stage) {
     // stage: [parity 2][kind 4: even, even+1, odd, odd+1][(TY + 1) * TX + 16]
@@ -314,7 +314,8 @@ AVX512 static void output_tiles_narrow(const float *mt, long ms, long ld, int O,
 AVX512 static void output_tiles(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow, long rows,
                                 int Ho, int Wo, const float *scale, const float *shift, const float *residual, int relu,
                                 float *y, float *stage) {
-    if (TX > NARROW_TILES) output_tiles_wide(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, scale, shift, residual, relu, y);
+    if (TX > NARROW_TILES)
+        output_tiles_wide(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, scale, shift, residual, relu, y);
     else output_tiles_narrow(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, scale, shift, residual, relu, y, stage);
 }
 

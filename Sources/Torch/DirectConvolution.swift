@@ -112,7 +112,8 @@ extension ConvGeometry {
     /// Writes one image `x` `[C, H, W]` as zero-padded phase planes `[C][sh*sw][rows][width]`.
     func packPlanes(_ x: UnsafePointer<Float>, _ planes: FlatPlanes, into dst: UnsafeMutablePointer<Float>) {
         if planes.subsampled {
-            engine_flat_pack_subsampled(x, Int32(c), Int32(h), Int32(w), Int32(sh), Int32(sw), Int32(ho), Int32(wo), dst)
+            engine_flat_pack_subsampled(x, Int32(c), Int32(h), Int32(w), Int32(sh), Int32(sw), Int32(ho), Int32(wo),
+                                        dst)
             return
         }
         engine_flat_pack_input(x, Int32(c), Int32(h), Int32(w), Int32(sh), Int32(sw), Int32(ph), Int32(pw),
@@ -329,7 +330,8 @@ extension ConvGeometry {
     private func scatterPhase(_ dp: UnsafePointer<Float>?, _ planes: FlatPlanes, phase: Int,
                               into dx: UnsafeMutablePointer<Float>) {
         if planes.subsampled {
-            engine_flat_scatter_subsampled(dp, Int32(c), Int32(h), Int32(w), Int32(sh), Int32(sw), Int32(ho), Int32(wo), dx)
+            engine_flat_scatter_subsampled(dp, Int32(c), Int32(h), Int32(w), Int32(sh), Int32(sw), Int32(ho),
+                                           Int32(wo), dx)
             return
         }
         engine_flat_scatter_phase(dp, Int32(c), Int32(h), Int32(w), Int32(sh), Int32(sw), Int32(ph), Int32(pw),
