@@ -29,6 +29,15 @@ AVX512 static INLINE __m512i index_odd(void) {
     return _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
 
+// Permute indices interleaving the first (lo) or last (hi) eight lanes of two vectors (a, b):
+// a0 b0 a1 b1 ...
+AVX512 static INLINE __m512i index_interleave_lo(void) {
+    return _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+}
+AVX512 static INLINE __m512i index_interleave_hi(void) {
+    return _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+}
+
 // max(v, 0) with NaN giving 0, as the engine's `relu` (Torch/UnaryMath.swift) does: every fused
 // ReLU must agree with it, or a folded layer would differ from the layers it replaces.
 AVX512 static INLINE __m512 relu_ps(__m512 v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }

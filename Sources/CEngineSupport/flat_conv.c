@@ -630,8 +630,7 @@ AVX512 static void scatter_subsampled_avx512(const float *dp, int C, int H, int 
         memset(dx, 0, sizeof(float) * (size_t)C * H * W);
         return;
     }
-    const __m512i low = _mm512_setr_epi32(0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
-    const __m512i high = _mm512_setr_epi32(8, 16, 9, 16, 10, 16, 11, 16, 12, 16, 13, 16, 14, 16, 15, 16);
+    const __m512i low = index_interleave_lo(), high = index_interleave_hi();
     const __m512 zero = _mm512_setzero_ps();
     for (int c = 0; c < C; c++) {
         for (int y = 0; y < H; y++) {

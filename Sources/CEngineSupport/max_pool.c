@@ -21,10 +21,7 @@ AVX512 static INLINE __mmask16 is_nan(__m512 v) { return _mm512_cmp_ps_mask(v, v
 AVX512 static INLINE __m512 strided(const float *buffer, long ow0, int sw, int k) {
     const float *p = buffer + ow0 * sw + k;
     if (sw == 1) return _mm512_loadu_ps(p);
-    if (sw == 2) {
-        const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-        return _mm512_permutex2var_ps(_mm512_loadu_ps(p), evens, _mm512_loadu_ps(p + 16));
-    }
+    if (sw == 2) return _mm512_permutex2var_ps(_mm512_loadu_ps(p), index_even(), _mm512_loadu_ps(p + 16));
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     return _mm512_i32gather_ps(_mm512_mullo_epi32(lane, _mm512_set1_epi32(sw)), p, 4);
 }

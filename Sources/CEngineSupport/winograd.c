@@ -233,13 +233,6 @@ AVX512 static INLINE void at4_tile(const __m512 v[16], channel_epilogue e, __m51
     }
 }
 
-AVX512 static INLINE __m512i index_interleave_lo(void) {
-    return _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-}
-AVX512 static INLINE __m512i index_interleave_hi(void) {
-    return _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-}
-
 // Y = Aᵀ M A, through the channel epilogue, from m[ξ*ms + o*ld + k*TX + j] into the same tile rows
 // of y [n][O][Ho][Wo].
 AVX512 static void output_tiles_wide(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow,

@@ -232,8 +232,11 @@ extension ConvGeometry {
         // dY per image for the outer-product kernel: [(O+15)/16][Ho*Wo][16].
         let outerProduct = gradWeight != nil && usesOuterProductWeightGradient
         let transposedFloats = outerProduct ? (o + 15) / 16 * 16 * ohw : 0
-        // dY per image as padded rows, for the input gradient and the other weight-gradient kernel.
-        let paddedFloats = gradInput != nil || !outerProduct ? o * gStride : 0
+        // dY per image as padded rows, for the input gradient and the other weight-gradient kernel. A
+        // subsampled plane's rows are dY's own (Wo wide, no lead), so those kernels read dY in place.
+        let inPlace = planes.subsampled
+        let paddedFloats = !inPlace && (gradInput != nil || !outerProduct) ? o * gStride : 0
+        let (gImageStride, gChannelStride) = inPlace ? (o * ohw, ohw) : (o * gStride, gStride)
         // Images per weight-gradient call: enough that the planes and dY of a group stay near 1 MB (L2);
         // a quarter of that for the outer-product kernel, which reads a group's dY once per three input
         // channels (measured on one 16-channel 28x28 layer: two processes at once kept 100-105 GFLOP/s
@@ -262,6 +265,7 @@ extension ConvGeometry {
                 while start < images.upperBound {
                     let count = min(group, images.upperBound - start)
                     // The flat kernels read dY as padded rows; the outer-product kernel, as [pixel][16 outputs].
+                    let gRows = inPlace ? g + start * o * ohw : UnsafePointer(gBuffer)
                     if paddedFloats > 0 {
                         for i in 0..<count {
                             packGradient(g + (start + i) * o * ohw, planes, lead: lead, stride: gStride,
@@ -284,15 +288,16 @@ extension ConvGeometry {
                                                               Int32(count), vectorSums)
                             } else {
                                 engine_flat_conv_weight_grad(planeBuffer, planes.imageFloats, planes.channelFloats,
-                                                             Int32(c), Int32(taps), po.baseAddress!, gBuffer + lead,
-                                                             o * gStride, gStride, Int32(o), planes.q, Int32(count),
+                                                             Int32(c), Int32(taps), po.baseAddress!, gRows + lead,
+                                                             gImageStride, gChannelStride, Int32(o), planes.q,
+                                                             Int32(count),
                                                              partials + chunk * partialFloats)
                             }
                         }
                     }
                     if let gradInput {
                         for i in 0..<count {
-                            let gi = gBuffer + i * o * gStride
+                            let gi = gRows + i * gImageStride
                             let dx = gradInput + (start + i) * c * hw
                             for phase in phases {
                                 if phase.offsets.isEmpty {
@@ -301,7 +306,8 @@ extension ConvGeometry {
                                 }
                                 phase.packed.withUnsafeBufferPointer { pw in
                                     phase.offsets.withUnsafeBufferPointer { po in
-                                        engine_flat_conv_forward(gi, gStride, Int32(o), Int32(po.count), po.baseAddress!,
+                                        engine_flat_conv_forward(gi, gChannelStride, Int32(o), Int32(po.count),
+                                                                 po.baseAddress!,
                                                                  pw.baseAddress!, Int32(c), dp, planes.phaseFloats,
                                                                  planes.phaseFloats, 0)
                                     }
