@@ -3,8 +3,9 @@
 // without FMA (Swift targets baseline x86-64); these use 16 lanes and FMA when the CPU has
 // AVX-512 and fall back to scalar loops otherwise.
 //
-// A fused ReLU's mask is fma(x, maskScale, maskShift) > 0 everywhere, the exact value the forward
-// pass wrote before clamping, so forward and backward agree bit for bit on every machine. Each
+// A fused ReLU's mask is fma(x, maskScale, maskShift) (+ the residual, when one was added) > 0
+// everywhere, the exact value the forward pass wrote before clamping, so forward and backward agree
+// bit for bit on every machine. Each
 // run is summed in float lanes in a fixed order and added to a double total, so results depend
 // only on the shape.
 #include "CEngineSupport.h"
@@ -24,10 +25,17 @@ static void stats_scalar(const float *x, long images, long stride, long s, float
     }
 }
 
-static void affine_scalar(const float *x, float *y, long images, long stride, long s, float a, float b, int relu) {
+// fma(x, a, b) plus the residual r at t, if any.
+static inline float affine_at(const float *x, const float *r, long t, float a, float b) {
+    float v = fmaf(x[t], a, b);
+    return r ? v + r[t] : v;
+}
+
+static void affine_scalar(const float *x, const float *r, float *y, long images, long stride, long s, float a,
+                          float b, int relu) {
     for (long i = 0; i < images; i++)
         for (long j = 0; j < s; j++) {
-            float v = fmaf(x[i * stride + j], a, b);
+            float v = affine_at(x, r, i * stride + j, a, b);
             y[i * stride + j] = relu && !(v > 0) ? 0 : v;
         }
 }
@@ -36,13 +44,15 @@ static inline float masked(float g, float x, float a, float b, int relu) {
     return relu && !(fmaf(x, a, b) > 0) ? 0 : g;
 }
 
-static void gradient_sums_scalar(const float *g, const float *x, long images, long stride, long s, float mean,
-                                 float a, float b, int relu, double *sumG, double *sumGX) {
+static void gradient_sums_scalar(const float *g, const float *x, const float *r, float *gm, long images, long stride,
+                                 long s, float mean, float a, float b, int relu, double *sumG, double *sumGX) {
     for (long i = 0; i < images; i++) {
         float s0 = 0, s1 = 0;
         for (long j = 0; j < s; j++) {
-            float gi = masked(g[i * stride + j], x[i * stride + j], a, b, relu);
-            s0 += gi; s1 = fmaf(gi, x[i * stride + j] - mean, s1);
+            const long t = i * stride + j;
+            float gi = relu && !(affine_at(x, r, t, a, b) > 0) ? 0 : g[t];
+            if (gm) gm[t] = gi;
+            s0 += gi; s1 = fmaf(gi, x[t] - mean, s1);
         }
         *sumG += s0; *sumGX += s1;
     }
@@ -98,18 +108,46 @@ AVX512 static void stats_avx512(const float *x, long images, long stride, long s
     }
 }
 
-AVX512 static void affine_avx512(const float *x, float *y, long images, long stride, long s, float a, float b,
-                                 int relu) {
+// fma(x, a, b) at the lanes m of x + t, plus the residual there when r is given.
+AVX512 static INLINE __m512 affine_ps(__m512 x, const float *r, long t, __mmask16 m, __m512 a, __m512 b) {
+    __m512 v = _mm512_fmadd_ps(x, a, b);
+    return r ? _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, r + t)) : v;
+}
+
+AVX512 static void affine_avx512(const float *x, const float *r, float *y, long images, long stride, long s, float a,
+                                 float b, int relu) {
     const __m512 av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b);
     for (long i = 0; i < images; i++) {
         const float *p = x + i * stride;
         float *q = y + i * stride;
         for (long j = 0; j < s; j += 16) {
             __mmask16 m = lanes(s - j);
-            __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p + j), av, bv);
+            __m512 v = affine_ps(_mm512_maskz_loadu_ps(m, p + j), r, i * stride + j, m, av, bv);
             if (relu) v = relu_ps(v);
             _mm512_mask_storeu_ps(q + j, m, v);
         }
+    }
+}
+
+// The ReLU after an added residual r: the mask is fma(x, a, b) + r > 0, and the masked gradient
+// is also written to gm (the residual's own gradient) in the same pass.
+AVX512 static void gradient_sums_residual(const float *g, const float *x, const float *r, float *gm, long images,
+                                          long stride, long s, float mean, float a, float b, double *sumG,
+                                          double *sumGX) {
+    const __m512 mv = _mm512_set1_ps(mean), av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b), zero = _mm512_setzero_ps();
+    for (long i = 0; i < images; i++) {
+        __m512 s0 = zero, t0 = zero;
+        for (long j = 0; j < s; j += 16) {
+            const long t = i * stride + j;
+            const __mmask16 m = lanes(s - j);
+            const __m512 x0 = _mm512_maskz_loadu_ps(m, x + t);
+            const __mmask16 positive = _mm512_mask_cmp_ps_mask(m, affine_ps(x0, r, t, m, av, bv), zero, _CMP_GT_OQ);
+            const __m512 g0 = _mm512_maskz_loadu_ps(positive, g + t);
+            _mm512_mask_storeu_ps(gm + t, m, g0);
+            s0 = _mm512_add_ps(s0, g0); t0 = _mm512_fmadd_ps(g0, _mm512_sub_ps(x0, mv), t0);
+        }
+        *sumG += _mm512_reduce_add_ps(s0);
+        *sumGX += _mm512_reduce_add_ps(t0);
     }
 }
 
@@ -179,14 +217,24 @@ void engine_batch_norm_stats(const float *x, long images, long stride, long s, f
     DISPATCH(stats_avx512(x, images, stride, s, k, sum, squares), stats_scalar(x, images, stride, s, k, sum, squares))
 }
 
-void engine_batch_norm_affine(const float *x, float *y, long images, long stride, long s, float a, float b, int relu) {
-    DISPATCH(affine_avx512(x, y, images, stride, s, a, b, relu), affine_scalar(x, y, images, stride, s, a, b, relu))
+void engine_batch_norm_affine(const float *x, const float *residual, float *y, long images, long stride, long s,
+                              float a, float b, int relu) {
+    DISPATCH(affine_avx512(x, residual, y, images, stride, s, a, b, relu),
+             affine_scalar(x, residual, y, images, stride, s, a, b, relu))
 }
 
 void engine_batch_norm_gradient_sums(const float *g, const float *x, long images, long stride, long s, float mean,
                                      float maskScale, float maskShift, int relu, double *sumG, double *sumGX) {
     DISPATCH(gradient_sums_avx512(g, x, images, stride, s, mean, maskScale, maskShift, relu, sumG, sumGX),
-             gradient_sums_scalar(g, x, images, stride, s, mean, maskScale, maskShift, relu, sumG, sumGX))
+             gradient_sums_scalar(g, x, NULL, NULL, images, stride, s, mean, maskScale, maskShift, relu, sumG, sumGX))
+}
+
+void engine_batch_norm_residual_gradient_sums(const float *g, const float *x, const float *residual, float *masked,
+                                              long images, long stride, long s, float mean, float maskScale,
+                                              float maskShift, double *sumG, double *sumGX) {
+    DISPATCH(gradient_sums_residual(g, x, residual, masked, images, stride, s, mean, maskScale, maskShift, sumG, sumGX),
+             gradient_sums_scalar(g, x, residual, masked, images, stride, s, mean, maskScale, maskShift, 1, sumG,
+                                  sumGX))
 }
 
 void engine_batch_norm_input_gradient(const float *g, const float *x, float *o, long images, long stride, long s,

@@ -73,27 +73,36 @@ final class BatchNormTests: XCTestCase {
     }
 
     /// The AVX-512 loops and the scalar ones (machines without AVX-512) give the same results, in
-    /// both modes, with and without the fused ReLU, on runs that are not multiples of 16.
+    /// both modes, with and without the fused ReLU (and residual), on runs that are not multiples of 16.
     func testVectorAndScalarLoopsAgree() {
         defer { engine_batch_norm_use_scalar_loops(0) }
-        for (training, reLU) in [(true, true), (true, false), (false, true), (false, false)] {
+        for training in [true, false] {
+          for fusion in ["none", "relu", "residual"] {
             var results: [[[Float]]] = []
             for scalar in [0, 1] as [Int32] {
                 engine_batch_norm_use_scalar_loops(scalar)
                 let x = randomTensor([5, 3, 7, 9], seed: 21).requiringGrad()
                 let w = randomTensor([3], seed: 22).requiringGrad(), b = randomTensor([3], seed: 23).requiringGrad()
+                let r = randomTensor(x.shape, seed: 25).requiringGrad()
                 let rm = Tensor([0.1, -0.2, 0.3]), rv = Tensor([0.5, 1.5, 2.0])
-                let op = reLU ? batchNormReLU : batchNorm
-                let y = op(x, rm, rv, w, b, training, 0.1, 1e-5, #fileID, #line)
+                let y = switch fusion {
+                case "relu": batchNormReLU(x, runningMean: rm, runningVar: rv, weight: w, bias: b, training: training)
+                case "residual":
+                    batchNormAddReLU(x, adding: r, runningMean: rm, runningVar: rv, weight: w, bias: b, training: training)
+                default: batchNorm(x, runningMean: rm, runningVar: rv, weight: w, bias: b, training: training)
+                }
                 (y * randomTensor(y.shape, seed: 24)).sum().backward()
-                results.append([y.scalars, x.grad!.scalars, w.grad!.scalars, b.grad!.scalars, rm.scalars, rv.scalars])
+                results.append([y.scalars, x.grad!.scalars, w.grad!.scalars, b.grad!.scalars, rm.scalars, rv.scalars,
+                                r.grad?.scalars ?? []])
             }
             for (k, name) in ["output", "input gradient", "weight gradient", "bias gradient", "running mean",
-                              "running variance"].enumerated() {
+                              "running variance", "residual gradient"].enumerated() {
                 XCTAssertEqual(results[0][k].count, results[1][k].count)
                 let worst = zip(results[0][k], results[1][k]).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
-                XCTAssertLessThan(worst, 1e-4, "\(name), training \(training), relu \(reLU)")
+                XCTAssertLessThan(worst, 1e-4, "\(name), training \(training), \(fusion)")
             }
+            XCTAssertEqual(results[0][6].isEmpty, fusion != "residual")
+          }
         }
     }
 

@@ -68,6 +68,63 @@ final class FusedOpTests: XCTestCase {
         }
     }
 
+    func testBatchNormAddReLUEqualsReLUOfBatchNormPlusResidual() {
+        for training in [true, false] {
+            let x = randomTensor([4, 3, 5, 7], seed: 31), r = randomTensor([4, 3, 5, 7], seed: 32)
+            let w = randomTensor([3], seed: 33), b = randomTensor([3], seed: 34)
+            let rm1 = Tensor([0.1, -0.2, 0.3]), rv1 = Tensor([0.5, 1.5, 2.0])
+            let rm2 = Tensor([0.1, -0.2, 0.3]), rv2 = Tensor([0.5, 1.5, 2.0])
+            for t in [x, r, w, b] { t.requiresGrad = true }
+            let fused = batchNormAddReLU(x, adding: r, runningMean: rm1, runningVar: rv1, weight: w, bias: b,
+                                         training: training)
+            let fusedOut = fused.scalars
+            let projection = randomTensor(x.shape, seed: 35)
+            (fused * projection).sum().backward()
+            let fusedGrads = [x, r, w, b].map { $0.grad!.scalars }
+            for t in [x, r, w, b] { t.grad = nil }
+
+            let plain = relu(batchNorm(x, runningMean: rm2, runningVar: rv2, weight: w, bias: b, training: training) + r)
+            XCTAssertEqual(fusedOut, plain.scalars, "training \(training)")
+            XCTAssertEqual(rm1.scalars, rm2.scalars)
+            XCTAssertEqual(rv1.scalars, rv2.scalars)
+            // The residual must change the mask somewhere: places where the batch norm alone is
+            // positive but the sum is not, and the other way round.
+            let normalized = batchNorm(x.detach(), runningMean: rm2, runningVar: rv2, weight: w.detach(), bias: b.detach(),
+                                       training: false).scalars
+            XCTAssertTrue(zip(normalized, fusedOut).contains { $0 > 0 && $1 == 0 })
+            XCTAssertTrue(zip(normalized, fusedOut).contains { $0 <= 0 && $1 > 0 })
+            (plain * projection).sum().backward()
+            for (k, t) in [x, r, w, b].enumerated() {
+                assertClose(fusedGrads[k], t.grad!.scalars, tolerance: 1e-5)
+            }
+            XCTAssertEqual(fused.gradFn?.name, "batchNormAddReLU")
+        }
+    }
+
+    func testBatchNormAddReLUGradients() {
+        let x = randomTensor([4, 3, 2, 3], seed: 36), r = randomTensor([4, 3, 2, 3], seed: 37)
+        let w = randomTensor([3], seed: 38), b = randomTensor([3], seed: 39)
+        assertGradientsMatch([x, r, w, b], eps: 1e-3, tolerance: 3e-2) {
+            batchNormAddReLU($0[0], adding: $0[1], runningMean: nil, runningVar: nil, weight: $0[2], bias: $0[3],
+                             training: true)
+        }
+        let rm = Tensor([0.3, -0.1, 0.2]), rv = Tensor([0.5, 2.0, 1.0])
+        assertGradientsMatch([x, r, w, b], eps: 1e-3, tolerance: 3e-2) {
+            batchNormAddReLU($0[0], adding: $0[1], runningMean: rm, runningVar: rv, weight: $0[2], bias: $0[3],
+                             training: false)
+        }
+        // Planes of 20 go through the vector loops with a tail; only some inputs want a gradient
+        // (the weight alone still needs the residual in its mask).
+        let big = randomTensor([2, 2, 4, 5], seed: 40), bigR = randomTensor([2, 2, 4, 5], seed: 41)
+        let w2 = randomTensor([2], seed: 42)
+        assertGradientsMatch([w2], eps: 1e-3, tolerance: 3e-2) {
+            batchNormAddReLU(big, adding: bigR, runningMean: nil, runningVar: nil, weight: $0[0], bias: nil, training: true)
+        }
+        assertGradientsMatch([bigR], eps: 1e-3, tolerance: 3e-2) {
+            batchNormAddReLU(big, adding: $0[0], runningMean: nil, runningVar: nil, weight: w2, bias: nil, training: true)
+        }
+    }
+
     func testBatchNormReLUGradients() {
         let x = randomTensor([4, 3, 2, 3], seed: 5), w = randomTensor([3], seed: 6), b = randomTensor([3], seed: 7)
         assertGradientsMatch([x, w, b], eps: 1e-3, tolerance: 3e-2) {

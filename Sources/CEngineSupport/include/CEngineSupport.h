@@ -85,11 +85,17 @@ void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int
 void engine_batch_norm_use_scalar_loops(int on);
 /// sum += sum(x - k), squares += sum((x - k)^2).
 void engine_batch_norm_stats(const float *x, long images, long stride, long s, float k, double *sum, double *squares);
-/// y = fma(x, a, b), then max(., 0) (NaN to 0) when `relu`.
-void engine_batch_norm_affine(const float *x, float *y, long images, long stride, long s, float a, float b, int relu);
+/// y = fma(x, a, b) (+ residual, when not NULL; laid out as x), then max(., 0) (NaN to 0) when `relu`.
+void engine_batch_norm_affine(const float *x, const float *residual, float *y, long images, long stride, long s,
+                              float a, float b, int relu);
 /// sumG += sum(g'), sumGX += sum(g' * (x - mean)), g' = g masked by the fused ReLU.
 void engine_batch_norm_gradient_sums(const float *g, const float *x, long images, long stride, long s, float mean,
                                      float maskScale, float maskShift, int relu, double *sumG, double *sumGX);
+/// The same sums for a ReLU after an added residual (mask fma(x, maskScale, maskShift) + residual > 0),
+/// also writing g' to `masked` (the residual's gradient).
+void engine_batch_norm_residual_gradient_sums(const float *g, const float *x, const float *residual, float *masked,
+                                              long images, long stride, long s, float mean, float maskScale,
+                                              float maskShift, double *sumG, double *sumGX);
 /// Training-mode input gradient: o = gain * (g' - meanG - (x - mean) * k).
 void engine_batch_norm_input_gradient(const float *g, const float *x, float *o, long images, long stride, long s,
                                       float gain, float meanG, float mean, float k, float maskScale, float maskShift,

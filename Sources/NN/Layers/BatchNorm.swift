@@ -66,7 +66,8 @@ open class BatchNorm: Module {
     /// updates: what ResNet blocks call for their BN-ReLU pairs.
     public func forwardReLU(_ input: Tensor) -> Tensor { normalize(input, reLU: true) }
 
-    private func normalize(_ input: Tensor, reLU: Bool) -> Tensor {
+    /// `residual`: added before the ReLU (`batchNormAddReLU`; `reLU` must be true), same shape as `input`.
+    private func normalize(_ input: Tensor, reLU: Bool, adding residual: Tensor? = nil) -> Tensor {
         guard acceptedRanks.contains(input.rank), input.rank >= 2, input.shape[1] == numFeatures else {
             engineFailure(typeName, "expected input of rank \(acceptedRanks.map(String.init).joined(separator: " or ")) with "
                           + "\(numFeatures) channels in dimension 1, got \(describe(shape: input.shape))", file: #fileID, line: #line)
@@ -80,11 +81,16 @@ open class BatchNorm: Module {
         }
         // [N, C, L] is normalised as [N, C, L, 1].
         let x = input.rank == 3 ? input.reshape(input.shape + [1]) : input
-        let y = reLU
-            ? batchNormReLU(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
-                            training: useBatchStatistics, momentum: factor, eps: eps)
-            : batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
-                        training: useBatchStatistics, momentum: factor, eps: eps)
+        let y = if let residual {
+            batchNormAddReLU(x, adding: residual, runningMean: runningMean, runningVar: runningVar, weight: weight,
+                             bias: bias, training: useBatchStatistics, momentum: factor, eps: eps)
+        } else if reLU {
+            batchNormReLU(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                          training: useBatchStatistics, momentum: factor, eps: eps)
+        } else {
+            batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                      training: useBatchStatistics, momentum: factor, eps: eps)
+        }
         return input.rank == 3 ? y.reshape(input.shape) : y
     }
 
@@ -120,7 +126,8 @@ extension BatchNorm {
     /// conv-BN-ReLU, or its block ending conv-BN-add-ReLU. When this layer uses its running
     /// statistics and no gradient is recorded (evaluation, a frozen backbone) the normalization,
     /// the addition and the ReLU are folded into the convolution and applied as it writes its
-    /// output (`conv2dAffine`); otherwise the layers run one after the other (BN and ReLU fused).
+    /// output (`conv2dAffine`); otherwise the convolution runs, then the normalization with the
+    /// addition and the ReLU in one pass (`batchNormReLU`, `batchNormAddReLU`).
     public func forward(convolving input: Tensor, with conv: Conv2d, adding residual: Tensor? = nil,
                         reLU: Bool, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
         let tensors = [input, conv.weight] + [conv.bias, weight, bias, residual].compactMap { $0 }
@@ -129,7 +136,12 @@ extension BatchNorm {
               let runningMean, let runningVar, input.rank == 4, conv.outChannels == numFeatures else {
             let y = conv(input)
             guard let residual else { return reLU ? forwardReLU(y) : forward(y) }
-            return reLU ? addReLU(forward(y), residual, file: file, line: line) : forward(y).add(residual, file: file, line: line)
+            guard reLU else { return forward(y).add(residual, file: file, line: line) }
+            // One pass for the normalization, the addition and the ReLU when nothing broadcasts.
+            if residual.shape == y.shape && residual.dtype == .float32 && y.dtype == .float32 && input.rank == 4 {
+                return normalize(y, reLU: true, adding: residual)
+            }
+            return addReLU(forward(y), residual, file: file, line: line)
         }
         // y = (conv + b - mean) * w / sqrt(var + eps) + beta = conv * scale + shift.
         let mean = runningMean.scalars, variance = runningVar.scalars
