@@ -219,14 +219,14 @@ extension ConvGeometry {
         let lead = planes.local.max() ?? 0
         let gStride = lead + max(planes.q, planes.phaseFloats) + 32
         // Per phase plane: its taps, mirrored offsets into dY, and weights packed for C outputs.
-        struct Phase { let index: Int; let offsets: [Int]; let packed: [Float] }
+        struct Phase { let offsets: [Int]; let packed: [Float] }
         var phases: [Phase] = []
         if gradInput != nil {
             for p in 0..<planes.phaseCount {
                 let tapList = (0..<taps).filter { planes.phase[$0] == p }
                 let packed = ConvGeometry.packWeights(weight, outputs: c, outputStride: taps, inputs: o, inputStride: kg,
                                                       taps: tapList)
-                phases.append(Phase(index: p, offsets: tapList.map { lead - planes.local[$0] }, packed: packed))
+                phases.append(Phase(offsets: tapList.map { lead - planes.local[$0] }, packed: packed))
             }
         }
         // dY per image for the outer-product kernel: [(O+15)/16][Ho*Wo][16].
@@ -251,7 +251,10 @@ extension ConvGeometry {
         defer { partials.deallocate() }
         partials.update(repeating: 0, count: partialFloats * chunkCount)
         let planeBatch = gradWeight != nil ? group : 1
-        let dpFloats = gradInput != nil ? c * planes.phaseFloats : 0
+        // The input gradient's phase planes of one image and row phase (`scatterPhases` interleaves them).
+        let phaseStride = c * planes.phaseFloats
+        let (rowPhases, columnPhases) = planes.subsampled ? (1, 1) : (sh, sw)
+        let dpFloats = gradInput != nil ? phaseStride * columnPhases : 0
         forEachImageChunk { chunk, images in
             let scratchFloats = planeBatch * planes.imageFloats + group * (paddedFloats + transposedFloats) + dpFloats
                 + vectorSumFloats
@@ -299,20 +302,22 @@ extension ConvGeometry {
                         for i in 0..<count {
                             let gi = gRows + i * gImageStride
                             let dx = gradInput + (start + i) * c * hw
-                            for phase in phases {
-                                if phase.offsets.isEmpty {
-                                    scatterPhase(nil, planes, phase: phase.index, into: dx)
-                                    continue
-                                }
-                                phase.packed.withUnsafeBufferPointer { pw in
-                                    phase.offsets.withUnsafeBufferPointer { po in
-                                        engine_flat_conv_forward(gi, gChannelStride, Int32(o), Int32(po.count),
-                                                                 po.baseAddress!,
-                                                                 pw.baseAddress!, Int32(c), dp, planes.phaseFloats,
-                                                                 planes.phaseFloats, 0)
+                            for a in 0..<rowPhases {
+                                for b in 0..<columnPhases {
+                                    let phase = phases[a * columnPhases + b], target = dp + b * phaseStride
+                                    if phase.offsets.isEmpty {
+                                        target.update(repeating: 0, count: phaseStride)
+                                        continue
+                                    }
+                                    phase.packed.withUnsafeBufferPointer { pw in
+                                        phase.offsets.withUnsafeBufferPointer { po in
+                                            engine_flat_conv_forward(gi, gChannelStride, Int32(o), Int32(po.count),
+                                                                     po.baseAddress!, pw.baseAddress!, Int32(c), target,
+                                                                     planes.phaseFloats, planes.phaseFloats, 0)
+                                        }
                                     }
                                 }
-                                scatterPhase(dp, planes, phase: phase.index, into: dx)
+                                scatterPhases(dp, planes, rowPhase: a, into: dx)
                             }
                         }
                     }
@@ -332,15 +337,17 @@ extension ConvGeometry {
         }
     }
 
-    /// Copies one phase plane of the padded input gradient back to `dx` `[C, H, W]` (zeros when nil).
-    private func scatterPhase(_ dp: UnsafePointer<Float>?, _ planes: FlatPlanes, phase: Int,
-                              into dx: UnsafeMutablePointer<Float>) {
+    /// Copies the column phase planes `[sw][C][rows][width]` of one row phase of the padded input
+    /// gradient back to their rows of `dx` `[C, H, W]`.
+    private func scatterPhases(_ dp: UnsafePointer<Float>, _ planes: FlatPlanes, rowPhase: Int,
+                               into dx: UnsafeMutablePointer<Float>) {
         if planes.subsampled {
             engine_flat_scatter_subsampled(dp, Int32(c), Int32(h), Int32(w), Int32(sh), Int32(sw), Int32(ho),
                                            Int32(wo), dx)
             return
         }
-        engine_flat_scatter_phase(dp, Int32(c), Int32(h), Int32(w), Int32(sh), Int32(sw), Int32(ph), Int32(pw),
-                                  Int32(planes.phaseRows), Int32(planes.phaseWidth), Int32(phase), dx)
+        engine_flat_scatter_phases(dp, c * planes.phaseFloats, Int32(c), Int32(h), Int32(w), Int32(sh), Int32(sw),
+                                   Int32(ph), Int32(pw), Int32(planes.phaseRows), Int32(planes.phaseWidth),
+                                   Int32(rowPhase), dx)
     }
 }

@@ -70,14 +70,13 @@ void engine_channel_affine(float *y, int O, long plane, const float *scale, cons
 /// The pixels a 1x1 convolution of stride (sh, sw) without padding reads, one image [C, H, W] as
 /// [C][Ho][Wo].
 void engine_flat_pack_subsampled(const float *x, int C, int H, int W, int sh, int sw, int Ho, int Wo, float *dst);
-/// The reverse for its input gradient: dp [C][Ho][Wo] to those pixels of dx [C, H, W], zeros elsewhere
-/// (all zeros when `dp` is NULL).
+/// The reverse for its input gradient: dp [C][Ho][Wo] to those pixels of dx [C, H, W], zeros elsewhere.
 void engine_flat_scatter_subsampled(const float *dp, int C, int H, int W, int sh, int sw, int Ho, int Wo,
                                     float *dx);
-/// Phase plane `phase` of a padded input gradient [C][rows][width] back into dx [C, H, W]
-/// (zeros when `dp` is NULL).
-void engine_flat_scatter_phase(const float *dp, int C, int H, int W, int sh, int sw, int ph, int pw, int rows,
-                               int width, int phase, float *dx);
+/// The sw phase planes of row phase `rowPhase` of a padded input gradient (column phase b at
+/// dp + b * phaseStride, each [C][rows][width]) back into their rows of dx [C, H, W].
+void engine_flat_scatter_phases(const float *dp, long phaseStride, int C, int H, int W, int sh, int sw, int ph,
+                                int pw, int rows, int width, int rowPhase, float *dx);
 
 /// Batch-norm loops over one channel stored as `images` runs of `s` floats, `stride` floats apart
 /// (AVX-512 when available, scalar otherwise). A fused ReLU masks where fma(x, maskScale, maskShift) > 0.
