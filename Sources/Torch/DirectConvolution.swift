@@ -165,11 +165,7 @@ extension ConvGeometry {
             body(0, 0..<n)
             return
         }
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: chunks) { k in
-                body(k, (n * k / chunks)..<(n * (k + 1) / chunks))
-            }
-        }
+        Threads.run(chunks) { k in body(k, (n * k / chunks)..<(n * (k + 1) / chunks)) }
     }
 
     // MARK: Forward

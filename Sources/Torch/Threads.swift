@@ -44,11 +44,26 @@ public enum Threads {
             return
         }
         let chunks = min(threads, n)
+        run(chunks) { c in
+            let lo = n * c / chunks
+            let hi = n * (c + 1) / chunks
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+
+    /// Runs `body(k)` for `k` in `0..<count` in parallel, item `k` on the engine's thread `k` (the
+    /// caller is thread 0), and returns when all are done; nested calls run their items in turn.
+    public static func run(_ count: Int, _ body: (Int) -> Void) {
+        if count <= 1 {
+            if count == 1 { body(0) }
+            return
+        }
         withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                let lo = n * c / chunks
-                let hi = n * (c + 1) / chunks
-                if lo < hi { body(lo..<hi) }
+            var task = body
+            withUnsafeMutablePointer(to: &task) { context in
+                engine_pool_run(Int32(count), { context, index in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(index))
+                }, context)
             }
         }
     }

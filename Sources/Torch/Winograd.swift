@@ -205,7 +205,7 @@ extension ConvGeometry {
             while first < totalRows {
                 let rows = min(sliceRows, totalRows - first), tiles = rows * tilesPerRow
                 let parts = max(1, min(Threads.count, rows))
-                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                Threads.run(parts) { part in
                     let lo = first + rows * part / parts, hi = first + rows * (part + 1) / parts
                     let t0 = (lo - first) * tilesPerRow
                     engine_winograd_input_tiles(x, Int32(c), Int32(h), Int32(w), Int32(ph), Int32(pw), Int32(ho),
