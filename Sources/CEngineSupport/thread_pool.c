@@ -4,9 +4,10 @@
 // microseconds more whenever the host was busy. Here a worker that just finished spins for a
 // while (as OpenMP's do) before it sleeps, and the caller spins on the workers' acknowledgements.
 //
-// Work item k of a job always runs on thread k (the caller is thread 0), so results never depend
-// on timing. The caller waits until every worker has acknowledged the job, which is what makes it
-// safe to overwrite the job's fields for the next one.
+// Items are claimed in order by whichever thread is free (a job of more items than threads
+// balances itself); results must depend on the item, never on the thread. The caller waits until
+// every worker has acknowledged the job, which is what makes it safe to overwrite the job's fields
+// for the next one.
 #define _GNU_SOURCE
 #include "CEngineSupport.h"
 #include <pthread.h>
@@ -37,6 +38,8 @@ static struct {
     engine_pool_task task;
     void *context;
     int count;
+    int threads;      // workers below this index take part
+    atomic_int next;  // the next item to claim
     atomic_ulong done[MAX_WORKERS + 1];  // the generation each worker last finished
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
@@ -46,6 +49,10 @@ static long now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+static void run_items(void) {
+    for (int k; (k = atomic_fetch_add(&pool.next, 1)) < pool.count;) pool.task(pool.context, k);
 }
 
 static void *worker_main(void *arg) {
@@ -73,7 +80,7 @@ static void *worker_main(void *arg) {
         }
         seen = current;
         // The fields stay as published until this worker acknowledges `seen`.
-        if (index < pool.count) pool.task(pool.context, index);
+        if (index < pool.threads) run_items();
         atomic_store(&pool.done[index], seen);
     }
     return NULL;
@@ -110,21 +117,20 @@ static int ensure_workers(int needed) {
     return pool.workers;
 }
 
-void engine_pool_run(int count, engine_pool_task task, void *context) {
-    // Nested (a task's own loop) or concurrent (another thread's job running) calls, and jobs
-    // more threads than the pool can have, run here one item after another.
-    if (count <= 1 || inside_pool_task || count > MAX_WORKERS + 1 || pthread_mutex_trylock(&pool.job_lock) != 0) {
+void engine_pool_run(int count, int threads, engine_pool_task task, void *context) {
+    // Nested (a task's own loop) or concurrent (another thread's job running) calls run here one
+    // item after another.
+    if (threads > count) threads = count;
+    if (threads <= 1 || inside_pool_task || pthread_mutex_trylock(&pool.job_lock) != 0) {
         for (int k = 0; k < count; k++) task(context, k);
         return;
     }
-    if (ensure_workers(count - 1) < count - 1) {
-        pthread_mutex_unlock(&pool.job_lock);
-        for (int k = 0; k < count; k++) task(context, k);
-        return;
-    }
+    ensure_workers(threads - 1);
     pool.task = task;
     pool.context = context;
     pool.count = count;
+    pool.threads = threads;
+    atomic_store(&pool.next, 0);
     const unsigned long generation = atomic_fetch_add(&pool.generation, 1) + 1;
     if (atomic_load(&pool.sleepers) > 0) {
         pthread_mutex_lock(&pool.sleep_lock);
@@ -132,7 +138,7 @@ void engine_pool_run(int count, engine_pool_task task, void *context) {
         pthread_mutex_unlock(&pool.sleep_lock);
     }
     inside_pool_task = 1;
-    task(context, 0);
+    run_items();
     inside_pool_task = 0;
     for (int w = 1; w <= pool.workers; w++) {
         const long start = now_ns();

@@ -51,8 +51,9 @@ public enum Threads {
         }
     }
 
-    /// Runs `body(k)` for `k` in `0..<count` in parallel, item `k` on the engine's thread `k` (the
-    /// caller is thread 0), and returns when all are done; nested calls run their items in turn.
+    /// Runs `body(k)` for `k` in `0..<count` on up to `count` (the setting) threads, the caller one
+    /// of them, each item on whichever thread is free first, and returns when all are done. Nested
+    /// calls run their items in turn. `body(k)` must depend on `k` only, never on the thread.
     public static func run(_ count: Int, _ body: (Int) -> Void) {
         if count <= 1 {
             if count == 1 { body(0) }
@@ -61,7 +62,7 @@ public enum Threads {
         withoutActuallyEscaping(body) { body in
             var task = body
             withUnsafeMutablePointer(to: &task) { context in
-                engine_pool_run(Int32(count), { context, index in
+                engine_pool_run(Int32(count), Int32(Threads.count), { context, index in
                     context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(index))
                 }, context)
             }

@@ -46,7 +46,7 @@ extension ConvGeometry {
     /// small-ResNet 32 ch 14x14 2.8 -> 3.5. `WORKBOOK_WINOGRAD_TILE=2|4` forces one.
     func winogradTile(channels: Int, outputHeight: Int, outputWidth: Int) -> Int {
         if let forced = ConvGeometry.winogradForcedTile { return forced }
-        let images = (n + imageChunks - 1) / imageChunks
+        let images = (n + Threads.count - 1) / Threads.count
         let tilesPerRow = (outputWidth + 3) / 4
         return channels >= 128 && tilesPerRow >= 7 && images * ((outputHeight + 3) / 4) * tilesPerRow >= 128 ? 4 : 2
     }

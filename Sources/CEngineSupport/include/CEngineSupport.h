@@ -13,9 +13,10 @@ int engine_cpu_has_avx512(void);
 
 /// One work item of `engine_pool_run`.
 typedef void (*engine_pool_task)(void *context, int index);
-/// Runs task(context, k) for k < count, item k on thread k of the engine's pool (the caller is
-/// thread 0), and returns when all are done. Nested or concurrent calls run their items in turn.
-void engine_pool_run(int count, engine_pool_task task, void *context);
+/// Runs task(context, k) for k < count on the caller and up to threads - 1 workers of the engine's
+/// pool, each item on whichever thread claims it first, and returns when all are done. Nested or
+/// concurrent calls run their items in turn on the caller.
+void engine_pool_run(int count, int threads, engine_pool_task task, void *context);
 
 /// Per-thread autograd switch: 1 records operations, 0 (inside a no-grad scope) does not.
 int engine_grad_enabled(void);
