@@ -65,7 +65,7 @@ static void *worker_main(void *arg) {
         unsigned long current = atomic_load(&pool.generation);
         if (current == seen) {
             const long start = now_ns();
-            int spins = 0;
+            unsigned spins = 0;
             while ((current = atomic_load(&pool.generation)) == seen) {
                 SPIN_PAUSE();
                 if (++spins % 256 == 0 && now_ns() - start > SPIN_NS) break;
@@ -96,8 +96,9 @@ static void reset_after_fork(void) {
     pool.workers = 0;
 }
 
-// Starts workers up to `needed` (under job_lock); returns how many there are.
-static int ensure_workers(int needed) {
+// Starts workers up to `needed` (under job_lock); if some cannot be started, the others and the
+// caller run every item.
+static void ensure_workers(int needed) {
     static int fork_handler_registered;
     if (!fork_handler_registered) fork_handler_registered = pthread_atfork(NULL, NULL, reset_after_fork) == 0;
     if (needed > MAX_WORKERS) needed = MAX_WORKERS;
@@ -114,7 +115,6 @@ static int ensure_workers(int needed) {
         if (failed) break;
         pool.workers = index;
     }
-    return pool.workers;
 }
 
 void engine_pool_run(int count, int threads, engine_pool_task task, void *context) {
@@ -142,7 +142,7 @@ void engine_pool_run(int count, int threads, engine_pool_task task, void *contex
     inside_pool_task = 0;
     for (int w = 1; w <= pool.workers; w++) {
         const long start = now_ns();
-        int spins = 0;
+        unsigned spins = 0;
         while (atomic_load(&pool.done[w]) != generation) {
             SPIN_PAUSE();
             if (++spins % 256 == 0 && now_ns() - start > YIELD_AFTER_NS) sched_yield();
