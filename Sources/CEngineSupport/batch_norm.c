@@ -5,9 +5,8 @@
 //
 // A fused ReLU's mask is fma(x, maskScale, maskShift) (+ the residual, when one was added) > 0
 // everywhere, the exact value the forward pass wrote before clamping, so forward and backward agree
-// bit for bit on every machine. Each
-// run is summed in float lanes in a fixed order and added to a double total, so results depend
-// only on the shape.
+// bit for bit on every machine. Each run is summed in float lanes in a fixed order and added to a
+// double total, so results depend only on the shape.
 #include "CEngineSupport.h"
 #include "avx512.h"
 #include <math.h>

@@ -51,8 +51,8 @@ public enum Threads {
         }
     }
 
-    /// Runs `body(k)` for `k` in `0..<count` on up to `count` (the setting) threads, the caller one
-    /// of them, each item on whichever thread is free first, and returns when all are done. Nested
+    /// Runs `body(k)` for `k` in `0..<count` on up to `Threads.count` threads, the caller one of
+    /// them, each item on whichever thread is free first, and returns when all are done. Nested
     /// calls run their items in turn. `body(k)` must depend on `k` only, never on the thread.
     public static func run(_ count: Int, _ body: (Int) -> Void) {
         if count <= 1 {

@@ -138,7 +138,7 @@ extension BatchNorm {
             guard let residual else { return reLU ? forwardReLU(y) : forward(y) }
             guard reLU else { return forward(y).add(residual, file: file, line: line) }
             // One pass for the normalization, the addition and the ReLU when nothing broadcasts.
-            if residual.shape == y.shape && residual.dtype == .float32 && y.dtype == .float32 && input.rank == 4 {
+            if residual.shape == y.shape && residual.dtype == .float32 {
                 return normalize(y, reLU: true, adding: residual)
             }
             return addReLU(forward(y), residual, file: file, line: line)
