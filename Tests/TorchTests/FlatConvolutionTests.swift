@@ -44,6 +44,8 @@ final class FlatConvolutionTests: XCTestCase {
         Case(input: [2, 3, 6, 37], out: 4, kernel: (1, 1), stride: (2, 2)),
         Case(input: [1, 4, 10, 11], out: 3, kernel: (1, 1), stride: (3, 1)),
         Case(input: [1, 3, 9, 10], out: 5, kernel: (1, 1), stride: (1, 3), bias: true),
+        // Stride 2 with input-gradient phase planes over 256 KB (a ResNet-18-sized row phase).
+        Case(input: [1, 16, 64, 63], out: 4, kernel: (3, 3), stride: (2, 2), padding: (1, 1)),
     ]
 
     /// Winograd is off in both runs: it would otherwise take the 3x3 stride-1 cases of 16+ channels.
