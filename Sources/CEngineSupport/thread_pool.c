@@ -117,6 +117,8 @@ static void ensure_workers(int needed) {
     }
 }
 
+int engine_pool_inside(void) { return inside_pool_task; }
+
 void engine_pool_run(int count, int threads, engine_pool_task task, void *context) {
     // Nested (a task's own loop) or concurrent (another thread's job running) calls run here one
     // item after another.

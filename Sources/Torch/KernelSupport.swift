@@ -6,7 +6,9 @@ import Foundation
 
 /// Row-major `C = alpha * op(A) * op(B) + beta * C` through OpenBLAS.
 /// `op(A)` is m x k, `op(B)` is k x n; leading dimensions are the row lengths as stored.
-@inline(__always)
+/// Large products are split into blocks of C's columns (or rows, when it has more rows) that the
+/// engine's threads compute at once, each with single-threaded OpenBLAS; inside a pool item the
+/// product runs whole on the calling thread.
 func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
            _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
            beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -19,10 +21,56 @@ func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, a
         }
         return
     }
-    _ = Threads.count  // applies WORKBOOK_THREADS to OpenBLAS before its first use
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
-                beta, c, blasint(ldc))
+    let threads = Threads.count  // also makes OpenBLAS single-threaded before its first use
+    // Products below OpenBLAS's own threading threshold stay whole.
+    if threads <= 1 || Double(m) * Double(n) * Double(k) < 262_144 || Threads.isInsidePool {
+        return cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                           blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c,
+                           blasint(ldc))
+    }
+    // A long sum into a small C (weight gradients): blocks of k, each thread's partial product then
+    // added into C in a fixed order. Blocks of C would each pack a whole long operand again.
+    if k >= 4 * max(m, n) && m * n <= 1 << 20 {
+        let parts = min(threads, k / 64)
+        return ScratchPool.shared.withBuffer((parts - 1) * m * n) { partial in
+            Threads.run(parts) { part in
+                let lo = k * part / parts, hi = k * (part + 1) / parts
+                let target = part == 0 ? c : partial + (part - 1) * m * n
+                cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                            blasint(m), blasint(n), blasint(hi - lo), alpha, transA ? a + lo * lda : a + lo, blasint(lda),
+                            transB ? b + lo : b + lo * ldb, blasint(ldb), part == 0 ? beta : 0, target,
+                            blasint(part == 0 ? ldc : n))
+            }
+            Threads.parallelFor(m, costPerItem: n * parts) { rows in
+                for part in 1..<parts {
+                    for i in rows {
+                        let row = c + i * ldc, add = partial + (part - 1) * m * n + i * n
+                        for j in 0..<n { row[j] += add[j] }
+                    }
+                }
+            }
+        }
+    }
+    // Blocks of C's columns (or rows, when it has more), in whole 16-float lines.
+    let byRows = m > n, extent = byRows ? m : n
+    let parts = min(threads, extent / 32)
+    func block(_ lo: Int, _ hi: Int) {
+        if byRows {
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        blasint(hi - lo), blasint(n), blasint(k), alpha, transA ? a + lo : a + lo * lda, blasint(lda),
+                        b, blasint(ldb), beta, c + lo * ldc, blasint(ldc))
+        } else {
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        blasint(m), blasint(hi - lo), blasint(k), alpha, a, blasint(lda), transB ? b + lo * ldb : b + lo,
+                        blasint(ldb), beta, c + lo, blasint(ldc))
+        }
+    }
+    if parts <= 1 { return block(0, extent) }
+    Threads.run(parts) { part in
+        let lo = part == 0 ? 0 : extent * part / parts / 16 * 16
+        let hi = part == parts - 1 ? extent : extent * (part + 1) / parts / 16 * 16
+        block(lo, hi)
+    }
 }
 
 /// Reusable scratch memory for im2col columns and gathered gradients. Large fresh allocations

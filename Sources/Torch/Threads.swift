@@ -3,26 +3,29 @@ import CEngineSupport
 import Dispatch
 import Foundation
 
-/// The engine's thread settings: OpenBLAS's threads and the data-parallel loops of element-wise and
-/// im2col kernels. Work is split into chunks that depend only on the size and thread count, so a
-/// fixed seed and thread count give bit-identical results.
+/// The engine's thread settings: its data-parallel loops, convolution kernels and GEMMs all run on
+/// one pool of `count` threads. Work is split into chunks that depend only on the size and thread
+/// count, so a fixed seed and thread count give bit-identical results.
+///
+/// OpenBLAS itself runs single-threaded: `sgemm` splits a large product into column or row blocks
+/// on the pool. With OpenBLAS's own workers beside the pool's, three or more threads took turns on
+/// two cores, and a worker spinning for the next job delayed the one with work.
 public enum Threads {
     nonisolated(unsafe) private static var configured: Int = {
         let env = ProcessInfo.processInfo.environment
         let fromEnv = env["WORKBOOK_THREADS"].flatMap(Int.init) ?? env["OMP_NUM_THREADS"].flatMap(Int.init)
-        let n = max(1, fromEnv ?? ProcessInfo.processInfo.activeProcessorCount)
-        openblas_set_num_threads(Int32(n))
-        return n
+        openblas_set_num_threads(1)
+        return max(1, fromEnv ?? ProcessInfo.processInfo.activeProcessorCount)
     }()
 
     /// Number of threads the engine uses (default: all cores, or `WORKBOOK_THREADS`).
     public static var count: Int {
         get { configured }
-        set {
-            configured = max(1, newValue)
-            openblas_set_num_threads(Int32(configured))
-        }
+        set { configured = max(1, newValue) }
     }
+
+    /// True on a thread that is running one of the pool's items, where `run` runs inline.
+    static var isInsidePool: Bool { engine_pool_inside() != 0 }
 
     /// OpenBLAS's core type: "SkylakeX" when the AVX-512 kernels were selected at load time.
     public static var openBLASCoreType: String {

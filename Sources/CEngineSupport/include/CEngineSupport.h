@@ -17,6 +17,8 @@ typedef void (*engine_pool_task)(void *context, int index);
 /// pool, each item on whichever thread claims it first, and returns when all are done. Nested or
 /// concurrent calls run their items in turn on the caller.
 void engine_pool_run(int count, int threads, engine_pool_task task, void *context);
+/// 1 on a thread that is running pool items (where `engine_pool_run` would run inline), else 0.
+int engine_pool_inside(void);
 
 /// Per-thread autograd switch: 1 records operations, 0 (inside a no-grad scope) does not.
 int engine_grad_enabled(void);

@@ -10,7 +10,12 @@ private func threadCPUSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
-/// Median time of `runs` calls of `body` after `warmup` unmeasured ones, in seconds.
+/// With `--fastest` the fastest run is reported instead of the median: for A/B comparisons on a
+/// machine whose speed drifts, the fastest run of each side is the one least hit by the drift.
+let reportFastest = CommandLine.arguments.contains("--fastest")
+
+/// Median (or with `--fastest`, least) time of `runs` calls of `body` after `warmup` unmeasured
+/// ones, in seconds.
 func medianSeconds(warmup: Int, runs: Int, _ body: () -> Void) -> Double {
     for _ in 0..<warmup { body() }
     var times: [Double] = []
@@ -26,7 +31,7 @@ func medianSeconds(warmup: Int, runs: Int, _ body: () -> Void) -> Double {
         times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
     }
     times.sort()
-    return times[times.count / 2]
+    return reportFastest ? times[0] : times[times.count / 2]
 }
 
 /// Fixed-width table printing.

@@ -12,6 +12,7 @@ import Workbook
 //   swift run -c release Bench --grader      (grading throughput, GraderBench.swift)
 //   swift run -c release Bench --site        (site rebuild times, SiteBench.swift)
 // --cpu-time measures the calling thread's CPU time; use it with WORKBOOK_THREADS=1 on a busy machine.
+// --fastest reports each workload's fastest run instead of the median (for A/B runs on a drifting VM).
 
 let arguments = CommandLine.arguments
 func option(_ name: String) -> String? {
