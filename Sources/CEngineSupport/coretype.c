@@ -30,16 +30,9 @@ static void engine_select_openblas_kernels(int argc, char **argv, char **envp) {
     if (current != NULL) { selected = current; return; }
     if (getenv("WORKBOOK_NO_AVX512") != NULL || !engine_cpu_has_avx512()) return;
     if (setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) != 0) return;
-    // OpenBLAS's idle workers spin (sched_yield) for about 2^28 cycles after each GEMM, taking a core
-    // from the engine's own threads that run the convolution kernels next; 2^4 lets them sleep at once
-    // (3 interleaved rounds, medians: ResNet-18 train step 1,351 -> 1,175 ms, ResNet-50 eval
-    // 1,043 -> 803 ms, small-ResNet train step 353 -> 312 ms).
-    int timeout_set = 0;
-    if (getenv("OPENBLAS_THREAD_TIMEOUT") == NULL) timeout_set = setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) == 0;
     if (argv != NULL) {
         execv("/proc/self/exe", argv);
     }
     // exec failed (no /proc, say): carry on with the kernels OpenBLAS already chose.
     unsetenv("OPENBLAS_CORETYPE");
-    if (timeout_set) unsetenv("OPENBLAS_THREAD_TIMEOUT");
 }
