@@ -1,8 +1,12 @@
 import CBLAS
 import Workbook
 
-/// GFLOP/s of a square row-major sgemm of size `n`, with the engine's current thread count.
-func sgemmGFLOPS(n: Int, warmup: Int, runs: Int) -> Double {
+/// GFLOP/s of a square row-major sgemm of size `n` on OpenBLAS's own `threads` threads: the
+/// reference peak. (The engine keeps OpenBLAS single-threaded and splits products itself; this
+/// measures OpenBLAS as any other program would use it.)
+func sgemmGFLOPS(n: Int, threads: Int, warmup: Int, runs: Int) -> Double {
+    openblas_set_num_threads(Int32(threads))
+    defer { openblas_set_num_threads(1) }
     let a = Tensor.randn([n, n], generator: Generator(seed: 1))
     let b = Tensor.randn([n, n], generator: Generator(seed: 2))
     var c = [Float](repeating: 0, count: n * n)
@@ -16,6 +20,14 @@ func sgemmGFLOPS(n: Int, warmup: Int, runs: Int) -> Double {
             }
         }
     }
+    return 2 * Double(n) * Double(n) * Double(n) / seconds / 1e9
+}
+
+/// GFLOP/s of the engine's own `matmul` of two n x n matrices (its GEMM split over its threads).
+func engineMatmulGFLOPS(n: Int, warmup: Int, runs: Int) -> Double {
+    let a = Tensor.randn([n, n], generator: Generator(seed: 1))
+    let b = Tensor.randn([n, n], generator: Generator(seed: 2))
+    let seconds = medianSeconds(warmup: warmup, runs: runs) { _ = a.matmul(b) }
     return 2 * Double(n) * Double(n) * Double(n) / seconds / 1e9
 }
 
