@@ -28,29 +28,6 @@ func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, a
                            blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c,
                            blasint(ldc))
     }
-    // A long sum into a small C (weight gradients): blocks of k, each thread's partial product then
-    // added into C in a fixed order. Blocks of C would each pack a whole long operand again.
-    if k >= 4 * max(m, n) && m * n <= 1 << 20 {
-        let parts = min(threads, k / 64)
-        return ScratchPool.shared.withBuffer((parts - 1) * m * n) { partial in
-            Threads.run(parts) { part in
-                let lo = k * part / parts, hi = k * (part + 1) / parts
-                let target = part == 0 ? c : partial + (part - 1) * m * n
-                cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                            blasint(m), blasint(n), blasint(hi - lo), alpha, transA ? a + lo * lda : a + lo, blasint(lda),
-                            transB ? b + lo : b + lo * ldb, blasint(ldb), part == 0 ? beta : 0, target,
-                            blasint(part == 0 ? ldc : n))
-            }
-            Threads.parallelFor(m, costPerItem: n * parts) { rows in
-                for part in 1..<parts {
-                    for i in rows {
-                        let row = c + i * ldc, add = partial + (part - 1) * m * n + i * n
-                        for j in 0..<n { row[j] += add[j] }
-                    }
-                }
-            }
-        }
-    }
     // Blocks of C's columns (or rows, when it has more), in whole 16-float lines.
     let byRows = m > n, extent = byRows ? m : n
     let parts = min(threads, extent / 32)

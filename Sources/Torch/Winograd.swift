@@ -212,8 +212,7 @@ extension ConvGeometry {
                                                 Int32(wo), lo, hi - lo, v + t0, vs, tiles)
                     engine_winograd_gradient_tiles(g, Int32(o), Int32(ho), Int32(wo), lo, hi - lo, gh + t0, gs, tiles)
                 }
-                // The 16 products on the pool, one whole product per item (nothing packed twice).
-                Threads.run(16) { xi in
+                for xi in 0..<16 {
                     sgemm(transB: true, m: o, n: c, k: tiles, gh + xi * gs, lda: tiles, v + xi * vs, ldb: tiles,
                           beta: first == 0 ? 0 : 1, du + xi * us, ldc: c)
                 }

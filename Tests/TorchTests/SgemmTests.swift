@@ -1,8 +1,8 @@
 import XCTest
 @testable import Torch
 
-/// `sgemm`'s split of large products over the engine's threads (blocks of C's columns or rows, or
-/// blocks of the summed dimension added in a fixed order), against a double-precision reference.
+/// `sgemm`'s split of large products over the engine's threads (blocks of C's columns or rows),
+/// against a double-precision reference.
 final class SgemmTests: XCTestCase {
     private let before = Threads.count
 
@@ -49,8 +49,8 @@ final class SgemmTests: XCTestCase {
     }
 
     func testSplitProductsMatchTheReference() {
-        // Column blocks (n largest), row blocks (m largest), blocks of k (k long, C small), and one
-        // product small enough to stay whole.
+        // Column blocks (n largest), row blocks (m largest, also uneven), a long k, and one product
+        // small enough to stay whole.
         let shapes: [(Int, Int, Int)] = [(40, 300, 70), (290, 45, 60), (24, 37, 2_000), (70, 50, 200), (8, 9, 10)]
         for threads in [1, 2, 3] {
             Threads.count = threads
