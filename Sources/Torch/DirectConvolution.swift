@@ -1,5 +1,4 @@
 import CEngineSupport
-import Dispatch
 import Foundation
 
 // Direct convolution on flat planes, for every convolution with a kernel larger than 1x1 that

@@ -21,26 +21,19 @@ func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, a
         }
         return
     }
-    let threads = Threads.count  // also makes OpenBLAS single-threaded before its first use
-    // Products below OpenBLAS's own threading threshold stay whole.
-    if threads <= 1 || Double(m) * Double(n) * Double(k) < 262_144 || Threads.isInsidePool {
-        return cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                           blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c,
-                           blasint(ldc))
-    }
-    // Blocks of C's columns (or rows, when it has more), in whole 16-float lines.
+    // Blocks of C's columns (or rows, when it has more), in whole 16-float lines; products below
+    // OpenBLAS's own threading threshold, or on a pool thread already, stay whole.
     let byRows = m > n, extent = byRows ? m : n
-    let parts = min(threads, extent / 32)
+    let threads = Threads.count  // also makes OpenBLAS single-threaded before its first use
+    let parts = Double(m) * Double(n) * Double(k) < 262_144 || Threads.isInsidePool ? 1 : min(threads, extent / 32)
     func block(_ lo: Int, _ hi: Int) {
-        if byRows {
-            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                        blasint(hi - lo), blasint(n), blasint(k), alpha, transA ? a + lo : a + lo * lda, blasint(lda),
-                        b, blasint(ldb), beta, c + lo * ldc, blasint(ldc))
-        } else {
-            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                        blasint(m), blasint(hi - lo), blasint(k), alpha, a, blasint(lda), transB ? b + lo * ldb : b + lo,
-                        blasint(ldb), beta, c + lo, blasint(ldc))
-        }
+        let rows = byRows ? hi - lo : m, columns = byRows ? n : hi - lo
+        let (aBlock, bBlock, cBlock) = byRows
+            ? (transA ? a + lo : a + lo * lda, b, c + lo * ldc)
+            : (a, transB ? b + lo * ldb : b + lo, c + lo)
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasint(rows), blasint(columns), blasint(k), alpha, aBlock, blasint(lda), bBlock, blasint(ldb),
+                    beta, cBlock, blasint(ldc))
     }
     if parts <= 1 { return block(0, extent) }
     Threads.run(parts) { part in

@@ -1,6 +1,5 @@
 import CBLAS
 import CEngineSupport
-import Dispatch
 import Foundation
 
 /// The engine's thread settings: its data-parallel loops, convolution kernels and GEMMs all run on

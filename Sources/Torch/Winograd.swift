@@ -1,5 +1,4 @@
 import CEngineSupport
-import Dispatch
 import Foundation
 
 // Winograd F(2x2, 3x3) and F(4x4, 3x3) for 3x3 stride-1 undilated convolutions (kernels in

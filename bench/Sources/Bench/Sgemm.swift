@@ -5,22 +5,14 @@ import Workbook
 /// reference peak. (The engine keeps OpenBLAS single-threaded and splits products itself; this
 /// measures OpenBLAS as any other program would use it.)
 func sgemmGFLOPS(n: Int, threads: Int, warmup: Int, runs: Int) -> Double {
+    onOpenBLASThreads(threads) { sgemmShapeGFLOPS(m: n, n: n, k: n, warmup: warmup, runs: runs) }
+}
+
+/// Runs `body` with OpenBLAS on its own `threads` threads, then sets it back to one (the engine's setting).
+private func onOpenBLASThreads<R>(_ threads: Int, _ body: () -> R) -> R {
     openblas_set_num_threads(Int32(threads))
     defer { openblas_set_num_threads(1) }
-    let a = Tensor.randn([n, n], generator: Generator(seed: 1))
-    let b = Tensor.randn([n, n], generator: Generator(seed: 2))
-    var c = [Float](repeating: 0, count: n * n)
-    let seconds = a.withUnsafeBufferPointer { pa in
-        b.withUnsafeBufferPointer { pb in
-            c.withUnsafeMutableBufferPointer { pc in
-                medianSeconds(warmup: warmup, runs: runs) {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(n), blasint(n), blasint(n), 1,
-                                pa.baseAddress!, blasint(n), pb.baseAddress!, blasint(n), 0, pc.baseAddress!, blasint(n))
-                }
-            }
-        }
-    }
-    return 2 * Double(n) * Double(n) * Double(n) / seconds / 1e9
+    return body()
 }
 
 /// GFLOP/s of the engine's own `matmul` of two n x n matrices (its GEMM split over its threads).
@@ -32,7 +24,7 @@ func engineMatmulGFLOPS(n: Int, warmup: Int, runs: Int) -> Double {
 }
 
 /// GFLOP/s of one row-major sgemm shape `[m, k] x [k, n]` (optionally with a transposed operand
-/// as stored), for judging how convolution lowerings' GEMM shapes fare.
+/// as stored) on OpenBLAS's current threads, for judging how convolution lowerings' GEMM shapes fare.
 func sgemmShapeGFLOPS(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false, warmup: Int, runs: Int) -> Double {
     let a = Tensor.randn([m * k], generator: Generator(seed: 1))
     let b = Tensor.randn([k * n], generator: Generator(seed: 2))
@@ -64,7 +56,7 @@ func printGemmShapes(warmup: Int, runs: Int) {
         ("r18 layer4 x8 images", 512, 4608, 392),
     ]
     for (name, m, k, n) in shapes {
-        let g = sgemmShapeGFLOPS(m: m, n: n, k: k, warmup: warmup, runs: runs)
+        let g = onOpenBLASThreads(Threads.count) { sgemmShapeGFLOPS(m: m, n: n, k: k, warmup: warmup, runs: runs) }
         print("\(name.padding(toLength: 30, withPad: " ", startingAt: 0)) \(m)x\(k)x\(n): \(fixed(g)) GFLOP/s")
     }
     print("")
