@@ -82,7 +82,9 @@ if os.path.exists(conv_path):
     with open(conv_path) as f:
         conv = json.load(f)
     peak = conv.get("sgemm_gflops", 0)
-    print(f"\nconv2d per layer (engine), % of measured sgemm peak {peak:.0f} GFLOP/s")
+    core = conv.get("openblas_core") or "OpenBLAS's own choice"
+    print(f"\nconv2d per layer (engine), % of measured sgemm peak {peak:.0f} GFLOP/s "
+          f"(OpenBLAS's 2048^3 on {conv.get('threads', '?')} threads, {core} kernels)")
     print(f"{'layer':28} {'fwd %':>6} {'dX %':>6} {'dW %':>6}")
     pcts = []
     for name, v in conv["workloads"].items():

@@ -288,6 +288,13 @@ struct ConvGeometry {
             flatForward(x, weight, bias, y, epilogue: epilogue)
             return
         }
+        let tiles = self.tiles
+        // 1x1 stride-1 unpadded convolutions of whole single images read the input in place.
+        let direct = isPointwise && tiles.allSatisfy { $0.count == 1 && $0.oh0 == 0 && $0.oh1 == ho }
+        if direct && n >= Threads.count && Threads.count > 1 && !Threads.isInsidePool {
+            pointwiseForwardByImage(x, weight, bias, y, epilogue: epilogue)
+            return
+        }
         if !epilogue.isIdentity {
             // sgemm cannot apply it: one pass over the output afterwards (with the bias).
             forward(x, weight, nil, y)
@@ -299,9 +306,6 @@ struct ConvGeometry {
             }
             return
         }
-        let tiles = self.tiles
-        // 1x1 stride-1 unpadded convolutions of whole single images read the input in place.
-        let direct = isPointwise && tiles.allSatisfy { $0.count == 1 }
         let colSize = direct ? 0 : columnFloats(tiles)
         let tmpSize = tiles.map { $0.count > 1 ? o * $0.count * ohw : 0 }.max() ?? 0
         ScratchPool.shared.withBuffer(colSize + tmpSize) { scratch in
@@ -325,6 +329,32 @@ struct ConvGeometry {
                                         into: y + tile.n0 * o * ohw, bias: bias)
                 } else if let bias, tile.oh1 == ho {
                     addBias(bias, to: y + tile.n0 * o * ohw, images: 1)
+                }
+            }
+        }
+    }
+
+    /// A batch of 1x1 stride-1 convolutions with at least one image per thread: each thread takes
+    /// whole images, one single-threaded sgemm each, and applies the bias or epilogue to an image's
+    /// output straight after its product, while the output is still in cache. Splitting every
+    /// image's product between the threads instead took a hand-off per image and a separate pass
+    /// over the whole output for the epilogue (ResNet-50 eval, batch 8: 2-3% slower, measured).
+    /// Each image's result is one OpenBLAS call, so it does not depend on the thread count.
+    private func pointwiseForwardByImage(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
+                                         _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>,
+                                         epilogue: ConvEpilogue) {
+        KernelCounters.pointwiseImagesPerThread += 1
+        let imageIn = c * hw, imageOut = o * ohw
+        Threads.parallelFor(n, costPerItem: o * kg * ohw) { range in
+            for img in range {
+                let out = y + img * imageOut
+                for gi in 0..<groups {
+                    sgemm(m: og, n: ohw, k: kg, weight + gi * og * kg, lda: kg, x + img * imageIn + gi * kg * ohw,
+                          ldb: ohw, out + gi * og * ohw, ldc: ohw)
+                }
+                if !epilogue.isIdentity || bias != nil {
+                    engine_channel_affine(out, Int32(o), ohw, epilogue.scale, bias,
+                                          epilogue.from(image: img, imageFloats: imageOut).residual, epilogue.reLU ? 1 : 0)
                 }
             }
         }

@@ -88,12 +88,14 @@ final class ScratchPool: @unchecked Sendable {
     }
 }
 
-/// How often the expensive backward paths ran; tests check that frozen weights skip theirs.
+/// How often the expensive backward paths ran; tests check that frozen weights skip theirs (and
+/// that shapes meant for a path take it).
 enum KernelCounters {
     nonisolated(unsafe) static var conv2dWeightGradients = 0
     nonisolated(unsafe) static var conv2dInputGradients = 0
     nonisolated(unsafe) static var matmulLeftGradients = 0
     nonisolated(unsafe) static var matmulRightGradients = 0
+    nonisolated(unsafe) static var pointwiseImagesPerThread = 0
 }
 
 /// Converts a Float32 storage array to a tensor without copying.

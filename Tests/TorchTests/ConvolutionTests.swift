@@ -160,6 +160,47 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertEqual(y.scalars, batched.scalars)
     }
 
+    /// 1x1 stride-1 convolutions of whole images, at least one per thread, run an image per thread
+    /// with the bias or epilogue applied per image: same values as the definition, the same bits on
+    /// one and two threads (one OpenBLAS call per image either way), groups included, and an odd
+    /// batch split unevenly.
+    func testPointwiseWholeImagesPerThread() {
+        let savedBudget = ConvGeometry.chunkBudget, savedThreads = Threads.count
+        defer { ConvGeometry.chunkBudget = savedBudget; Threads.count = savedThreads }
+        ConvGeometry.chunkBudget = 64  // too small to lower several images together: one image per tile
+        let configs = [
+            Config(input: [3, 6, 5, 7], outChannels: 4, kernel: (1, 1)),
+            Config(input: [4, 6, 4, 4], outChannels: 4, kernel: (1, 1), groups: 2, bias: false),
+        ]
+        for (i, c) in configs.enumerated() {
+            let (x, w, b) = run(c, seed: UInt64(300 + 10 * i))
+            let expected = referenceConv(x, w, b, c).values
+            var outputs: [[Float]] = []
+            for threads in [1, 2] {
+                Threads.count = threads
+                let before = KernelCounters.pointwiseImagesPerThread
+                let y = conv(x, w, b, c)
+                XCTAssertEqual(KernelCounters.pointwiseImagesPerThread - before, threads == 2 ? 1 : 0, "config \(i)")
+                assertClose(y.scalars, expected, tolerance: 1e-4)
+                outputs.append(y.scalars)
+                // The folded epilogue (scale, shift, shortcut, ReLU) on the same path.
+                let scale = randomTensor([c.outChannels], seed: 40), shift = randomTensor([c.outChannels], seed: 41)
+                let residual = randomTensor(y.shape, seed: 42)
+                let fused = withNoGrad {
+                    conv2dAffine(x, weight: w, scale: scale, shift: shift, residual: residual, reLU: true, groups: c.groups)
+                }
+                let plain = conv2d(x, weight: w, bias: nil, groups: c.groups)
+                let reference = (plain * scale.reshape([1, c.outChannels, 1, 1]) + shift.reshape([1, c.outChannels, 1, 1])
+                    + residual).relu()
+                assertClose(fused.scalars, reference.scalars, tolerance: 1e-5)
+                assertGradientsMatch([x, w] + (b.map { [$0] } ?? [])) { t in
+                    self.conv(t[0], t[1], t.count > 2 ? t[2] : nil, c)
+                }
+            }
+            XCTAssertEqual(outputs[0], outputs[1], "config \(i): one and two threads differ")
+        }
+    }
+
     func testOneByOneStrideOneMatchesMatmul() {
         // A 1x1 convolution is W [O, C] times each image's [C, H*W].
         let x = randomTensor([1, 4, 3, 5], seed: 3), w = randomTensor([2, 4, 1, 1], seed: 4)
