@@ -417,7 +417,11 @@ struct ConvGeometry {
             }
         }
         let tiles = self.tiles
-        let direct = isPointwise && tiles.allSatisfy { $0.count == 1 }
+        let direct = isPointwise && tiles.allSatisfy { $0.count == 1 && $0.oh0 == 0 && $0.oh1 == ho }
+        if direct && n >= Threads.count && Threads.count > 1 && !Threads.isInsidePool {
+            pointwiseBackwardByImage(g, x, weight, gradInput: gradInput, gradWeight: gradWeight)
+            return
+        }
         // Scratch: gathered dY [O, count*ohw] (several images), columns of X (for dW), columns of dX.
         let gatherSize = tiles.map { $0.count > 1 ? o * $0.count * ohw : 0 }.max() ?? 0
         let colSize = (gradWeight != nil && !direct) ? columnFloats(tiles) : 0
@@ -451,6 +455,42 @@ struct ConvGeometry {
                               target + gi * kg * ld, ldc: ld)
                     }
                     if !direct { col2im(gradCols, tile: tile, into: gradInput + tile.n0 * c * hw) }
+                }
+            }
+        }
+    }
+
+    /// The backward of `pointwiseForwardByImage`: each part of the batch (one per thread) computes
+    /// its images' input gradients and sums its images' weight gradients into its own buffer, and
+    /// the parts' sums are added in part order, so the result depends only on the thread count.
+    private func pointwiseBackwardByImage(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                          _ weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?,
+                                          gradWeight: UnsafeMutablePointer<Float>?) {
+        KernelCounters.pointwiseImagesPerThread += 1
+        let parts = min(Threads.count, n), weightFloats = o * kg, imageIn = c * hw, imageOut = o * ohw
+        ScratchPool.shared.withBuffer(gradWeight == nil ? 0 : (parts - 1) * weightFloats) { partials in
+            Threads.run(parts) { part in
+                let images = (n * part / parts)..<(n * (part + 1) / parts)
+                let sums = part == 0 ? gradWeight : gradWeight.map { _ in partials + (part - 1) * weightFloats }
+                for img in images {
+                    let gy = g + img * imageOut, xi = x + img * imageIn
+                    for gi in 0..<groups {
+                        if let sums {
+                            sgemm(transB: true, m: og, n: kg, k: ohw, gy + gi * og * ohw, lda: ohw, xi + gi * kg * ohw,
+                                  ldb: ohw, beta: img == images.lowerBound ? 0 : 1, sums + gi * og * kg, ldc: kg)
+                        }
+                        if let gradInput {
+                            sgemm(transA: true, m: kg, n: ohw, k: og, weight + gi * og * kg, lda: kg, gy + gi * og * ohw,
+                                  ldb: ohw, gradInput + img * imageIn + gi * kg * ohw, ldc: ohw)
+                        }
+                    }
+                }
+            }
+            guard let gradWeight, parts > 1 else { return }
+            Threads.parallelFor(weightFloats) { range in
+                for part in 1..<parts {
+                    let p = partials + (part - 1) * weightFloats + range.lowerBound
+                    vectorAdd(gradWeight + range.lowerBound, p, gradWeight + range.lowerBound, range.count, reLU: false)
                 }
             }
         }

@@ -163,7 +163,7 @@ final class ConvolutionTests: XCTestCase {
     /// 1x1 stride-1 convolutions of whole images, at least one per thread, run an image per thread
     /// with the bias or epilogue applied per image: same values as the definition, the same bits on
     /// one and two threads (one OpenBLAS call per image either way), groups included, and an odd
-    /// batch split unevenly.
+    /// batch split unevenly. Their backward runs the same way, deterministic for a thread count.
     func testPointwiseWholeImagesPerThread() {
         let savedBudget = ConvGeometry.chunkBudget, savedThreads = Threads.count
         defer { ConvGeometry.chunkBudget = savedBudget; Threads.count = savedThreads }
@@ -175,7 +175,7 @@ final class ConvolutionTests: XCTestCase {
         for (i, c) in configs.enumerated() {
             let (x, w, b) = run(c, seed: UInt64(300 + 10 * i))
             let expected = referenceConv(x, w, b, c).values
-            var outputs: [[Float]] = []
+            var outputs: [[Float]] = [], gradients: [[[Float]]] = []
             for threads in [1, 2] {
                 Threads.count = threads
                 let before = KernelCounters.pointwiseImagesPerThread
@@ -196,8 +196,21 @@ final class ConvolutionTests: XCTestCase {
                 assertGradientsMatch([x, w] + (b.map { [$0] } ?? [])) { t in
                     self.conv(t[0], t[1], t.count > 2 ? t[2] : nil, c)
                 }
+                // Backward: each thread's images, weight-gradient sums added in part order.
+                let dy = randomTensor(y.shape, seed: 43)
+                func grads() -> [[Float]] {
+                    let xi = x.detach().requiringGrad(), wi = w.detach().requiringGrad()
+                    conv2d(xi, weight: wi, bias: nil, groups: c.groups).backward(dy)
+                    return [xi.grad!.scalars, wi.grad!.scalars]
+                }
+                let beforeBackward = KernelCounters.pointwiseImagesPerThread
+                let first = grads()
+                XCTAssertEqual(KernelCounters.pointwiseImagesPerThread - beforeBackward, threads == 2 ? 2 : 0, "config \(i)")
+                XCTAssertEqual(first, grads(), "config \(i): backward not deterministic on \(threads) threads")
+                gradients.append(first)
             }
             XCTAssertEqual(outputs[0], outputs[1], "config \(i): one and two threads differ")
+            for (one, two) in zip(gradients[0], gradients[1]) { assertClose(two, one, tolerance: 1e-5) }
         }
     }
 
