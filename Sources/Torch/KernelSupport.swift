@@ -95,7 +95,7 @@ enum KernelCounters {
     nonisolated(unsafe) static var conv2dInputGradients = 0
     nonisolated(unsafe) static var matmulLeftGradients = 0
     nonisolated(unsafe) static var matmulRightGradients = 0
-    nonisolated(unsafe) static var pointwiseImagesPerThread = 0
+    nonisolated(unsafe) static var convTilesInParallel = 0
 }
 
 /// Converts a Float32 storage array to a tensor without copying.
