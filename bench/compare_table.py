@@ -83,7 +83,10 @@ if os.path.exists(conv_path):
         conv = json.load(f)
     peak = conv.get("sgemm_gflops", 0)
     core = conv.get("openblas_core") or "OpenBLAS's own choice"
-    print(f"\nconv2d per layer (engine), % of measured sgemm peak {peak:.0f} GFLOP/s "
+    local = [v["peak_gflops"] for k, v in conv["workloads"].items() if k.startswith("conv ") and "peak_gflops" in v]
+    where = (f"measured before each layer: median {statistics.median(local):.0f}, {min(local):.0f}-{max(local):.0f} GFLOP/s"
+             if local else f"{peak:.0f} GFLOP/s")
+    print(f"\nconv2d per layer (engine), % of the sgemm peak, {where} "
           f"(OpenBLAS's 2048^3 on {conv.get('threads', '?')} threads, {core} kernels)")
     print(f"{'layer':28} {'fwd %':>6} {'dX %':>6} {'dW %':>6}")
     pcts = []

@@ -217,24 +217,31 @@ func runMemoryChild(_ workload: String) -> Never {
 }
 
 /// The conv layer table as workload results (GFLOP/s and % of the sgemm peak per pass).
-func convResults(peak: Double, filter: String?, warmup: Int, runs: Int, printTable: Bool) -> [WorkloadResult] {
+/// Times every conv layer (or those whose name contains `filter`). With `localPeak`, the sgemm
+/// peak is measured again just before each layer and the layer's percentages are of that reading:
+/// the VM's speed drifts by up to 2x within minutes, and a peak read once at the start would put
+/// that drift into every percentage. Without it, `peak` serves every layer.
+func convResults(peak: Double, localPeak: (() -> Double)? = nil, filter: String?, warmup: Int, runs: Int,
+                 printTable: Bool) -> [WorkloadResult] {
     let table = Table([("layer", 22), ("input -> output", 30), ("GFLOP", 6),
                        ("fwd ms", 8), ("GF/s", 6), ("%pk", 4),
                        ("dX ms", 8), ("GF/s", 6), ("%pk", 4),
-                       ("dW ms", 8), ("GF/s", 6), ("%pk", 4)])
+                       ("dW ms", 8), ("GF/s", 6), ("%pk", 4), ("peak", 6)])
     if printTable { table.printHeader() }
     var results: [WorkloadResult] = []
     for layer in resNet18Layers + smallNetLayers where filter.map({ layer.name.contains($0) }) ?? true {
+        let layerPeak = localPeak?() ?? peak
         let t = timeConv(layer, warmup: warmup, runs: runs)
         var cells = [layer.name, layer.shapeText, fixed(layer.flops / 1e9, 2)]
-        var extra: [String: Double] = [:]
+        var extra: [String: Double] = ["peak_gflops": layerPeak]
         for (pass, s) in [("fwd", t.forward), ("dx", t.inputGrad), ("dw", t.weightGrad)] {
             let gflops = layer.flops / s / 1e9
-            cells += [fixed(s * 1e3, 2), fixed(gflops), fixed(100 * gflops / peak, 0)]
+            cells += [fixed(s * 1e3, 2), fixed(gflops), fixed(100 * gflops / layerPeak, 0)]
             extra["\(pass)_ms"] = s * 1e3
             extra["\(pass)_gflops"] = gflops
-            extra["\(pass)_pct_peak"] = 100 * gflops / peak
+            extra["\(pass)_pct_peak"] = 100 * gflops / layerPeak
         }
+        cells.append(fixed(layerPeak, 0))
         if printTable { print(table.format(cells)) }
         let key = "conv " + layer.name
         results.append(WorkloadResult(name: key, description: layer.shapeText, ms: t.forward * 1e3,
