@@ -374,7 +374,7 @@ struct ConvGeometry {
     }
 
     /// Part `part` of `count` items split into `parts` contiguous runs.
-    private func run(_ part: Int, of parts: Int, _ count: Int) -> Range<Int> {
+    private func partRange(_ part: Int, of parts: Int, _ count: Int) -> Range<Int> {
         (count * part / parts)..<(count * (part + 1) / parts)
     }
 
@@ -386,7 +386,7 @@ struct ConvGeometry {
         let buffers = TileBuffers(self, tiles, forward: true), parts = Threads.count, imageOut = o * ohw
         Threads.run(parts) { part in
             ScratchPool.shared.withBuffer(buffers.floats) { scratch in
-                for tile in tiles[run(part, of: parts, tiles.count)] {
+                for tile in tiles[partRange(part, of: parts, tiles.count)] {
                     forwardTile(tile, x, weight, epilogue.isIdentity ? bias : nil, y, buffers, scratch)
                     if epilogue.isIdentity { continue }
                     for img in tile.n0..<(tile.n0 + tile.count) {
@@ -520,7 +520,7 @@ struct ConvGeometry {
             Threads.run(parts) { part in
                 let sums = part == 0 ? gradWeight : gradWeight.map { _ in partials + (part - 1) * weightFloats }
                 ScratchPool.shared.withBuffer(buffers.floats) { scratch in
-                    for (index, tile) in tiles[run(part, of: parts, tiles.count)].enumerated() {
+                    for (index, tile) in tiles[partRange(part, of: parts, tiles.count)].enumerated() {
                         backwardTile(tile, g, x, weight, gradInput: gradInput, gradWeight: sums, accumulate: index > 0,
                                      buffers, scratch)
                     }
