@@ -329,19 +329,18 @@ struct ConvGeometry {
         }
     }
 
-    /// Scratch a run of tiles needs: gathered dY (several images per tile), columns of X and of dX
-    /// (none for 1x1 stride-1 convolutions of single images, which read and write in place).
+    /// Scratch a run of tiles needs: a channel-major [O, count * Ho*Wo] block for tiles of several
+    /// images (the forward's products, the backward's gathered dY), columns of X and of dX (none for
+    /// 1x1 stride-1 convolutions of single images, which read and write in place).
     private struct TileBuffers {
-        let direct: Bool, gathered: Int, columns: Int, gradColumns: Int
-        var floats: Int { gathered + columns + gradColumns }
+        let direct: Bool, channelMajor: Int, columns: Int, gradColumns: Int
+        var floats: Int { channelMajor + columns + gradColumns }
 
         init(_ geometry: ConvGeometry, _ tiles: [Tile], forward: Bool, weightGradient: Bool = false,
              inputGradient: Bool = false) {
             direct = geometry.isPointwise && tiles.allSatisfy { $0.count == 1 }
-            let several = tiles.map { $0.count > 1 ? geometry.o * $0.count * geometry.ohw : 0 }.max() ?? 0
+            channelMajor = tiles.map { $0.count > 1 ? geometry.o * $0.count * geometry.ohw : 0 }.max() ?? 0
             let lowered = direct ? 0 : geometry.columnFloats(tiles)
-            // The forward pass keeps its channel-major products where the backward gathers dY.
-            gathered = several
             columns = forward || weightGradient ? lowered : 0
             gradColumns = inputGradient ? lowered : 0
         }
@@ -351,7 +350,7 @@ struct ConvGeometry {
                              _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ buffers: TileBuffers,
                              _ scratch: UnsafeMutablePointer<Float>) {
         let ld = tile.count * (tile.oh1 - tile.oh0) * wo
-        let products = scratch, cols = scratch + buffers.gathered
+        let products = scratch, cols = scratch + buffers.channelMajor
         let lowered: UnsafePointer<Float>
         if buffers.direct {
             lowered = x + tile.n0 * c * hw
@@ -476,7 +475,7 @@ struct ConvGeometry {
                               _ weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>?,
                               gradWeight: UnsafeMutablePointer<Float>?, accumulate: Bool, _ buffers: TileBuffers,
                               _ scratch: UnsafeMutablePointer<Float>) {
-        let gathered = scratch, cols = scratch + buffers.gathered, gradCols = cols + buffers.columns
+        let gathered = scratch, cols = scratch + buffers.channelMajor, gradCols = cols + buffers.columns
         let ld = tile.count * (tile.oh1 - tile.oh0) * wo
         let gy: UnsafePointer<Float>, ldg: Int
         if tile.count == 1 {

@@ -216,11 +216,11 @@ func runMemoryChild(_ workload: String) -> Never {
     exit(0)
 }
 
-/// The conv layer table as workload results (GFLOP/s and % of the sgemm peak per pass).
-/// Times every conv layer (or those whose name contains `filter`). With `localPeak`, the sgemm
-/// peak is measured again just before each layer and the layer's percentages are of that reading:
-/// the VM's speed drifts by up to 2x within minutes, and a peak read once at the start would put
-/// that drift into every percentage. Without it, `peak` serves every layer.
+/// The conv layer table as workload results (GFLOP/s and % of the sgemm peak per pass), for every
+/// layer or those whose name contains `filter`. With `localPeak`, the sgemm peak is measured again
+/// just before each layer and the layer's percentages are of that reading: the VM's speed drifts by
+/// up to 2x within minutes, and a peak read once at the start would put that drift into every
+/// percentage. Without it, `peak` serves every layer.
 func convResults(peak: Double, localPeak: (() -> Double)? = nil, filter: String?, warmup: Int, runs: Int,
                  printTable: Bool) -> [WorkloadResult] {
     let table = Table([("layer", 22), ("input -> output", 30), ("GFLOP", 6),

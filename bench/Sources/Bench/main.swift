@@ -64,7 +64,7 @@ if !skipGemm {
     measuredPeak = peak
     let engine = engineMatmulGFLOPS(n: gemmSize, warmup: 1, runs: quick ? 3 : 5)
     print("sgemm \(gemmSize)^3: \(fixed(single)) GFLOP/s on 1 thread, \(fixed(peak)) GFLOP/s on \(allThreads) threads "
-          + "(OpenBLAS's own threads; measured again before each layer below: its 100%); "
+          + "(OpenBLAS's own threads; read again before each layer below, whose %pk is of that reading); "
           + "the engine's matmul: \(fixed(engine)) GFLOP/s")
     print("")
     results.append(WorkloadResult(name: "sgemm_\(gemmSize)", description: "sgemm \(gemmSize)^3", ms: 0, imagesPerSecond: 0,
