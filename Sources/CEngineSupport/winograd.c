@@ -437,6 +437,110 @@ AVX512 static void output_tiles4(const float *mt, long ms, long ld, int O, int T
     }
 }
 
+// The weight gradient for layers too small for 16 whole-batch GEMMs (few channels: the transformed
+// batch is mostly memory traffic there). Per group of whole images, in L2: V = Bᵀ d B as above,
+// Ŷ = A dY Aᵀ with 16 output channels in the lanes, then dU[ξ] += Σ_t Ŷ[ξ][t] ⊗ V[ξ][:, t] as outer
+// products (one Ŷ vector times 16 broadcast V values), so nothing is reduced across lanes and the
+// accumulators are dU itself: 16 multiplies per 2x2 outputs instead of the direct kernel's 36.
+
+// Ŷ of one image's dY packed [OB][Ho*Wo][16] (engine_flat_pack_gradient_outputs) into
+// gt[((ξ*T + t0 + t)*OB + ob)*16], t = ty*TX + tx; outputs past the edge count as zero.
+AVX512 static void gradient_tiles_by_output(const float *p, int OB, int Ho, int Wo, float *gt, long T, long t0) {
+    const int TY = (Ho + 1) / 2, TX = (Wo + 1) / 2;
+    const long P = (long)Ho * Wo, xs = T * OB * 16;
+    const __m512 zero = _mm512_setzero_ps();
+    for (int ob = 0; ob < OB; ob++) {
+        const float *b = p + (long)ob * P * 16;
+        for (int ty = 0; ty < TY; ty++) {
+            const int y0 = 2 * ty, two_rows = y0 + 1 < Ho;
+            for (int tx = 0; tx < TX; tx++) {
+                const int x0 = 2 * tx, two_cols = x0 + 1 < Wo;
+                const float *d = b + ((long)y0 * Wo + x0) * 16;
+                const __m512 d00 = _mm512_loadu_ps(d), d01 = two_cols ? _mm512_loadu_ps(d + 16) : zero;
+                const __m512 d10 = two_rows ? _mm512_loadu_ps(d + Wo * 16) : zero;
+                const __m512 d11 = two_rows && two_cols ? _mm512_loadu_ps(d + Wo * 16 + 16) : zero;
+                __m512 q[2][4];
+                const __m512 e[2] = {d00, d10}, o[2] = {d01, d11};
+                for (int r = 0; r < 2; r++) {
+                    q[r][0] = e[r];
+                    q[r][1] = _mm512_add_ps(e[r], o[r]);
+                    q[r][2] = _mm512_sub_ps(e[r], o[r]);
+                    q[r][3] = _mm512_sub_ps(zero, o[r]);
+                }
+                float *out = gt + ((t0 + (long)ty * TX + tx) * OB + ob) * 16;
+                for (int s = 0; s < 4; s++) {
+                    _mm512_storeu_ps(out + (0 + s) * xs, q[0][s]);
+                    _mm512_storeu_ps(out + (4 + s) * xs, _mm512_add_ps(q[0][s], q[1][s]));
+                    _mm512_storeu_ps(out + (8 + s) * xs, _mm512_sub_ps(q[0][s], q[1][s]));
+                    _mm512_storeu_ps(out + (12 + s) * xs, _mm512_sub_ps(zero, q[1][s]));
+                }
+            }
+        }
+    }
+}
+
+// du[((ξ*OB + ob)*C + c)*16 + lane] += Σ_t gt[((ξ*T + t)*OB + ob)*16 + lane] * v[ξ*vs + c*ld + t], for
+// blocks of 16 input channels (a last, shorter block reads its first channel again and drops it).
+#define WG_DU_FMA(j) a##j = _mm512_fmadd_ps(_mm512_set1_ps(r##j[t]), gv, a##j);
+#define WG_DU_ROWS(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) M(12) M(13) M(14) M(15)
+#define WG_DU_ROW(j) const float *r##j = vx + (long)(c0 + ((j) < nc ? (j) : 0)) * ld;
+#define WG_DU_ZERO(j) __m512 a##j = _mm512_setzero_ps();
+#define WG_DU_STORE(j) if ((j) < nc) { float *d_ = dst + (j) * 16; _mm512_storeu_ps(d_, _mm512_add_ps(_mm512_loadu_ps(d_), a##j)); }
+AVX512 static void weight_grad_outer_products(const float *v, long vs, long ld, int C, const float *gt, long T,
+                                              int OB, float *du) {
+    const long xs = T * OB * 16;
+    for (int xi = 0; xi < 16; xi++) {
+        const float *vx = v + xi * vs;
+        for (int ob = 0; ob < OB; ob++) {
+            const float *g = gt + xi * xs + ob * 16;
+            for (int c0 = 0; c0 < C; c0 += 16) {
+                const int nc = C - c0 < 16 ? C - c0 : 16;
+                WG_DU_ROWS(WG_DU_ROW)
+                WG_DU_ROWS(WG_DU_ZERO)
+                for (long t = 0; t < T; t++) {
+                    const __m512 gv = _mm512_loadu_ps(g + t * OB * 16);
+                    WG_DU_ROWS(WG_DU_FMA)
+                }
+                float *dst = du + (((long)xi * OB + ob) * C + c0) * 16;
+                WG_DU_ROWS(WG_DU_STORE)
+            }
+        }
+    }
+}
+
+// Where the driver below keeps one group's V, Ŷ, one packed image of dY and the input staging.
+typedef struct { long vs, gs, pack, stage, total; } wg_dw_scratch;
+static wg_dw_scratch wg_dw_scratch_layout(int C, int O, int Ho, int Wo, int groupImages) {
+    const int TY = (Ho + 1) / 2, TX = (Wo + 1) / 2, OB = (O + 15) / 16;
+    const long T = (long)groupImages * TY * TX;
+    wg_dw_scratch s;
+    s.vs = engine_winograd_matrix_stride((long)C * T);
+    s.gs = engine_winograd_matrix_stride(T * OB * 16);
+    s.pack = (long)OB * 16 * Ho * Wo;
+    s.stage = input_stage_floats(TY, TX);
+    s.total = 16 * s.vs + 16 * s.gs + s.pack + s.stage;
+    return s;
+}
+
+AVX512 static void weight_grad_images(const float *x, const float *g, int n, int C, int H, int W, int ph, int pw,
+                                      int O, int Ho, int Wo, int groupImages, float *du, float *scratch) {
+    const int TY = (Ho + 1) / 2, TX = (Wo + 1) / 2, OB = (O + 15) / 16;
+    const wg_dw_scratch s = wg_dw_scratch_layout(C, O, Ho, Wo, groupImages);
+    float *v = scratch, *gt = v + 16 * s.vs, *pack = gt + 16 * s.gs, *stage = pack + s.pack;
+    memset(stage, 0, sizeof(float) * (size_t)s.stage);
+    const long imageTiles = (long)TY * TX;
+    for (int i0 = 0; i0 < n; i0 += groupImages) {
+        const int count = n - i0 < groupImages ? n - i0 : groupImages;
+        const long T = count * imageTiles;
+        input_tiles(x, C, H, W, ph, pw, TY, TX, (long)i0 * TY, (long)count * TY, v, s.vs, T, stage);
+        for (int i = 0; i < count; i++) {
+            engine_flat_pack_gradient_outputs(g + (long)(i0 + i) * O * Ho * Wo, O, (long)Ho * Wo, pack);
+            gradient_tiles_by_output(pack, OB, Ho, Wo, gt, T, i * imageTiles);
+        }
+        weight_grad_outer_products(v, s.vs, T, C, gt, T, OB, du);
+    }
+}
+
 int engine_winograd_available(void) { return engine_cpu_has_avx512(); }
 
 // Rows of a group's transform matrices (one per channel) start on whole vectors: the products
@@ -503,6 +607,15 @@ void engine_winograd_input_tiles(const float *x, int C, int H, int W, int ph, in
 void engine_winograd_gradient_tiles(const float *g, int O, int Ho, int Wo, long firstRow, long rows, float *gh, long vs,
                                     long ld) {
     gradient_tiles(g, O, Ho, Wo, (Ho + 1) / 2, (Wo + 1) / 2, firstRow, rows, gh, vs, ld);
+}
+
+long engine_winograd_weight_grad_scratch_floats(int C, int O, int Ho, int Wo, int groupImages) {
+    return wg_dw_scratch_layout(C, O, Ho, Wo, groupImages).total;
+}
+
+void engine_winograd_weight_grad_images(const float *x, const float *g, int n, int C, int H, int W, int ph, int pw,
+                                        int O, int Ho, int Wo, int groupImages, float *du, float *scratch) {
+    weight_grad_images(x, g, n, C, H, W, ph, pw, O, Ho, Wo, groupImages, du, scratch);
 }
 
 // U = G g Gᵀ for blocks of four output x four input channels at once: lane 4*ci + oi holds pair
@@ -598,14 +711,25 @@ void engine_winograd_gradient_tiles(const float *g, int O, int Ho, int Wo, long 
     (void)g; (void)O; (void)Ho; (void)Wo; (void)firstRow; (void)rows; (void)gh; (void)vs; (void)ld;
 }
 
+long engine_winograd_weight_grad_scratch_floats(int C, int O, int Ho, int Wo, int groupImages) {
+    (void)C; (void)O; (void)Ho; (void)Wo; (void)groupImages;
+    return 0;
+}
+void engine_winograd_weight_grad_images(const float *x, const float *g, int n, int C, int H, int W, int ph, int pw,
+                                        int O, int Ho, int Wo, int groupImages, float *du, float *scratch) {
+    (void)x; (void)g; (void)n; (void)C; (void)H; (void)W; (void)ph; (void)pw; (void)O; (void)Ho; (void)Wo;
+    (void)groupImages; (void)du; (void)scratch;
+}
+
 #endif
 
 // The weight gradient's back-transform runs once per call over O*C pairs, not per tile: plain C.
 
-void engine_winograd_weight_grad_finish(const float *du, long ps, int O, int C, int o0, int o1, float *dw) {
+// `blocked`: du is [16][(O+15)/16][C][16] (engine_winograd_weight_grad_images), else [16][O][C].
+static void weight_grad_finish(const float *du, long ps, int O, int C, int o0, int o1, int blocked, float *dw) {
     for (int o = o0; o < o1; o++) {
         for (int c = 0; c < C; c++) {
-            const float *src = du + (long)o * C + c;
+            const float *src = blocked ? du + ((long)(o / 16) * C + c) * 16 + o % 16 : du + (long)o * C + c;
             float t[3][4];  // Gᵀ dU
             for (int s = 0; s < 4; s++) {
                 float x0 = src[(0 + s) * ps], x1 = src[(4 + s) * ps], x2 = src[(8 + s) * ps], x3 = src[(12 + s) * ps];
@@ -621,4 +745,12 @@ void engine_winograd_weight_grad_finish(const float *du, long ps, int O, int C, 
             }
         }
     }
+}
+
+void engine_winograd_weight_grad_finish(const float *du, long ps, int O, int C, int o0, int o1, float *dw) {
+    weight_grad_finish(du, ps, O, C, o0, o1, 0, dw);
+}
+
+void engine_winograd_weight_grad_finish_blocked(const float *du, int O, int C, float *dw) {
+    weight_grad_finish(du, (long)(O + 15) / 16 * C * 16, O, C, 0, O, 1, dw);
 }

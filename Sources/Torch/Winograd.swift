@@ -27,14 +27,34 @@ extension ConvGeometry {
             && min(c, o) >= ConvGeometry.winogradMinimumChannels
     }
 
+    /// Weight gradients of Winograd layers go through Winograd too: the whole-batch GEMMs for wide
+    /// layers or large images, else the outer products of each group of images (unless switched off)
+    /// for outputs of at least 4x4. Measured (ms, both threads, batch 128, direct outer-product kernel
+    /// -> Winograd): small-ResNet 16 ch 28x28 2.65-2.79 -> 1.80, 32 ch 14x14 2.27 -> 2.01, 64 ch 7x7
+    /// 2.32 -> 1.99, 64 ch 4x4 0.85-1.90 -> 0.72; smaller outputs fill too few of each tile's four
+    /// outputs: 64 ch 3x3 0.56 -> 0.71, 1x1 (128 ch) 0.62 -> 0.84-0.99.
+    var usesWinogradWeightGradient: Bool {
+        usesWinograd && (usesWinogradGEMMWeightGradient
+                         || (ConvGeometry.winogradOuterProductWeightGradientEnabled
+                             && min(ho, wo) >= ConvGeometry.winogradOuterProductMinimumOutput))
+    }
+    /// Tests lower it to take tiny outputs through the outer products too.
+    nonisolated(unsafe) static var winogradOuterProductMinimumOutput = 4
+
     /// The weight gradient's 16 whole-batch GEMMs [O, tiles] x [tiles, C] pay off for wide layers or
     /// large images; for small ones the transformed batch is mostly memory traffic (measured: ResNet-18
     /// layers 1.2-1.6x faster than the flat kernels, small-ResNet 32-64 channel layers 1.3-1.4x slower).
-    var usesWinogradWeightGradient: Bool {
+    var usesWinogradGEMMWeightGradient: Bool {
         usesWinograd && (c * o >= 65_536 || (c * o >= 4_096 && ohw >= 400) || ConvGeometry.winogradForAllSizes)
     }
-    /// Tests set this to take every Winograd-capable shape through all three Winograd passes.
+    /// Tests set this to take every Winograd-capable shape through all three Winograd passes (the
+    /// weight gradient by whole-batch GEMMs).
     nonisolated(unsafe) static var winogradForAllSizes = false
+
+    /// Off with `WORKBOOK_WINOGRAD_OUTER_DW=0`: the small layers' weight gradients then take the
+    /// direct outer-product kernel (tests compare both).
+    nonisolated(unsafe) static var winogradOuterProductWeightGradientEnabled =
+        ProcessInfo.processInfo.environment["WORKBOOK_WINOGRAD_OUTER_DW"] != "0"
 
     /// Output tile of the forward pass and input gradient: F(4x4, 3x3) (36 products per 16 outputs,
     /// 2.25x fewer than F(2x2)) for wide layers on images at least 25 pixels wide, when each thread's
@@ -193,6 +213,7 @@ extension ConvGeometry {
 
     private func winogradWeightGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                                         into gradWeight: UnsafeMutablePointer<Float>) {
+        if !usesWinogradGEMMWeightGradient { return winogradOuterProductWeightGradient(g, x, into: gradWeight) }
         let tilesPerRow = (wo + 1) / 2, totalRows = n * ((ho + 1) / 2)
         let sliceRows = max(1, min(totalRows, ConvGeometry.winogradGradientSliceFloats / (16 * (c + o) * tilesPerRow)))
         let sliceTiles = sliceRows * tilesPerRow
@@ -222,5 +243,36 @@ extension ConvGeometry {
                                                    Int32(range.upperBound), gradWeight)
             }
         }
+    }
+
+    /// dU = Σ_tiles (A dY Aᵀ) ⊗ (Bᵀ d B) per fixed chunk of images, each group of images transformed
+    /// and multiplied while it is in L2; the chunks' sums are added in chunk order, then dW = Gᵀ dU G.
+    private func winogradOuterProductWeightGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                                    into gradWeight: UnsafeMutablePointer<Float>) {
+        let paddedOutputs = (o + 15) / 16 * 16
+        let sumFloats = 16 * paddedOutputs * c
+        let tilesPerImage = ((ho + 1) / 2) * ((wo + 1) / 2)
+        // Images per group: the group's transformed tiles near 512 KB (256 KB and 1 MB within noise).
+        let group = max(1, min(n, 131_072 / (16 * (c + paddedOutputs) * tilesPerImage)))
+        let scratchFloats = engine_winograd_weight_grad_scratch_floats(Int32(c), Int32(o), Int32(ho), Int32(wo),
+                                                                       Int32(group))
+        let chunks = imageChunks
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: sumFloats * chunks)
+        defer { sums.deallocate() }
+        sums.initialize(repeating: 0, count: sumFloats * chunks)
+        let inImage = c * hw, outImage = o * ohw
+        forEachImageChunk { chunk, images in
+            ScratchPool.shared.withBuffer(scratchFloats) { scratch in
+                engine_winograd_weight_grad_images(x + images.lowerBound * inImage, g + images.lowerBound * outImage,
+                                                   Int32(images.count), Int32(c), Int32(h), Int32(w), Int32(ph),
+                                                   Int32(pw), Int32(o), Int32(ho), Int32(wo), Int32(group),
+                                                   sums + chunk * sumFloats, scratch)
+            }
+        }
+        for k in 1..<chunks {
+            let p = sums + k * sumFloats
+            for i in 0..<sumFloats { sums[i] += p[i] }
+        }
+        engine_winograd_weight_grad_finish_blocked(sums, Int32(o), Int32(c), gradWeight)
     }
 }

@@ -27,8 +27,9 @@ final class WinogradTests: XCTestCase {
         Case(n: 2, c: 3, o: 4, h: 7, w: 19, pad: 0, bias: false),
     ]
 
-    /// Runs `body` with the Winograd path on (every channel count) or with only the GEMM path.
-    private func withPath<R>(winograd: Bool, _ body: () -> R) -> R {
+    /// Runs `body` with the Winograd path on (every channel count; with `allSizes`, the weight
+    /// gradient by whole-batch GEMMs at every size) or with only the GEMM path.
+    private func withPath<R>(winograd: Bool, allSizes: Bool = true, _ body: () -> R) -> R {
         let saved = (ConvGeometry.winogradEnabled, ConvGeometry.winogradMinimumChannels, ConvGeometry.flatKernelsEnabled,
                      ConvGeometry.winogradForAllSizes)
         defer {
@@ -37,7 +38,7 @@ final class WinogradTests: XCTestCase {
         }
         ConvGeometry.winogradEnabled = winograd && saved.0
         ConvGeometry.winogradMinimumChannels = 1
-        ConvGeometry.winogradForAllSizes = true
+        ConvGeometry.winogradForAllSizes = allSizes
         ConvGeometry.flatKernelsEnabled = false
         return body()
     }
@@ -147,9 +148,54 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(runs[0], runs[1])
     }
 
+    /// Small layers' weight gradients by outer products of transformed tiles, per group of images:
+    /// against the GEMM path on every case, plus batches whose chunks hold several groups of images
+    /// and a short last group (64 channels at 7x7: groups of 4 images).
+    func testOuterProductWeightGradientMatchesGEMMPath() throws {
+        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
+        let saved = (ConvGeometry.winogradOuterProductWeightGradientEnabled,
+                     ConvGeometry.winogradOuterProductMinimumOutput)
+        defer {
+            (ConvGeometry.winogradOuterProductWeightGradientEnabled, ConvGeometry.winogradOuterProductMinimumOutput) = saved
+        }
+        ConvGeometry.winogradOuterProductWeightGradientEnabled = true
+        // Outputs under 4x4 keep the direct kernel (measured faster there); the kernel handles them.
+        let tiny = ConvGeometry(n: 2, c: 16, h: 3, w: 3, o: 16, kh: 3, kw: 3, padding: (1, 1), dilation: (1, 1))
+        XCTAssertTrue(tiny.usesWinograd)
+        XCTAssertFalse(tiny.usesWinogradWeightGradient)
+        ConvGeometry.winogradOuterProductMinimumOutput = 1
+        let extra = [Case(n: 40, c: 64, o: 64, h: 7, w: 7, pad: 1, bias: false),
+                     Case(n: 9, c: 16, o: 40, h: 12, w: 13, pad: 1, bias: false)]
+        for (i, t) in (cases + extra).enumerated() {
+            let g = Generator(seed: UInt64(140 + i))
+            let x = Tensor.randn([t.n, t.c, t.h, t.w], generator: g)
+            let weight = Tensor.randn([t.o, t.c, 3, 3], generator: g).requiringGrad()
+            let ho = t.h + 2 * t.pad - 2, wo = t.w + 2 * t.pad - 2
+            let probe = Tensor.randn([t.n, t.o, ho, wo], generator: g)
+            var results: [[Float]] = []
+            for winograd in [true, false] {
+                results.append(withPath(winograd: winograd, allSizes: false) {
+                    let geometry = ConvGeometry(n: t.n, c: t.c, h: t.h, w: t.w, o: t.o, kh: 3, kw: 3,
+                                                padding: (t.pad, t.pad), dilation: (1, 1))
+                    if winograd {
+                        XCTAssertTrue(geometry.usesWinogradWeightGradient, "case \(i)")
+                        XCTAssertFalse(geometry.usesWinogradGEMMWeightGradient, "case \(i)")
+                    }
+                    weight.zeroGrad()
+                    (conv2d(x, weight: weight, bias: nil, padding: (t.pad, t.pad)) * probe).sum().backward()
+                    return weight.grad!.scalars
+                })
+            }
+            assertClose(results[0], results[1], "case \(i) (\(t.n)x\(t.c)x\(t.h)x\(t.w) -> \(t.o)) weight gradient")
+        }
+    }
+
     func testWinogradInputGradientWithFlatWeightGradient() throws {
         // A small layer: Winograd forward and input gradient, the flat kernels' weight gradient.
         try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
+        let savedOuter = ConvGeometry.winogradOuterProductWeightGradientEnabled
+        defer { ConvGeometry.winogradOuterProductWeightGradientEnabled = savedOuter }
+        ConvGeometry.winogradOuterProductWeightGradientEnabled = false
         let g = Generator(seed: 11)
         let x = Tensor.randn([3, 32, 10, 10], generator: g).requiringGrad()
         let weight = Tensor.randn([32, 32, 3, 3], generator: g).requiringGrad()

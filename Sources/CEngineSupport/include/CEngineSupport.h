@@ -143,6 +143,14 @@ void engine_winograd_input_tiles(const float *x, int C, int H, int W, int ph, in
 /// A dY Aᵀ of the same tile rows of dY [n][O][Ho][Wo] into gh[ξ*vs + o*ld + t].
 void engine_winograd_gradient_tiles(const float *g, int O, int Ho, int Wo, long firstRow, long rows, float *gh, long vs,
                                     long ld);
+/// Scratch floats `engine_winograd_weight_grad_images` needs for groups of `groupImages` images.
+long engine_winograd_weight_grad_scratch_floats(int C, int O, int Ho, int Wo, int groupImages);
+/// Adds dU = Σ_tiles (A dY Aᵀ) ⊗ (Bᵀ d B) of images x [n][C][H][W] and their dY [n][O][Ho][Wo]
+/// (3x3, stride 1, padding ph, pw) to du [16][(O+15)/16][C][16], `groupImages` images at a time.
+void engine_winograd_weight_grad_images(const float *x, const float *g, int n, int C, int H, int W, int ph, int pw,
+                                        int O, int Ho, int Wo, int groupImages, float *du, float *scratch);
+/// dW [O][C][3][3] = Gᵀ dU G from the sums `engine_winograd_weight_grad_images` adds up.
+void engine_winograd_weight_grad_finish_blocked(const float *du, int O, int C, float *dw);
 /// dW = Gᵀ dU G for output channels o0..<o1: du holds 16 matrices [O][C], `ps` floats apart;
 /// dw is [O][C][3][3].
 void engine_winograd_weight_grad_finish(const float *du, long ps, int O, int C, int o0, int o1, float *dw);
