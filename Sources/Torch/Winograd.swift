@@ -27,16 +27,22 @@ extension ConvGeometry {
             && min(c, o) >= ConvGeometry.winogradMinimumChannels
     }
 
-    /// Weight gradients of Winograd layers go through Winograd too: the whole-batch GEMMs for wide
-    /// layers or large images, else the outer products of each group of images (unless switched off)
-    /// for outputs of at least 4x4. Measured (ms, both threads, batch 128, direct outer-product kernel
-    /// -> Winograd): small-ResNet 16 ch 28x28 2.65-2.79 -> 1.80, 32 ch 14x14 2.27 -> 2.01, 64 ch 7x7
-    /// 2.32 -> 1.99, 64 ch 4x4 0.85-1.90 -> 0.72; smaller outputs fill too few of each tile's four
-    /// outputs: 64 ch 3x3 0.56 -> 0.71, 1x1 (128 ch) 0.62 -> 0.84-0.99.
+    /// Weight gradients of Winograd layers go through Winograd too: by outer products per group of
+    /// images, or by whole-batch GEMMs.
     var usesWinogradWeightGradient: Bool {
-        usesWinograd && (usesWinogradGEMMWeightGradient
-                         || (ConvGeometry.winogradOuterProductWeightGradientEnabled
-                             && min(ho, wo) >= ConvGeometry.winogradOuterProductMinimumOutput))
+        usesWinogradOuterProductWeightGradient || usesWinogradGEMMWeightGradient
+    }
+
+    /// The outer products of each group of images, for the layers the GEMMs do not take, with
+    /// outputs of at least 4x4. Measured (ms, both threads, batch 128, direct outer-product kernel
+    /// -> this): small-ResNet 16 ch 28x28 2.65-2.79 -> 1.80, 32 ch 14x14 2.27 -> 2.01, 64 ch 7x7 2.32
+    /// -> 1.99, 64 ch 4x4 0.85-1.90 -> 0.72. Smaller outputs fill too few of each tile's four
+    /// outputs (64 ch 3x3 0.56 -> 0.71, 128 ch 1x1 0.62 -> 0.84-0.99). Against the GEMMs (ResNet-18,
+    /// batch 8): layer1 and layer2 within noise at the training step, layer4 4x slower (its 16 x C x
+    /// O sums are streamed once per group of images).
+    var usesWinogradOuterProductWeightGradient: Bool {
+        usesWinograd && ConvGeometry.winogradOuterProductWeightGradientEnabled && !usesWinogradGEMMWeightGradient
+            && min(ho, wo) >= ConvGeometry.winogradOuterProductMinimumOutput
     }
     /// Tests lower it to take tiny outputs through the outer products too.
     nonisolated(unsafe) static var winogradOuterProductMinimumOutput = 4
@@ -213,7 +219,7 @@ extension ConvGeometry {
 
     private func winogradWeightGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                                         into gradWeight: UnsafeMutablePointer<Float>) {
-        if !usesWinogradGEMMWeightGradient { return winogradOuterProductWeightGradient(g, x, into: gradWeight) }
+        if usesWinogradOuterProductWeightGradient { return winogradOuterProductWeightGradient(g, x, into: gradWeight) }
         let tilesPerRow = (wo + 1) / 2, totalRows = n * ((ho + 1) / 2)
         let sliceRows = max(1, min(totalRows, ConvGeometry.winogradGradientSliceFloats / (16 * (c + o) * tilesPerRow)))
         let sliceTiles = sliceRows * tilesPerRow
