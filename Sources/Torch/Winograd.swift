@@ -39,11 +39,18 @@ extension ConvGeometry {
     /// -> 1.99, 64 ch 4x4 0.85-1.90 -> 0.72. Smaller outputs fill too few of each tile's four
     /// outputs (64 ch 3x3 0.56 -> 0.71, 128 ch 1x1 0.62 -> 0.84-0.99). Against the GEMMs (ResNet-18,
     /// batch 8): layer1 and layer2 within noise at the training step, layer4 4x slower (its 16 x C x
-    /// O sums are streamed once per group of images).
+    /// O sums are streamed once per group of images). Groups are whole images, so images whose
+    /// transformed tiles pass 2M floats (8 MB) keep the direct kernel too: 16 channels at 224x224
+    /// (6.4M floats) measured 23.9-26.1 ms against 12.6-14.2 and 80 MB more memory (batch 8), while
+    /// 112x112 (1.6M) was 2.41-3.23 against 2.78-4.92, 56x56 with 32 channels 3.34-3.40 against 4.81-8.53.
     var usesWinogradOuterProductWeightGradient: Bool {
         usesWinograd && ConvGeometry.winogradOuterProductWeightGradientEnabled && !usesWinogradGEMMWeightGradient
             && min(ho, wo) >= ConvGeometry.winogradOuterProductMinimumOutput
+            && winogradImageTileFloats <= 1 << 21
     }
+
+    /// One image's transformed inputs and output gradients in the outer-product weight gradient.
+    private var winogradImageTileFloats: Int { 16 * (c + (o + 15) / 16 * 16) * ((ho + 1) / 2) * ((wo + 1) / 2) }
     /// Tests lower it to take tiny outputs through the outer products too.
     nonisolated(unsafe) static var winogradOuterProductMinimumOutput = 4
 
@@ -255,11 +262,9 @@ extension ConvGeometry {
     /// and multiplied while it is in L2; the chunks' sums are added in chunk order, then dW = Gᵀ dU G.
     private func winogradOuterProductWeightGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                                                     into gradWeight: UnsafeMutablePointer<Float>) {
-        let paddedOutputs = (o + 15) / 16 * 16
-        let sumFloats = 16 * paddedOutputs * c
-        let tilesPerImage = ((ho + 1) / 2) * ((wo + 1) / 2)
+        let sumFloats = 16 * ((o + 15) / 16 * 16) * c
         // Images per group: the group's transformed tiles near 512 KB (256 KB and 1 MB within noise).
-        let group = max(1, min(n, 131_072 / (16 * (c + paddedOutputs) * tilesPerImage)))
+        let group = max(1, min(n, 131_072 / winogradImageTileFloats))
         let scratchFloats = engine_winograd_weight_grad_scratch_floats(Int32(c), Int32(o), Int32(ho), Int32(wo),
                                                                        Int32(group))
         let chunks = imageChunks

@@ -163,6 +163,11 @@ final class WinogradTests: XCTestCase {
         let tiny = ConvGeometry(n: 2, c: 16, h: 3, w: 3, o: 16, kh: 3, kw: 3, padding: (1, 1), dilation: (1, 1))
         XCTAssertTrue(tiny.usesWinograd)
         XCTAssertFalse(tiny.usesWinogradWeightGradient)
+        // So do images whose transformed tiles would not stay near the cache (16 channels at 224x224).
+        let large = ConvGeometry(n: 2, c: 16, h: 224, w: 224, o: 16, kh: 3, kw: 3, padding: (1, 1), dilation: (1, 1))
+        XCTAssertFalse(large.usesWinogradWeightGradient)
+        XCTAssertTrue(ConvGeometry(n: 2, c: 16, h: 112, w: 112, o: 16, kh: 3, kw: 3, padding: (1, 1),
+                                   dilation: (1, 1)).usesWinogradOuterProductWeightGradient)
         ConvGeometry.winogradOuterProductMinimumOutput = 1
         let extra = [Case(n: 40, c: 64, o: 64, h: 7, w: 7, pad: 1, bias: false),
                      Case(n: 9, c: 16, o: 40, h: 12, w: 13, pad: 1, bias: false)]
