@@ -6,8 +6,9 @@ import Foundation
 // - forward: per chunk of images, groups of tile rows are transformed, multiplied (16 or 36 products
 //   [O, C] x [C, tiles] on the flat-plane kernel) and transformed back while they are in cache;
 // - input gradient: the same on dY with the kernels rotated and transposed (padding 2 - p);
-// - weight gradient (always 2x2 tiles): dU = Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B), 16 sgemm calls per slice
-//   of tile rows (one slice for the whole batch unless it is large), then dW = Gᵀ dU G.
+// - weight gradient (always 2x2 tiles): dU = Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B), then dW = Gᵀ dU G; for
+//   wide layers or large images 16 sgemm calls per slice of tile rows (one slice for the whole batch
+//   unless it is large), for the others outer products per group of images while it is in L2.
 // Every result is computed in a fixed order for a fixed thread count (fixed chunks of images or tile rows).
 
 extension ConvGeometry {
