@@ -525,13 +525,8 @@ struct ConvGeometry {
                     }
                 }
             }
-            guard let gradWeight, parts > 1 else { return }
-            Threads.parallelFor(weightFloats) { range in
-                for part in 1..<parts {
-                    let p = partials + (part - 1) * weightFloats + range.lowerBound
-                    vectorAdd(gradWeight + range.lowerBound, p, gradWeight + range.lowerBound, range.count, reLU: false)
-                }
-            }
+            guard let gradWeight else { return }
+            addBlocksInOrder(partials, count: parts - 1, floats: weightFloats, into: gradWeight)
         }
     }
 

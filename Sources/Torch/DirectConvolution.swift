@@ -331,10 +331,7 @@ extension ConvGeometry {
         }
         if let gradWeight {
             gradWeight.update(from: partials, count: partialFloats)
-            for k in 1..<chunkCount {
-                let p = partials + k * partialFloats
-                for i in 0..<partialFloats { gradWeight[i] += p[i] }
-            }
+            addBlocksInOrder(partials + partialFloats, count: chunkCount - 1, floats: partialFloats, into: gradWeight)
         }
     }
 

@@ -42,6 +42,17 @@ func vectorAdd(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: Unsafe
     }
 }
 
+/// Adds `count` blocks of `floats` floats, stored one after another from `blocks`, to `target` in
+/// block order: each element's sum is taken in the same order whatever the threads, so partial
+/// sums of fixed chunks of work (weight gradients per chunk of images) give the same bits.
+func addBlocksInOrder(_ blocks: UnsafePointer<Float>, count: Int, floats: Int, into target: UnsafeMutablePointer<Float>) {
+    guard count > 0 else { return }
+    Threads.parallelFor(floats, costPerItem: count) { range in
+        let t = target + range.lowerBound
+        for k in 0..<count { vectorAdd(t, blocks + k * floats + range.lowerBound, t, range.count, reLU: false) }
+    }
+}
+
 /// `y[i] = max(x[i], 0)` (NaN becomes 0).
 @inline(__always)
 func vectorReLU(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {

@@ -281,10 +281,7 @@ extension ConvGeometry {
                                                    sums + chunk * sumFloats, scratch)
             }
         }
-        for k in 1..<chunks {
-            let p = sums + k * sumFloats
-            for i in 0..<sumFloats { sums[i] += p[i] }
-        }
+        addBlocksInOrder(sums + sumFloats, count: chunks - 1, floats: sumFloats, into: sums)
         engine_winograd_weight_grad_finish_blocked(sums, Int32(o), Int32(c), gradWeight)
     }
 }
