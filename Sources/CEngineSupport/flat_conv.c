@@ -381,6 +381,9 @@ AVX512 static void pack_gradient_outputs_avx512(const float *g, int O, long P, f
         for (long p = 0; p < P; p += 16) {
             const __mmask16 m = lanes(P - p);
             __m512 r[16];
+            // Sixteen rows are read side by side, more streams than the hardware prefetcher follows.
+            if (p + 64 < P)
+                for (int l = 0; l < outputs; l++) _mm_prefetch((const char *)(g + (long)(ob * 16 + l) * P + p + 64), _MM_HINT_T0);
             for (int l = 0; l < 16; l++)
                 r[l] = l < outputs ? _mm512_maskz_loadu_ps(m, g + (long)(ob * 16 + l) * P + p) : _mm512_setzero_ps();
             transpose16(r);
