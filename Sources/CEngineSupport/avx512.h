@@ -10,6 +10,12 @@
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 #define INLINE inline __attribute__((always_inline))
 
+// Asks for the `floats` floats from `p` on to be brought into L1: for runs too short for the
+// hardware prefetcher to pick up in time.
+static INLINE void prefetch_floats(const float *p, long floats) {
+    for (long i = 0; i < floats; i += 16) _mm_prefetch((const char *)(p + i), _MM_HINT_T0);
+}
+
 // Lanes lo ..< hi of a 16-lane vector (clamped to 0 ..< 16; none when hi <= lo).
 AVX512 static INLINE __mmask16 lane_range(long lo, long hi) {
     if (lo < 0) lo = 0;

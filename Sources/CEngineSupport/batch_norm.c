@@ -82,9 +82,7 @@ static void scaled_gradient_scalar(const float *g, const float *x, float *o, lon
 // whole image further on), too short for the hardware prefetcher to pick each one up in time: the
 // next image's run is asked for while this one is worked on. Long runs are left to the hardware.
 static INLINE void prefetch_next_run(const float *run, long i, long images, long stride, long s) {
-    if (i + 1 >= images || s > 4096 || run == NULL) return;
-    const float *next = run + stride;
-    for (long j = 0; j < s; j += 16) _mm_prefetch((const char *)(next + j), _MM_HINT_T0);
+    if (i + 1 < images && s <= 4096 && run != NULL) prefetch_floats(run + stride, s);
 }
 
 // g where fma(x, a, b) > 0, else 0 (when relu).

@@ -46,16 +46,6 @@ AVX512 static INLINE row_split row_split_at(long width, long pad, long j0, long 
     return s;
 }
 
-// Asks for `floats` floats from `p` on into L1 ahead of use. The narrow-image transform reads a
-// channel's plane of each image (28x28: 49 cache lines) and then the next channel's: too short a
-// run for the hardware prefetcher, so the loads stalled on memory (perf: most of the transform's
-// samples on them). Prefetching the next channel's rows while this one is transformed, with the
-// same for batch norm's per-image runs (batch_norm.c), made the small-ResNet training step 4-9%
-// faster (alternating pairs). Wide images have rows long enough for the hardware.
-static INLINE void prefetch_floats(const float *p, long floats) {
-    for (long i = 0; i < floats; i += 16) _mm_prefetch((const char *)(p + i), _MM_HINT_T0);
-}
-
 // The even and odd columns `s` describes of `row`, zero outside the row and for a NULL row.
 // Straight from the row: no stores to reload from.
 AVX512 static INLINE void split_row(const float *row, row_split s, __m512 *even, __m512 *odd) {
@@ -109,6 +99,11 @@ AVX512 static void input_tiles_narrow(const float *x, int C, int H, int W, int p
             const int ty0 = (int)(row % TY);
             const int count = (int)(TY - ty0 < rows - k ? TY - ty0 : rows - k);  // tile rows of this image
             const float *plane = x + (img * C + c) * H * W;
+            // The narrow transform reads a channel's plane of each image (28x28: 49 cache lines),
+            // then the next channel's: too short a run for the hardware prefetcher, and the loads
+            // stalled (perf: most of the transform's samples on them). So the next channel's rows
+            // are asked for now; with batch norm's prefetching (batch_norm.c) the small-ResNet
+            // training step got 4-9% faster (alternating pairs). Wide images have long enough rows.
             if (c + 1 < C) {
                 const int y0 = 2 * ty0 - ph, y1 = 2 * (ty0 + count) + 2 - ph;
                 const int lo = y0 < 0 ? 0 : y0, hi = y1 > H ? H : y1;
