@@ -35,6 +35,11 @@ AVX512 static INLINE __m512i index_odd(void) {
     return _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
 
+// Permute index moving every lane down by one (lane 15 kept): a vector's next lane.
+AVX512 static INLINE __m512i index_next(void) {
+    return _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 15);
+}
+
 // Permute indices interleaving the first (lo) or last (hi) eight lanes of two vectors (a, b):
 // a0 b0 a1 b1 ...
 AVX512 static INLINE __m512i index_interleave_lo(void) {

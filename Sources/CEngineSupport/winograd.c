@@ -91,7 +91,7 @@ AVX512 static void input_tiles_narrow(const float *x, int C, int H, int W, int p
     // forward / input gradient GFLOP/s: 16 ch 28x28 236-267 / 232-256 -> 260-288 / 240-274,
     // 32 ch 14x14 390-418 -> 390-448).
     const int shiftInLanes = TX < 16;
-    const __m512i next = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 15);
+    const __m512i next = index_next();
     for (int c = 0; c < C; c++) {
         long k = 0;
         while (k < rows) {
