@@ -71,18 +71,28 @@ extension ConvGeometry {
         ProcessInfo.processInfo.environment["WORKBOOK_WINOGRAD_OUTER_DW"] != "0"
 
     /// Output tile of the forward pass and input gradient: F(4x4, 3x3) (36 products per 16 outputs,
-    /// 2.25x fewer than F(2x2)) for wide layers on images at least 25 pixels wide, when each thread's
-    /// images give at least 128 tiles of 4x4; else F(2x2, 3x3). Measured (interleaved runs, ms forward
-    /// F(2x2) -> F(4x4)): ResNet-18 layer2 (128 ch, 28x28) 8.3 -> 6.2; layer1 (64 ch, 56x56) 6.7 -> 6.5;
-    /// layer3 (14x14) 8.6 -> 11.7 and layer4 (7x7) 9.8 -> 25.7, where a tile row holds only 4 or 2 of
-    /// the 16 tiles the transforms work on at once and the 36 weight matrices serve few tiles;
-    /// small-ResNet 32 ch 14x14 2.8 -> 3.5. `WORKBOOK_WINOGRAD_TILE=2|4` forces one.
+    /// 2.25x fewer than F(2x2)) when each thread's images give at least 128 tiles of 4x4, and either
+    /// the layer is wide (128+ channels, images at least 25 pixels wide) or the image is narrow (at
+    /// most 7 tiles per row, whose transforms run on several tile rows at once) with sides of 4k or
+    /// 4k + 3 pixels, where 4x4 tiles cover no more padding than 2x2 ones (28x28, 7x7; not 14x14);
+    /// else F(2x2, 3x3). Measured (interleaved runs, ms forward F(2x2) -> F(4x4)): ResNet-18 layer2
+    /// (128 ch, 28x28) 8.3 -> 6.2; layer1 (64 ch, 56x56) 6.7 -> 6.5; layer3 (14x14) 8.6 -> 11.7 and
+    /// layer4 (7x7, batch 8) 9.8 -> 25.7, where the 36 weight matrices serve few tiles. Small ResNet,
+    /// batch 128, forward / input gradient on Zen 4: 16 ch 28x28 2.28-3.16 / 2.29-3.18 -> 1.64-2.40 /
+    /// 1.62-2.50; 64 ch 7x7 1.67-1.74 / 1.79-2.03 -> 1.31-1.46 / 1.49-1.52; 32 ch 14x14 1.64 -> 1.81.
+    /// `WORKBOOK_WINOGRAD_TILE=2|4` forces one.
     func winogradTile(channels: Int, outputHeight: Int, outputWidth: Int) -> Int {
         if let forced = ConvGeometry.winogradForcedTile { return forced }
         let images = (n + Threads.count - 1) / Threads.count
-        let tilesPerRow = (outputWidth + 3) / 4
-        return channels >= 128 && tilesPerRow >= 7 && images * ((outputHeight + 3) / 4) * tilesPerRow >= 128 ? 4 : 2
+        let tilesPerRow = (outputWidth + 3) / 4, tileRows = (outputHeight + 3) / 4
+        guard images * tileRows * tilesPerRow >= 128 else { return 2 }
+        if channels >= 128 && tilesPerRow >= 7 { return 4 }
+        func coversAsTight(_ side: Int) -> Bool { (side + 3) / 4 * 4 == (side + 1) / 2 * 2 }
+        return tilesPerRow <= ConvGeometry.winogradNarrowTiles4 && coversAsTight(outputWidth) && coversAsTight(outputHeight)
+            ? 4 : 2
     }
+    /// Tiles per row up to which F(4x4) takes its narrow transforms (winograd.c, NARROW4_TILES).
+    static let winogradNarrowTiles4 = 7
     nonisolated(unsafe) static var winogradForcedTile: Int? =
         ProcessInfo.processInfo.environment["WORKBOOK_WINOGRAD_TILE"].flatMap(Int.init).flatMap { [2, 4].contains($0) ? $0 : nil }
 

@@ -25,6 +25,11 @@ final class WinogradTests: XCTestCase {
         Case(n: 2, c: 16, o: 16, h: 28, w: 28, pad: 1, bias: false),
         Case(n: 1, c: 5, o: 6, h: 10, w: 31, pad: 1, bias: true),
         Case(n: 2, c: 3, o: 4, h: 7, w: 19, pad: 0, bias: false),
+        // Narrow 4x4 tiles, staged 16 tile rows at a time: 28x28 images in two chunks of four (two
+        // threads), tile rows split across stagings, groups and images; rows of 27 pixels, a last
+        // tile row of 3.
+        Case(n: 8, c: 16, o: 16, h: 28, w: 28, pad: 1, bias: false),
+        Case(n: 3, c: 5, o: 6, h: 11, w: 27, pad: 1, bias: true),
     ]
 
     /// Runs `body` with the Winograd path on (every channel count; with `allSizes`, the weight
@@ -129,6 +134,27 @@ final class WinogradTests: XCTestCase {
                 XCTAssertEqual(gradients[0], gradients[1], "case \(i), weight \(trained ? "in training" : "frozen")")
             }
         }
+    }
+
+    /// F(4x4) where its tiles cover the image as tightly as 2x2 ones and each thread has 128 of them.
+    func testTileSizeByImageAndBatch() throws {
+        let saved = ConvGeometry.winogradForcedTile
+        defer { ConvGeometry.winogradForcedTile = saved }
+        ConvGeometry.winogradForcedTile = nil
+        let threads = Threads.count
+        defer { Threads.count = threads }
+        Threads.count = 2
+        func tile(n: Int, channels: Int, side: Int) -> Int {
+            ConvGeometry(n: n, c: channels, h: side, w: side, o: channels, kh: 3, kw: 3, padding: (1, 1),
+                         dilation: (1, 1)).winogradTile(channels: channels, outputHeight: side, outputWidth: side)
+        }
+        XCTAssertEqual(tile(n: 128, channels: 16, side: 28), 4)
+        XCTAssertEqual(tile(n: 128, channels: 64, side: 7), 4)
+        XCTAssertEqual(tile(n: 128, channels: 32, side: 14), 2)  // 16x16 outputs for 14x14
+        XCTAssertEqual(tile(n: 128, channels: 16, side: 30), 2)  // 8 tiles per row: not narrow, too few channels
+        XCTAssertEqual(tile(n: 8, channels: 512, side: 7), 2)  // 16 tiles per thread
+        XCTAssertEqual(tile(n: 8, channels: 128, side: 28), 4)
+        XCTAssertEqual(tile(n: 8, channels: 64, side: 56), 2)
     }
 
     func testDeterministicForFixedThreadCount() throws {
