@@ -88,11 +88,9 @@ extension ConvGeometry {
         guard images * tileRows * tilesPerRow >= 128 else { return 2 }
         if channels >= 128 && tilesPerRow >= 7 { return 4 }
         func coversAsTight(_ side: Int) -> Bool { (side + 3) / 4 * 4 == (side + 1) / 2 * 2 }
-        return tilesPerRow <= ConvGeometry.winogradNarrowTiles4 && coversAsTight(outputWidth) && coversAsTight(outputHeight)
-            ? 4 : 2
+        let narrow = tilesPerRow <= Int(ENGINE_WINOGRAD_NARROW4_TILES)
+        return narrow && coversAsTight(outputWidth) && coversAsTight(outputHeight) ? 4 : 2
     }
-    /// Tiles per row up to which F(4x4) takes its narrow transforms (winograd.c, NARROW4_TILES).
-    static let winogradNarrowTiles4 = 7
     nonisolated(unsafe) static var winogradForcedTile: Int? =
         ProcessInfo.processInfo.environment["WORKBOOK_WINOGRAD_TILE"].flatMap(Int.init).flatMap { [2, 4].contains($0) ? $0 : nil }
 

@@ -114,6 +114,8 @@ void engine_batch_norm_scaled_gradient(const float *g, const float *x, float *o,
 
 /// 1 when the Winograd transforms below can run (x86-64 with AVX-512).
 int engine_winograd_available(void);
+/// Tiles per row up to which F(4x4) runs its transforms on several tile rows at once (narrow images).
+enum { ENGINE_WINOGRAD_NARROW4_TILES = 7 };
 /// Scratch floats `engine_winograd_forward` needs for groups of `groupRows` tile rows.
 long engine_winograd_scratch_floats(int C, int O, int Ho, int Wo, int tile, int groupRows);
 /// 3x3 stride-1 convolution of images x [n][C][H][W] (padding ph, pw) into y [n][O][Ho][Wo], by
