@@ -15,6 +15,7 @@
 #include "epilogue.h"
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 // The transform matrices of one set (16 or 36) are stored this many floats further apart than
 // their size: sizes are often powers of two, and streams a power of two apart would all share one
@@ -610,6 +611,48 @@ AVX512 static void gradient_tiles_by_output(const float *p, int OB, int Ho, int 
     }
 }
 
+// A applied to four values of a 4x4 block of dY (a row, then a column), F(4x4): the transpose of
+// Aᵀ above, (d0, d0+d1+d2+d3, d0-d1+d2-d3, d0+2d1+4d2+8d3, d0-2d1+4d2-8d3, d3).
+AVX512 static INLINE void a6(__m512 d0, __m512 d1, __m512 d2, __m512 d3, __m512 o[6]) {
+    const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4), eight = _mm512_set1_ps(8);
+    const __m512 e = _mm512_add_ps(d0, d2), od = _mm512_add_ps(d1, d3);
+    const __m512 e4 = _mm512_fmadd_ps(four, d2, d0), o4 = _mm512_fmadd_ps(eight, d3, _mm512_mul_ps(two, d1));
+    o[0] = d0;
+    o[1] = _mm512_add_ps(e, od);
+    o[2] = _mm512_sub_ps(e, od);
+    o[3] = _mm512_add_ps(e4, o4);
+    o[4] = _mm512_sub_ps(e4, o4);
+    o[5] = d3;
+}
+
+// gradient_tiles_by_output for F(4x4): Ŷ = A dY Aᵀ (6x6) of every 4x4 block, ξ = 6i + j.
+AVX512 static void gradient_tiles_by_output4(const float *p, int OB, int Ho, int Wo, float *gt, long T, long t0) {
+    const int TY = (Ho + 3) / 4, TX = (Wo + 3) / 4;
+    const long P = (long)Ho * Wo, xs = T * OB * 16;
+    const __m512 zero = _mm512_setzero_ps();
+    for (int ob = 0; ob < OB; ob++) {
+        const float *b = p + (long)ob * P * 16;
+        for (int ty = 0; ty < TY; ty++) {
+            for (int tx = 0; tx < TX; tx++) {
+                __m512 q[4][6];
+                for (int r = 0; r < 4; r++) {
+                    const int y = 4 * ty + r;
+                    __m512 d[4];
+                    for (int c = 0; c < 4; c++)
+                        d[c] = y < Ho && 4 * tx + c < Wo ? _mm512_loadu_ps(b + ((long)y * Wo + 4 * tx + c) * 16) : zero;
+                    a6(d[0], d[1], d[2], d[3], q[r]);
+                }
+                float *out = gt + ((t0 + (long)ty * TX + tx) * OB + ob) * 16;
+                for (int j = 0; j < 6; j++) {
+                    __m512 o[6];
+                    a6(q[0][j], q[1][j], q[2][j], q[3][j], o);
+                    for (int i = 0; i < 6; i++) _mm512_storeu_ps(out + (6 * i + j) * xs, o[i]);
+                }
+            }
+        }
+    }
+}
+
 // du[((ξ*OB + ob)*C + c)*16 + lane] += Σ_t gt[((ξ*T + t)*OB + ob)*16 + lane] * v[ξ*vs + c*ld + t], for
 // blocks of 8 input channels (a last, shorter block reads its first channel again and drops it).
 // Eight, not sixteen: the rows' pointers plus the tile index then fit in the general registers, and
@@ -624,9 +667,9 @@ AVX512 static void gradient_tiles_by_output(const float *p, int OB, int Ho, int 
 #define WG_DU_STORE(j) if ((j) < nc) { float *d_ = dst + (j) * 16; _mm512_storeu_ps(d_, _mm512_add_ps(_mm512_loadu_ps(d_), a##j)); }
 
 AVX512 static void weight_grad_outer_products(const float *v, long vs, long ld, int C, const float *gt, long T,
-                                              int OB, float *du) {
+                                              int OB, int points, float *du) {
     const long xs = T * OB * 16;
-    for (int xi = 0; xi < 16; xi++) {
+    for (int xi = 0; xi < points; xi++) {
         const float *vx = v + xi * vs;
         for (int ob = 0; ob < OB; ob++) {
             const float *g = gt + xi * xs + ob * 16;
@@ -647,34 +690,39 @@ AVX512 static void weight_grad_outer_products(const float *v, long vs, long ld, 
 
 // Where the driver below keeps one group's V, Ŷ, one packed image of dY and the input staging.
 typedef struct { long vs, gs, pack, stage, total; } wg_dw_scratch;
-static wg_dw_scratch wg_dw_scratch_layout(int C, int O, int Ho, int Wo, int groupImages) {
-    const int TY = (Ho + 1) / 2, TX = (Wo + 1) / 2, OB = (O + 15) / 16;
-    const long T = (long)groupImages * TY * TX;
+static wg_dw_scratch wg_dw_scratch_layout(int C, int O, int Ho, int Wo, int groupImages, int tile) {
+    const int TY = (Ho + tile - 1) / tile, TX = (Wo + tile - 1) / tile, OB = (O + 15) / 16;
+    const long T = (long)groupImages * TY * TX, points = (tile + 2) * (tile + 2);
     wg_dw_scratch s;
     s.vs = engine_winograd_matrix_stride((long)C * T);
     s.gs = engine_winograd_matrix_stride(T * OB * 16);
     s.pack = (long)OB * 16 * Ho * Wo;
-    s.stage = input_stage_floats(TY, TX);
-    s.total = 16 * s.vs + 16 * s.gs + s.pack + s.stage;
+    s.stage = tile == 4 ? input_stage4_floats(TX) : input_stage_floats(TY, TX);
+    s.total = points * (s.vs + s.gs) + s.pack + s.stage;
     return s;
 }
 
+// `tile` 4: F(4x4) (36 products per 4x4 outputs), for narrow images only (at most NARROW4_TILES
+// tiles per row; the caller checks).
 AVX512 static void weight_grad_images(const float *x, const float *g, int n, int C, int H, int W, int ph, int pw,
-                                      int O, int Ho, int Wo, int groupImages, float *du, float *scratch) {
-    const int TY = (Ho + 1) / 2, TX = (Wo + 1) / 2, OB = (O + 15) / 16;
-    const wg_dw_scratch s = wg_dw_scratch_layout(C, O, Ho, Wo, groupImages);
-    float *v = scratch, *gt = v + 16 * s.vs, *pack = gt + 16 * s.gs, *stage = pack + s.pack;
+                                      int O, int Ho, int Wo, int groupImages, int tile, float *du, float *scratch) {
+    const int TY = (Ho + tile - 1) / tile, TX = (Wo + tile - 1) / tile, OB = (O + 15) / 16;
+    const int points = (tile + 2) * (tile + 2);
+    const wg_dw_scratch s = wg_dw_scratch_layout(C, O, Ho, Wo, groupImages, tile);
+    float *v = scratch, *gt = v + points * s.vs, *pack = gt + points * s.gs, *stage = pack + s.pack;
     memset(stage, 0, sizeof(float) * (size_t)s.stage);
     const long imageTiles = (long)TY * TX;
     for (int i0 = 0; i0 < n; i0 += groupImages) {
         const int count = n - i0 < groupImages ? n - i0 : groupImages;
         const long T = count * imageTiles;
-        input_tiles(x, C, H, W, ph, pw, TY, TX, (long)i0 * TY, (long)count * TY, v, s.vs, T, stage);
+        if (tile == 4) input_tiles4_narrow(x, C, H, W, ph, pw, TY, TX, (long)i0 * TY, (long)count * TY, v, s.vs, T, stage);
+        else input_tiles(x, C, H, W, ph, pw, TY, TX, (long)i0 * TY, (long)count * TY, v, s.vs, T, stage);
         for (int i = 0; i < count; i++) {
             engine_flat_pack_gradient_outputs(g + (long)(i0 + i) * O * Ho * Wo, O, (long)Ho * Wo, pack);
-            gradient_tiles_by_output(pack, OB, Ho, Wo, gt, T, i * imageTiles);
+            if (tile == 4) gradient_tiles_by_output4(pack, OB, Ho, Wo, gt, T, i * imageTiles);
+            else gradient_tiles_by_output(pack, OB, Ho, Wo, gt, T, i * imageTiles);
         }
-        weight_grad_outer_products(v, s.vs, T, C, gt, T, OB, du);
+        weight_grad_outer_products(v, s.vs, T, C, gt, T, OB, points, du);
     }
 }
 
@@ -755,13 +803,13 @@ void engine_winograd_gradient_tiles(const float *g, int O, int Ho, int Wo, long 
     gradient_tiles(g, O, Ho, Wo, (Ho + 1) / 2, (Wo + 1) / 2, firstRow, rows, gh, vs, ld);
 }
 
-long engine_winograd_weight_grad_scratch_floats(int C, int O, int Ho, int Wo, int groupImages) {
-    return wg_dw_scratch_layout(C, O, Ho, Wo, groupImages).total;
+long engine_winograd_weight_grad_scratch_floats(int C, int O, int Ho, int Wo, int groupImages, int tile) {
+    return wg_dw_scratch_layout(C, O, Ho, Wo, groupImages, tile).total;
 }
 
 void engine_winograd_weight_grad_images(const float *x, const float *g, int n, int C, int H, int W, int ph, int pw,
-                                        int O, int Ho, int Wo, int groupImages, float *du, float *scratch) {
-    weight_grad_images(x, g, n, C, H, W, ph, pw, O, Ho, Wo, groupImages, du, scratch);
+                                        int O, int Ho, int Wo, int groupImages, int tile, float *du, float *scratch) {
+    weight_grad_images(x, g, n, C, H, W, ph, pw, O, Ho, Wo, groupImages, tile, du, scratch);
 }
 
 // U = G g Gᵀ for blocks of four output x four input channels at once: lane 4*ci + oi holds pair
@@ -857,14 +905,14 @@ void engine_winograd_gradient_tiles(const float *g, int O, int Ho, int Wo, long 
     (void)g; (void)O; (void)Ho; (void)Wo; (void)firstRow; (void)rows; (void)gh; (void)vs; (void)ld;
 }
 
-long engine_winograd_weight_grad_scratch_floats(int C, int O, int Ho, int Wo, int groupImages) {
-    (void)C; (void)O; (void)Ho; (void)Wo; (void)groupImages;
+long engine_winograd_weight_grad_scratch_floats(int C, int O, int Ho, int Wo, int groupImages, int tile) {
+    (void)C; (void)O; (void)Ho; (void)Wo; (void)groupImages; (void)tile;
     return 0;
 }
 void engine_winograd_weight_grad_images(const float *x, const float *g, int n, int C, int H, int W, int ph, int pw,
-                                        int O, int Ho, int Wo, int groupImages, float *du, float *scratch) {
+                                        int O, int Ho, int Wo, int groupImages, int tile, float *du, float *scratch) {
     (void)x; (void)g; (void)n; (void)C; (void)H; (void)W; (void)ph; (void)pw; (void)O; (void)Ho; (void)Wo;
-    (void)groupImages; (void)du; (void)scratch;
+    (void)groupImages; (void)tile; (void)du; (void)scratch;
 }
 
 #endif
@@ -897,6 +945,42 @@ void engine_winograd_weight_grad_finish(const float *du, long ps, int O, int C, 
     weight_grad_finish(du, ps, O, C, o0, o1, 0, dw);
 }
 
-void engine_winograd_weight_grad_finish_blocked(const float *du, int O, int C, float *dw) {
-    weight_grad_finish(du, (long)(O + 15) / 16 * C * 16, O, C, 0, O, 1, dw);
+// dW = Gᵀ dU G for F(4x4) sums (blocked as above, 36 matrices; G as in g_column), 16 output
+// channels per vector: the 36 sums of a pair lie 16 KB and more apart, so a pair at a time read a
+// cache line per sum (5.7% of a 64-channel 7x7 layer's time, serial).
+static void weight_grad_finish4(const float *du, long ps, int O, int C, float *dw) {
+    static const float G[6][3] = {{1.0f / 4, 0, 0},
+                                  {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                  {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                  {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                  {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                  {0, 0, 1}};
+    for (int ob = 0; ob < (O + 15) / 16; ob++) {
+        for (int c = 0; c < C; c++) {
+            const float *src = du + ((long)ob * C + c) * 16;
+            float t[3][6][16], out[9][16];  // Gᵀ dU, then (Gᵀ dU) G, per lane
+            for (int k = 0; k < 3; k++)
+                for (int j = 0; j < 6; j++)
+                    for (int l = 0; l < 16; l++) {
+                        float sum = 0;
+                        for (int i = 0; i < 6; i++) sum = fmaf(G[i][k], src[(6 * i + j) * ps + l], sum);
+                        t[k][j][l] = sum;
+                    }
+            for (int k = 0; k < 3; k++)
+                for (int m = 0; m < 3; m++)
+                    for (int l = 0; l < 16; l++) {
+                        float sum = 0;
+                        for (int j = 0; j < 6; j++) sum = fmaf(t[k][j][l], G[j][m], sum);
+                        out[3 * k + m][l] = sum;
+                    }
+            for (int l = 0; l < 16 && 16 * ob + l < O; l++)
+                for (int e = 0; e < 9; e++) dw[((long)(16 * ob + l) * C + c) * 9 + e] = out[e][l];
+        }
+    }
+}
+
+void engine_winograd_weight_grad_finish_blocked(const float *du, int O, int C, int tile, float *dw) {
+    const long ps = (long)(O + 15) / 16 * C * 16;
+    if (tile == 4) weight_grad_finish4(du, ps, O, C, dw);
+    else weight_grad_finish(du, ps, O, C, 0, O, 1, dw);
 }

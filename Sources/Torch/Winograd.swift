@@ -51,7 +51,10 @@ extension ConvGeometry {
     }
 
     /// One image's transformed inputs and output gradients in the outer-product weight gradient.
-    private var winogradImageTileFloats: Int { 16 * (c + (o + 15) / 16 * 16) * ((ho + 1) / 2) * ((wo + 1) / 2) }
+    private var winogradImageTileFloats: Int { winogradImageTileFloats(tile: 2) }
+    private func winogradImageTileFloats(tile: Int) -> Int {
+        (tile + 2) * (tile + 2) * (c + (o + 15) / 16 * 16) * ((ho + tile - 1) / tile) * ((wo + tile - 1) / tile)
+    }
     /// Tests lower it to take tiny outputs through the outer products too.
     nonisolated(unsafe) static var winogradOuterProductMinimumOutput = 4
 
@@ -271,11 +274,18 @@ extension ConvGeometry {
     /// and multiplied while it is in L2; the chunks' sums are added in chunk order, then dW = Gᵀ dU G.
     private func winogradOuterProductWeightGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                                                     into gradWeight: UnsafeMutablePointer<Float>) {
-        let sumFloats = 16 * ((o + 15) / 16 * 16) * c
+        // F(4x4) (36 products per 4x4 outputs instead of 64) where the forward pass takes it on a
+        // narrow image of 5-7 tiles per row. Measured (ms, both threads, batch 128, F(2x2) -> F(4x4)):
+        // 16 ch 28x28 2.00-2.12 -> 1.75-1.84; but 64 ch 7x7 2.11-2.20 -> 3.67-3.89, where the input
+        // transform stages rows of two tiles.
+        let tilesPerRow4 = (wo + 3) / 4
+        let tile = winogradTile(channels: min(c, o), outputHeight: ho, outputWidth: wo) == 4
+            && (5...Int(ENGINE_WINOGRAD_NARROW4_TILES)).contains(tilesPerRow4) ? 4 : 2
+        let sumFloats = (tile + 2) * (tile + 2) * ((o + 15) / 16 * 16) * c
         // Images per group: the group's transformed tiles near 512 KB (256 KB and 1 MB within noise).
-        let group = max(1, min(n, 131_072 / winogradImageTileFloats))
+        let group = max(1, min(n, 131_072 / winogradImageTileFloats(tile: tile)))
         let scratchFloats = engine_winograd_weight_grad_scratch_floats(Int32(c), Int32(o), Int32(ho), Int32(wo),
-                                                                       Int32(group))
+                                                                       Int32(group), Int32(tile))
         let chunks = imageChunks
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: sumFloats * chunks)
         defer { sums.deallocate() }
@@ -286,10 +296,10 @@ extension ConvGeometry {
                 engine_winograd_weight_grad_images(x + images.lowerBound * inImage, g + images.lowerBound * outImage,
                                                    Int32(images.count), Int32(c), Int32(h), Int32(w), Int32(ph),
                                                    Int32(pw), Int32(o), Int32(ho), Int32(wo), Int32(group),
-                                                   sums + chunk * sumFloats, scratch)
+                                                   Int32(tile), sums + chunk * sumFloats, scratch)
             }
         }
         addBlocksInOrder(sums + sumFloats, count: chunks - 1, floats: sumFloats, into: sums)
-        engine_winograd_weight_grad_finish_blocked(sums, Int32(o), Int32(c), gradWeight)
+        engine_winograd_weight_grad_finish_blocked(sums, Int32(o), Int32(c), Int32(tile), gradWeight)
     }
 }

@@ -146,13 +146,15 @@ void engine_winograd_input_tiles(const float *x, int C, int H, int W, int ph, in
 void engine_winograd_gradient_tiles(const float *g, int O, int Ho, int Wo, long firstRow, long rows, float *gh, long vs,
                                     long ld);
 /// Scratch floats `engine_winograd_weight_grad_images` needs for groups of `groupImages` images.
-long engine_winograd_weight_grad_scratch_floats(int C, int O, int Ho, int Wo, int groupImages);
+long engine_winograd_weight_grad_scratch_floats(int C, int O, int Ho, int Wo, int groupImages, int tile);
 /// Adds dU = Σ_tiles (A dY Aᵀ) ⊗ (Bᵀ d B) of images x [n][C][H][W] and their dY [n][O][Ho][Wo]
-/// (3x3, stride 1, padding ph, pw) to du [16][(O+15)/16][C][16], `groupImages` images at a time.
+/// (3x3, stride 1, padding ph, pw) to du [P][(O+15)/16][C][16], `groupImages` images at a time, by
+/// F(2x2, 3x3) (`tile` 2, P = 16) or F(4x4, 3x3) (`tile` 4, P = 36; only for outputs at most
+/// 4 * ENGINE_WINOGRAD_NARROW4_TILES wide).
 void engine_winograd_weight_grad_images(const float *x, const float *g, int n, int C, int H, int W, int ph, int pw,
-                                        int O, int Ho, int Wo, int groupImages, float *du, float *scratch);
-/// dW [O][C][3][3] = Gᵀ dU G from the sums `engine_winograd_weight_grad_images` adds up.
-void engine_winograd_weight_grad_finish_blocked(const float *du, int O, int C, float *dw);
+                                        int O, int Ho, int Wo, int groupImages, int tile, float *du, float *scratch);
+/// dW [O][C][3][3] = Gᵀ dU G from the sums `engine_winograd_weight_grad_images` adds up with `tile`.
+void engine_winograd_weight_grad_finish_blocked(const float *du, int O, int C, int tile, float *dw);
 /// dW = Gᵀ dU G for output channels o0..<o1: du holds 16 matrices [O][C], `ps` floats apart;
 /// dw is [O][C][3][3].
 void engine_winograd_weight_grad_finish(const float *du, long ps, int O, int C, int o0, int o1, float *dw);
