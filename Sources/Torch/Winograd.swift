@@ -76,23 +76,25 @@ extension ConvGeometry {
     /// Output tile of the forward pass and input gradient: F(4x4, 3x3) (36 products per 16 outputs,
     /// 2.25x fewer than F(2x2)) when each thread's images give at least 128 tiles of 4x4, and either
     /// the layer is wide (128+ channels, images at least 25 pixels wide) or the image is narrow (at
-    /// most 7 tiles per row, whose transforms run on several tile rows at once) with sides of 4k or
-    /// 4k + 3 pixels, where 4x4 tiles cover no more padding than 2x2 ones (28x28, 7x7; not 14x14);
-    /// else F(2x2, 3x3). Measured (interleaved runs, ms forward F(2x2) -> F(4x4)): ResNet-18 layer2
+    /// most 7 tiles per row, whose transforms run on several tile rows at once) and needs at most 3/4
+    /// of F(2x2)'s products, padding included (28x28 and 7x7: 56%, 14x14: 73%, 6x6: 100%); else
+    /// F(2x2, 3x3). Measured (interleaved runs, ms forward F(2x2) -> F(4x4)): ResNet-18 layer2
     /// (128 ch, 28x28) 8.3 -> 6.2; layer1 (64 ch, 56x56) 6.7 -> 6.5; layer3 (14x14) 8.6 -> 11.7 and
     /// layer4 (7x7, batch 8) 9.8 -> 25.7, where the 36 weight matrices serve few tiles. Small ResNet,
     /// batch 128, forward / input gradient on Zen 4: 16 ch 28x28 2.28-3.16 / 2.29-3.18 -> 1.64-2.40 /
-    /// 1.62-2.50; 64 ch 7x7 1.67-1.74 / 1.79-2.03 -> 1.31-1.46 / 1.49-1.52; 32 ch 14x14 1.64 -> 1.81.
-    /// `WORKBOOK_WINOGRAD_TILE=2|4` forces one.
+    /// 1.62-2.50; 64 ch 7x7 1.67-1.74 / 1.79-2.03 -> 1.31-1.46 / 1.49-1.52; 32 ch 14x14 (after the
+    /// narrow transform stored several tile rows per vector) 1.85-2.14 / 1.75-1.95 -> 1.50-1.80 /
+    /// 1.72-1.78. `WORKBOOK_WINOGRAD_TILE=2|4` forces one.
     func winogradTile(channels: Int, outputHeight: Int, outputWidth: Int) -> Int {
         if let forced = ConvGeometry.winogradForcedTile { return forced }
         let images = (n + Threads.count - 1) / Threads.count
         let tilesPerRow = (outputWidth + 3) / 4, tileRows = (outputHeight + 3) / 4
         guard images * tileRows * tilesPerRow >= 128 else { return 2 }
         if channels >= 128 && tilesPerRow >= 7 { return 4 }
-        func coversAsTight(_ side: Int) -> Bool { (side + 3) / 4 * 4 == (side + 1) / 2 * 2 }
+        // Products per image: 36 per 4x4 tile against 16 per 2x2 tile, padding included.
+        let products4 = 36 * tileRows * tilesPerRow, products2 = 16 * ((outputHeight + 1) / 2) * ((outputWidth + 1) / 2)
         let narrow = tilesPerRow <= Int(ENGINE_WINOGRAD_NARROW4_TILES)
-        return narrow && coversAsTight(outputWidth) && coversAsTight(outputHeight) ? 4 : 2
+        return narrow && 4 * products4 <= 3 * products2 ? 4 : 2
     }
     nonisolated(unsafe) static var winogradForcedTile: Int? =
         ProcessInfo.processInfo.environment["WORKBOOK_WINOGRAD_TILE"].flatMap(Int.init).flatMap { [2, 4].contains($0) ? $0 : nil }

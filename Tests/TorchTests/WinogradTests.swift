@@ -136,7 +136,7 @@ final class WinogradTests: XCTestCase {
         }
     }
 
-    /// F(4x4) where its tiles cover the image as tightly as 2x2 ones and each thread has 128 of them.
+    /// F(4x4) where it needs at most 3/4 of F(2x2)'s products and each thread has 128 tiles.
     func testTileSizeByImageAndBatch() throws {
         let saved = ConvGeometry.winogradForcedTile
         defer { ConvGeometry.winogradForcedTile = saved }
@@ -150,7 +150,8 @@ final class WinogradTests: XCTestCase {
         }
         XCTAssertEqual(tile(n: 128, channels: 16, side: 28), 4)
         XCTAssertEqual(tile(n: 128, channels: 64, side: 7), 4)
-        XCTAssertEqual(tile(n: 128, channels: 32, side: 14), 2)  // 16x16 outputs for 14x14
+        XCTAssertEqual(tile(n: 128, channels: 32, side: 14), 4)  // 576 products per image against 784
+        XCTAssertEqual(tile(n: 128, channels: 32, side: 6), 2)  // 144 against 144
         XCTAssertEqual(tile(n: 128, channels: 16, side: 30), 2)  // 8 tiles per row: not narrow, too few channels
         XCTAssertEqual(tile(n: 8, channels: 512, side: 7), 2)  // 16 tiles per thread
         XCTAssertEqual(tile(n: 8, channels: 128, side: 28), 4)
