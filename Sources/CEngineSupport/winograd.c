@@ -290,50 +290,6 @@ AVX512 static void output_tiles_wide(const float *mt, long ms, long ld, int O, i
     }
 }
 
-// output_tiles for narrow images (at most NARROW_TILES tiles per row): 16 tiles of several tile
-// rows are transformed at once into four staged planes (output row parity x column parity, tile
-// rows one after another), then each output row (at most 32 pixels) is interleaved from them.
-AVX512 static void output_tiles_narrow(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow,
-                                       long rows, int Ho, int Wo, const float *scale, const float *shift,
-                                       const float *residual, int relu, float *y, float *stage) {
-    const __m512i lo = index_interleave_lo(), hi = index_interleave_hi();
-    const __mmask16 first = lane_range(0, Wo), second = lane_range(0, Wo - 16L);
-    const long tiles = rows * TX, sf = tiles + 16;
-    for (int o = 0; o < O; o++) {
-        const channel_epilogue e = epilogue_for(scale, shift, residual, relu, y, o);
-        const float *src = mt + (long)o * ld;
-        for (long t = 0; t < tiles; t += 16) {
-            __mmask16 m = lane_range(0, tiles - t);
-            __m512 v[16], out[2][2];
-            for (int i = 0; i < 16; i++) v[i] = _mm512_maskz_loadu_ps(m, src + i * ms + t);
-            at4_tile(v, e, out);
-            for (int r = 0; r < 2; r++)
-                for (int q = 0; q < 2; q++) _mm512_storeu_ps(stage + (2 * r + q) * sf + t, out[r][q]);
-        }
-        for (long k = 0; k < rows; k++) {
-            const long row = firstRow + k, img = row / TY;
-            const int ty = (int)(row % TY);
-            const int outRows = 2 * ty + 1 < Ho ? 2 : 1;
-            for (int r = 0; r < outRows; r++) {
-                __m512 ev = _mm512_loadu_ps(stage + 2 * r * sf + k * TX);
-                __m512 od = _mm512_loadu_ps(stage + (2 * r + 1) * sf + k * TX);
-                float *dst = y + ((img * O + o) * Ho + 2 * ty + r) * Wo;
-                store_output(e, dst, first, _mm512_permutex2var_ps(ev, lo, od));
-                if (second) store_output(e, dst + 16, second, _mm512_permutex2var_ps(ev, hi, od));
-            }
-        }
-    }
-}
-
-// `stage`: output_stage_floats(rows, TX) floats.
-AVX512 static void output_tiles(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow, long rows,
-                                int Ho, int Wo, const float *scale, const float *shift, const float *residual, int relu,
-                                float *y, float *stage) {
-    if (TX > NARROW_TILES)
-        output_tiles_wide(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, scale, shift, residual, relu, y);
-    else output_tiles_narrow(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, scale, shift, residual, relu, y, stage);
-}
-
 // ---- F(4x4, 3x3): 6x6 input tiles, 36 products per 4x4 outputs (4x fewer multiplies than direct) ----
 //   Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
 //   G = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙; 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1]
@@ -546,12 +502,13 @@ AVX512 static void input_tiles4_narrow(const float *x, int C, int H, int W, int 
     }
 }
 
-// output_tiles4 for narrow images: 16 tiles of several tile rows at once into 16 staged planes
-// (output row r x column phase i, tile rows one after another), then each output row (at most 28
-// pixels) is interleaved from four of them.
-AVX512 static void output_tiles4_narrow(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow,
-                                        long rows, int Ho, int Wo, const float *scale, const float *shift,
-                                        const float *residual, int relu, float *y, float *stage) {
+// The output transform for narrow images (at most NARROW_TILES 2x2 or NARROW4_TILES 4x4 tiles per
+// row): 16 tiles of several tile rows at once into tile x tile staged planes (output row r x
+// column phase i, tile rows one after another), then each output row (at most 32 pixels) is
+// interleaved from the row's planes.
+AVX512 static void output_tiles_narrow(int tile, const float *mt, long ms, long ld, int O, int TY, int TX,
+                                       long firstRow, long rows, int Ho, int Wo, const float *scale,
+                                       const float *shift, const float *residual, int relu, float *y, float *stage) {
     const __m512i lo = index_interleave_lo(), hi = index_interleave_hi();
     const __mmask16 first = lane_range(0, Wo), second = lane_range(0, Wo - 16L);
     const long tiles = rows * TX, sf = tiles + 16;
@@ -560,6 +517,14 @@ AVX512 static void output_tiles4_narrow(const float *mt, long ms, long ld, int O
         const float *src = mt + (long)o * ld;
         for (long t = 0; t < tiles; t += 16) {
             const __mmask16 m = lane_range(0, tiles - t);
+            if (tile == 2) {
+                __m512 v[16], out[2][2];
+                for (int i = 0; i < 16; i++) v[i] = _mm512_maskz_loadu_ps(m, src + i * ms + t);
+                at4_tile(v, e, out);
+                for (int r = 0; r < 2; r++)
+                    for (int i = 0; i < 2; i++) _mm512_storeu_ps(stage + (2 * r + i) * sf + t, out[r][i]);
+                continue;
+            }
             __m512 P[4][6];
             for (int s = 0; s < 6; s++) {
                 __m512 col[6], y4[4];
@@ -576,19 +541,31 @@ AVX512 static void output_tiles4_narrow(const float *mt, long ms, long ld, int O
         for (long k = 0; k < rows; k++) {
             const long row = firstRow + k, img = row / TY;
             const int ty = (int)(row % TY);
-            const int outRows = Ho - 4 * ty < 4 ? Ho - 4 * ty : 4;
+            const int outRows = Ho - tile * ty < tile ? Ho - tile * ty : tile;
             for (int r = 0; r < outRows; r++) {
-                const float *base = stage + 4 * r * sf + k * TX;
-                const __m512 q0 = _mm512_loadu_ps(base), q1 = _mm512_loadu_ps(base + sf);
-                const __m512 q2 = _mm512_loadu_ps(base + 2 * sf), q3 = _mm512_loadu_ps(base + 3 * sf);
-                // Output column 4j + i comes from q[i][j]: interleave twice (j < 8).
-                const __m512 even = _mm512_permutex2var_ps(q0, lo, q2), odd = _mm512_permutex2var_ps(q1, lo, q3);
-                float *dst = y + ((img * O + o) * Ho + 4 * ty + r) * Wo;
+                // Output column tile*j + i comes from plane i, lane j.
+                const float *base = stage + tile * r * sf + k * TX;
+                __m512 even = _mm512_loadu_ps(base), odd = _mm512_loadu_ps(base + sf);
+                if (tile == 4) {  // interleave twice (j < 8)
+                    const __m512 q2 = _mm512_loadu_ps(base + 2 * sf), q3 = _mm512_loadu_ps(base + 3 * sf);
+                    even = _mm512_permutex2var_ps(even, lo, q2);
+                    odd = _mm512_permutex2var_ps(odd, lo, q3);
+                }
+                float *dst = y + ((img * O + o) * Ho + tile * ty + r) * Wo;
                 store_output(e, dst, first, _mm512_permutex2var_ps(even, lo, odd));
                 if (second) store_output(e, dst + 16, second, _mm512_permutex2var_ps(even, hi, odd));
             }
         }
     }
+}
+
+// `stage`: output_stage_floats(rows, TX) floats.
+AVX512 static void output_tiles(const float *mt, long ms, long ld, int O, int TY, int TX, long firstRow, long rows,
+                                int Ho, int Wo, const float *scale, const float *shift, const float *residual, int relu,
+                                float *y, float *stage) {
+    if (TX > NARROW_TILES)
+        output_tiles_wide(mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, scale, shift, residual, relu, y);
+    else output_tiles_narrow(2, mt, ms, ld, O, TY, TX, firstRow, rows, Ho, Wo, scale, shift, residual, relu, y, stage);
 }
 
 // The weight gradient for layers too small for 16 whole-batch GEMMs (few channels: the transformed
@@ -801,7 +778,7 @@ void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph,
             }
         }
         if (narrow4)
-            output_tiles4_narrow(m, ms, ld, O, TY, TX, r0, rows, Ho, Wo, scale, shift, residual, relu, y, outStage);
+            output_tiles_narrow(4, m, ms, ld, O, TY, TX, r0, rows, Ho, Wo, scale, shift, residual, relu, y, outStage);
         else if (tile == 4) output_tiles4(m, ms, ld, O, TY, TX, r0, rows, Ho, Wo, scale, shift, residual, relu, y);
         else output_tiles(m, ms, ld, O, TY, TX, r0, rows, Ho, Wo, scale, shift, residual, relu, y, outStage);
     }
