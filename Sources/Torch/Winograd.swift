@@ -278,8 +278,8 @@ extension ConvGeometry {
                                                     into gradWeight: UnsafeMutablePointer<Float>) {
         // F(4x4) (36 products per 4x4 outputs instead of 64) where the forward pass takes it on a
         // narrow image of 5-7 tiles per row. Measured (ms, both threads, batch 128, F(2x2) -> F(4x4)):
-        // 16 ch 28x28 2.00-2.12 -> 1.75-1.84; but 64 ch 7x7 2.11-2.20 -> 3.67-3.89, where the input
-        // transform stages rows of two tiles.
+        // 16 ch 28x28 2.00-2.27 -> 1.41-1.84; but 64 ch 7x7 2.11-2.20 -> 2.88-3.89 and 32 ch 14x14
+        // 1.5-1.9 -> 1.8-2.2, with groups of few tiles (28 at 7x7) per pass over the 36 sums.
         let tilesPerRow4 = (wo + 3) / 4
         let tile = winogradTile(channels: min(c, o), outputHeight: ho, outputWidth: wo) == 4
             && (5...Int(ENGINE_WINOGRAD_NARROW4_TILES)).contains(tilesPerRow4) ? 4 : 2
