@@ -423,8 +423,8 @@ AVX512 static void output_tiles4(const float *mt, long ms, long ld, int O, int T
 // wide F(4x4) transforms (7 of 16 lanes used at 28x28), ResNet-18 layer2 (128 ch, 28x28, batch 8)
 // forward / input gradient 3.78-4.07 / 3.99-4.49 -> 3.04-3.58 / 3.49-3.88 ms.
 enum { NARROW4_TILES = ENGINE_WINOGRAD_NARROW4_TILES, NARROW4_ROWS = 16 };
-static long input_stage4_floats(int TX) { return 36L * (NARROW4_ROWS * TX + 16); }
-static long output_stage4_floats(long rows, int TX) { return 16 * (rows * TX + 16); }
+static long input_stage4_floats(int TX) { return TX <= NARROW4_TILES ? 36L * (NARROW4_ROWS * TX + 16) : 0; }
+static long output_stage4_floats(long rows, int TX) { return TX <= NARROW4_TILES ? 16 * (rows * TX + 16) : 0; }
 
 // Permute index picking lanes 4j + q (mod 32) of two vectors (a, b) as one.
 AVX512 static INLINE __m512i index_phase4(int q) {
@@ -738,9 +738,8 @@ static long group_row_floats(long tiles) {
 
 long engine_winograd_scratch_floats(int C, int O, int Ho, int Wo, int tile, int groupRows) {
     const long points = (tile + 2) * (tile + 2), TX = (Wo + tile - 1) / tile, TY = (Ho + tile - 1) / tile;
-    const long stages = tile == 2   ? input_stage_floats((int)TY, (int)TX) + output_stage_floats(groupRows, (int)TX)
-                        : TX <= NARROW4_TILES ? input_stage4_floats((int)TX) + output_stage4_floats(groupRows, (int)TX)
-                                              : 0;
+    const long stages = tile == 2 ? input_stage_floats((int)TY, (int)TX) + output_stage_floats(groupRows, (int)TX)
+                                  : input_stage4_floats((int)TX) + output_stage4_floats(groupRows, (int)TX);
     return points * (((long)C + O) * group_row_floats(groupRows * TX) + 2 * XI_PAD) + stages;
 }
 
@@ -755,7 +754,7 @@ void engine_winograd_forward(const float *x, int n, int C, int H, int W, int ph,
     // Tile rows staged for the narrow transforms (lanes past the last tile read the stage's slack,
     // zeroed: garbage there could be slow denormals).
     const int narrow4 = tile == 4 && TX <= NARROW4_TILES;
-    const long inStageFloats = tile == 2 ? input_stage_floats(TY, TX) : narrow4 ? input_stage4_floats(TX) : 0;
+    const long inStageFloats = tile == 2 ? input_stage_floats(TY, TX) : input_stage4_floats(TX);
     float *inStage = scratch + groupFloats, *outStage = inStage + inStageFloats;
     memset(inStage, 0, sizeof(float) * (size_t)inStageFloats);
     for (long r0 = 0; r0 < total; r0 += groupRows) {
