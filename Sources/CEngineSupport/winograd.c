@@ -432,6 +432,51 @@ AVX512 static INLINE __m512i index_phase4(int q) {
                             _mm512_set1_epi32(q));
 }
 
+// The column phases of input row r of 16 tiles, for rows of 4 tiles (4 tile rows; the row fits in
+// one vector) or of 2 tiles (8 tile rows; two rows per vector), columns past the vector zero:
+// d[q] lane TX*g + j = column 4j + q of tile row g's row. Instead of a permute per phase and tile
+// row (and a blend to merge the rows), each loaded vector's lanes go from (j, q) to (q, j) order with
+// one permute, and a 4x4 transpose of 128-bit blocks gathers phase q of every row: 14 shuffles per
+// 16 tiles where the general path spends 6 per tile row (24-48) plus blends.
+AVX512 static INLINE void column_phases_transposed(int TX, const float *const *plane, const int *ty, int ng, int r,
+                                                   int H, int W, int ph, int pw, __mmask16 ma, __m512 d[6]) {
+    __m512 p[4];
+    if (TX == 4) {
+        for (int g = 0; g < 4; g++) {  // lanes (j, q) of tile row g
+            const int y = 4 * ty[g] - ph + r;
+            p[g] = g < ng && y >= 0 && y < H ? _mm512_maskz_loadu_ps(ma, plane[g] + (long)y * W - pw)
+                                             : _mm512_setzero_ps();
+        }
+    } else {
+        for (int k = 0; k < 4; k++) {  // lanes (h, j, q) of tile rows 2k + h
+            __m512 v = _mm512_setzero_ps();
+            for (int h = 0; h < 2; h++) {
+                const int g = 2 * k + h, y = 4 * ty[g] - ph + r;
+                if (g < ng && y >= 0 && y < H)
+                    v = _mm512_mask_loadu_ps(v, (__mmask16)(ma << (8 * h)), plane[g] + (long)y * W - pw - 8 * h);
+            }
+            p[k] = v;
+        }
+    }
+    // Both layouts take lane 4a + q to lane 4q + a (a = j, or 2h + j): block q then holds phase q.
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (int k = 0; k < 4; k++) p[k] = _mm512_permutexvar_ps(order, p[k]);
+    const __m512 t0 = _mm512_shuffle_f32x4(p[0], p[1], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 t1 = _mm512_shuffle_f32x4(p[0], p[1], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512 t2 = _mm512_shuffle_f32x4(p[2], p[3], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 t3 = _mm512_shuffle_f32x4(p[2], p[3], _MM_SHUFFLE(3, 2, 3, 2));
+    d[0] = _mm512_shuffle_f32x4(t0, t2, _MM_SHUFFLE(2, 0, 2, 0));
+    d[1] = _mm512_shuffle_f32x4(t0, t2, _MM_SHUFFLE(3, 1, 3, 1));
+    d[2] = _mm512_shuffle_f32x4(t1, t3, _MM_SHUFFLE(2, 0, 2, 0));
+    d[3] = _mm512_shuffle_f32x4(t1, t3, _MM_SHUFFLE(3, 1, 3, 1));
+    // Phases 4 and 5 are phases 0 and 1 of the next tile; the last tile of a row reads past the
+    // vector, where the caller guarantees zeros.
+    const __m512i next = index_next();
+    const __mmask16 inside = TX == 4 ? 0x7777 : 0x5555;
+    d[4] = _mm512_maskz_permutexvar_ps(inside, next, d[0]);
+    d[5] = _mm512_maskz_permutexvar_ps(inside, next, d[1]);
+}
+
 AVX512 static void input_tiles4_narrow(const float *x, int C, int H, int W, int ph, int pw, int TY, int TX,
                                        long firstRow, long rows, float *v, long vs, long ld, float *stage) {
     const long sf = NARROW4_ROWS * TX + 16;  // stage: [r 6][s 6][sf]
@@ -441,13 +486,12 @@ AVX512 static void input_tiles4_narrow(const float *x, int C, int H, int W, int 
     // (forward, ms: 64 ch 7x7 1.43-2.22 -> 1.37-2.08, 3 of 3 runs faster; 16 ch 28x28 5 of 6).
     // With it, 14x14 images became faster by F(4x4) than by F(2x2) (winogradTile).
     const int G = 16 / TX;
-    __m512i phase[6], shift[16];
+    const int transposed = (TX == 4 && W + pw <= 16) || (TX == 2 && W + pw <= 8);
+    __m512i phase[16][6];  // lane l of tile row g: column 4(l - g TX) + q
     __mmask16 place[16];
-    for (int q = 0; q < 6; q++) phase[q] = index_phase4(q);
     for (int g = 0; g < G; g++) {
         place[g] = lane_range((long)g * TX, (long)(g + 1) * TX);
-        shift[g] = _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                    _mm512_set1_epi32(g * TX));
+        for (int q = 0; q < 6; q++) phase[g][q] = _mm512_add_epi32(index_phase4(q), _mm512_set1_epi32(-4 * g * TX));
     }
     for (int c = 0; c < C; c++) {
         for (long k0 = 0; k0 < rows; k0 += NARROW4_ROWS) {
@@ -471,7 +515,8 @@ AVX512 static void input_tiles4_narrow(const float *x, int C, int H, int W, int 
                 const __mmask16 stored = lane_range(0, (long)ng * TX);
                 for (int r = 0; r < 6; r++) {
                     __m512 d[6], o[6];
-                    for (int g = 0; g < ng; g++) {
+                    if (transposed) column_phases_transposed(TX, plane, ty, ng, r, H, W, ph, pw, ma, d);
+                    else for (int g = 0; g < ng; g++) {
                         const int y = 4 * ty[g] - ph + r;
                         __m512 a = _mm512_setzero_ps(), b = a;
                         if (y >= 0 && y < H) {
@@ -479,8 +524,8 @@ AVX512 static void input_tiles4_narrow(const float *x, int C, int H, int W, int 
                             b = _mm512_maskz_loadu_ps(mb, plane[g] + (long)y * W - pw + 16);
                         }
                         for (int q = 0; q < 6; q++) {
-                            const __m512 p = _mm512_permutex2var_ps(a, phase[q], b);
-                            d[q] = g == 0 ? p : _mm512_mask_permutexvar_ps(d[q], place[g], shift[g], p);
+                            const __m512 p = _mm512_permutex2var_ps(a, phase[g][q], b);
+                            d[q] = g == 0 ? p : _mm512_mask_mov_ps(d[q], place[g], p);
                         }
                     }
                     bt6(d, o);
@@ -945,7 +990,12 @@ void engine_winograd_weight_grad_finish(const float *du, long ps, int O, int C, 
 
 // dW = Gᵀ dU G for F(4x4) sums (blocked as above, 36 matrices; G as in g_column), 16 output
 // channels per vector: the 36 sums of a pair lie 16 KB and more apart, so a pair at a time read a
-// cache line per sum (5.7% of a 64-channel 7x7 layer's time, serial).
+// cache line per sum (5.7% of a 64-channel 7x7 layer's time, serial). Compiled for AVX-512 (only
+// Winograd calls it, which runs on AVX-512 CPUs only): for baseline x86-64 every fmaf was a call
+// into libm, 2.6k per pair, which made a 64-channel layer's finish cost as much as its products.
+#if defined(__x86_64__)
+AVX512
+#endif
 static void weight_grad_finish4(const float *du, long ps, int O, int C, float *dw) {
     static const float G[6][3] = {{1.0f / 4, 0, 0},
                                   {-1.0f / 6, -1.0f / 6, -1.0f / 6},

@@ -277,12 +277,13 @@ extension ConvGeometry {
     private func winogradOuterProductWeightGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                                                     into gradWeight: UnsafeMutablePointer<Float>) {
         // F(4x4) (36 products per 4x4 outputs instead of 64) where the forward pass takes it on a
-        // narrow image of 5-7 tiles per row. Measured (ms, both threads, batch 128, F(2x2) -> F(4x4)):
-        // 16 ch 28x28 2.00-2.27 -> 1.41-1.84; but 64 ch 7x7 2.11-2.20 -> 2.88-3.89 and 32 ch 14x14
-        // 1.5-1.9 -> 1.8-2.2, with groups of few tiles (28 at 7x7) per pass over the 36 sums.
+        // narrow image (at most NARROW4_TILES tiles per row). Measured (ms, both threads, batch 128,
+        // F(2x2) -> F(4x4)): 16 ch 28x28 2.00-2.27 -> 1.41-1.84; 64 ch 7x7 1.74-1.83 -> 1.22-1.38 and
+        // 32 ch 14x14 1.37-1.42 -> 1.23-1.26 once the back-transform of the 36 sums ran vectorised
+        // and rows of 2 and 4 tiles were transformed by transposes (before, 7x7 took 2.9-3.9).
         let tilesPerRow4 = (wo + 3) / 4
         let tile = winogradTile(channels: min(c, o), outputHeight: ho, outputWidth: wo) == 4
-            && (5...Int(ENGINE_WINOGRAD_NARROW4_TILES)).contains(tilesPerRow4) ? 4 : 2
+            && tilesPerRow4 <= Int(ENGINE_WINOGRAD_NARROW4_TILES) ? 4 : 2
         let sumFloats = (tile + 2) * (tile + 2) * ((o + 15) / 16 * 16) * c
         // Images per group: the group's transformed tiles near 512 KB (256 KB and 1 MB within noise).
         let group = max(1, min(n, 131_072 / winogradImageTileFloats(tile: tile)))

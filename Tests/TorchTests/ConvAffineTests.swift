@@ -12,7 +12,10 @@ final class ConvAffineTests: XCTestCase {
 
     private let cases: [Case] = [
         Case(n: 2, c: 32, o: 40, size: 9, kernel: 3, stride: 1, padding: 1, groups: 1),   // Winograd F(2x2)
-        Case(n: 2, c: 128, o: 128, size: 28, kernel: 3, stride: 1, padding: 1, groups: 1), // Winograd F(4x4)
+        // Winograd F(4x4) (128+ tiles per thread): rows of 7 tiles, of 4 and of 2 (written out by transposes).
+        Case(n: 6, c: 128, o: 128, size: 28, kernel: 3, stride: 1, padding: 1, groups: 1),
+        Case(n: 32, c: 16, o: 16, size: 14, kernel: 3, stride: 1, padding: 1, groups: 1),
+        Case(n: 128, c: 16, o: 24, size: 7, kernel: 3, stride: 1, padding: 1, groups: 1),
         Case(n: 3, c: 16, o: 16, size: 13, kernel: 3, stride: 1, padding: 1, groups: 1),  // flat kernels
         Case(n: 2, c: 16, o: 32, size: 14, kernel: 3, stride: 2, padding: 1, groups: 1),  // flat, stride 2
         Case(n: 1, c: 3, o: 24, size: 23, kernel: 7, stride: 2, padding: 3, groups: 1),   // ResNet stem

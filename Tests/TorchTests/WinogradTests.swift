@@ -30,6 +30,13 @@ final class WinogradTests: XCTestCase {
         // tile row of 3.
         Case(n: 8, c: 16, o: 16, h: 28, w: 28, pad: 1, bias: false),
         Case(n: 3, c: 5, o: 6, h: 11, w: 27, pad: 1, bias: true),
+        // Rows of 4 and 2 tiles of 4x4, phases gathered by transposes: a row filling the vector
+        // (15 + 1 columns) with a last group of one tile row; padding 0 (the input gradient's 2).
+        Case(n: 3, c: 8, o: 8, h: 10, w: 15, pad: 1, bias: true),
+        Case(n: 2, c: 4, o: 4, h: 9, w: 8, pad: 0, bias: false),
+        // Three tile rows of 2 tiles per image: vectors of two tile rows from different images, the
+        // first with a last tile row of 3 output rows.
+        Case(n: 3, c: 6, o: 5, h: 11, w: 6, pad: 1, bias: true),
     ]
 
     /// Runs `body` with the Winograd path on (every channel count; with `allSizes`, the weight
