@@ -487,9 +487,9 @@ AVX512 static void input_tiles4_narrow(const float *x, int C, int H, int W, int 
     // With it, 14x14 images became faster by F(4x4) than by F(2x2) (winogradTile).
     const int G = 16 / TX;
     const int transposed = (TX == 4 && W + pw <= 16) || (TX == 2 && W + pw <= 8);
-    __m512i phase[16][6];  // lane l of tile row g: column 4(l - g TX) + q
+    __m512i phase[16][6];  // lane l of tile row g: column 4(l - g TX) + q (general path only)
     __mmask16 place[16];
-    for (int g = 0; g < G; g++) {
+    for (int g = 0; g < G && !transposed; g++) {
         place[g] = lane_range((long)g * TX, (long)(g + 1) * TX);
         for (int q = 0; q < 6; q++) phase[g][q] = _mm512_add_epi32(index_phase4(q), _mm512_set1_epi32(-4 * g * TX));
     }

@@ -47,11 +47,10 @@ extension ConvGeometry {
     var usesWinogradOuterProductWeightGradient: Bool {
         usesWinograd && ConvGeometry.winogradOuterProductWeightGradientEnabled && !usesWinogradGEMMWeightGradient
             && min(ho, wo) >= ConvGeometry.winogradOuterProductMinimumOutput
-            && winogradImageTileFloats <= 1 << 21
+            && winogradImageTileFloats(tile: 2) <= 1 << 21
     }
 
     /// One image's transformed inputs and output gradients in the outer-product weight gradient.
-    private var winogradImageTileFloats: Int { winogradImageTileFloats(tile: 2) }
     private func winogradImageTileFloats(tile: Int) -> Int {
         (tile + 2) * (tile + 2) * (c + (o + 15) / 16 * 16) * ((ho + tile - 1) / tile) * ((wo + tile - 1) / tile)
     }
