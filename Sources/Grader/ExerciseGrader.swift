@@ -160,6 +160,45 @@ public final class ExerciseGrader: @unchecked Sendable {
         return grade
     }
 
+    /// Runs the exercise's own reference solution with every check, hidden ones included, as a
+    /// student's program runs (same compiler, sandbox and limits). Grading trusts a machine only
+    /// where this passes: a failure here is the environment's, not a student's. A compile
+    /// failure is retried once with an emptied module cache.
+    public func reference(exercise: Exercise, uid: UInt32) -> ExerciseGrade {
+        let start = Date()
+        var grade = ExerciseGrade(student: "(reference)", exercise: exercise.name, status: .ok, message: "", notes: [],
+                                  checks: [], output: "", seconds: 0)
+        for attempt in 0..<2 {
+            grade.checks = exercise.checks.map {
+                CheckGrade(name: $0.id, hidden: $0.hidden, points: 0, max: $0.points, status: .notRun, message: "")
+            }
+            grade.status = .ok
+            grade.message = ""
+            do {
+                let program = try SubmissionProgram(exercise: exercise, student: nil)
+                let scratch = workDirectory.appendingPathComponent("runs/.reference").appendingPathComponent(exercise.name)
+                try run(program: program, exercise: exercise, studentText: exercise.lesson.text, scratch: scratch,
+                        uid: uid, includeHidden: true, grade: &grade)
+            } catch {
+                grade.status = .crash
+                grade.message = "the grader could not run the reference: \(error)"
+            }
+            guard grade.status == .compileError, attempt == 0 else { break }
+            try? compiler.resetModuleCache()
+        }
+        grade.seconds = Date().timeIntervalSince(start)
+        return grade
+    }
+
+    /// Why a reference run does not vouch for the machine, or nil when it passed every check.
+    public static func referenceProblem(_ grade: ExerciseGrade) -> String? {
+        if grade.status != .ok { return "\(grade.status.rawValue): \(grade.message)" }
+        let failed = grade.checks.filter { $0.status != .passed }
+        if failed.isEmpty { return nil }
+        return "its checks \(failed.map { "'\($0.name)'" }.joined(separator: ", ")) did not pass"
+            + (failed.first.map { $0.message.isEmpty ? "" : " (\($0.message.prefix(300)))" } ?? "")
+    }
+
     static func safeName(_ s: String) -> String {
         let mapped = s.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" ? Character($0) : "_" }
         return String(mapped.prefix(80))

@@ -18,6 +18,9 @@ public enum ExerciseStatus: String, Codable, Sendable {
     case memoryLimit = "memory-limit"
     /// Wrote a file past the size limit.
     case outputLimit = "output-limit"
+    /// Not graded: the exercise's own reference solution did not pass on the grading machine
+    /// (a broken toolchain, engine build or module cache), so no student is blamed for it.
+    case environmentError = "environment-error"
 }
 
 /// The verdict on one check.

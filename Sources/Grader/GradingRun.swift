@@ -14,6 +14,34 @@ public struct GradingRun {
     public var useCache = true
     /// Called (serially) after each exercise is graded: (done, total, grade).
     public var progress: (Int, Int, ExerciseGrade) -> Void = { _, _, _ in }
+    /// The reference runs of this grading run, by exercise name (run when a student's grade of
+    /// that exercise is not in the cache).
+    public var references: [String: ExerciseGrade] { referenceRuns.all }
+    let referenceRuns = ReferenceRuns()
+
+    /// Each exercise's reference solution runs at most once per grading run, on first need.
+    final class ReferenceRuns: @unchecked Sendable {
+        private let lock = NSLock()
+        private var locks: [String: NSLock] = [:]
+        private var results: [String: ExerciseGrade] = [:]
+
+        var all: [String: ExerciseGrade] { lock.lock(); defer { lock.unlock() }; return results }
+
+        func result(for exercise: Exercise, run: () -> ExerciseGrade) -> ExerciseGrade {
+            lock.lock()
+            let own = locks[exercise.name] ?? NSLock()
+            locks[exercise.name] = own
+            lock.unlock()
+            own.lock()
+            defer { own.unlock() }
+            lock.lock()
+            if let known = results[exercise.name] { lock.unlock(); return known }
+            lock.unlock()
+            let grade = run()
+            lock.lock(); results[exercise.name] = grade; lock.unlock()
+            return grade
+        }
+    }
 
     /// Loads the exercises (instructor versions with hidden checks) and prepares the grader,
     /// hiding the exercises, submissions and output folders from student programs.
@@ -115,6 +143,9 @@ public struct GradingRun {
         return (grades, try book.write(to: output))
     }
 
+    /// The uid reference runs use when isolated (students get 62000 and up).
+    static let referenceUID: UInt32 = 61999
+
     func gradeCached(student: String, exercise: Exercise, file: URL?, uid: UInt32) -> ExerciseGrade {
         let key = useCache ? cacheKey(file: file, exercise: exercise) : nil
         let entry = key.map { cacheDirectory.appendingPathComponent($0 + ".json") }
@@ -122,6 +153,18 @@ public struct GradingRun {
             stored.student = student
             stored.cached = true
             return stored
+        }
+        // Never blame a student for the machine: grade only where the reference passes here.
+        let reference = referenceRuns.result(for: exercise) {
+            grader.reference(exercise: exercise, uid: Self.referenceUID)
+        }
+        if let problem = ExerciseGrader.referenceProblem(reference) {
+            return ExerciseGrade(student: student, exercise: exercise.name, status: .environmentError,
+                                 message: "not graded: the exercise's reference solution fails on the grading machine (\(problem)); "
+                                     + "this is not your doing, and the instructor was told",
+                                 notes: [], checks: exercise.checks.map {
+                                     CheckGrade(name: $0.id, hidden: $0.hidden, points: 0, max: $0.points, status: .notRun, message: "")
+                                 }, output: "", seconds: 0)
         }
         let grade = grader.grade(student: student, exercise: exercise, file: file, uid: uid)
         // A timeout depends on the machine's load as much as on the code: grade it again next time.

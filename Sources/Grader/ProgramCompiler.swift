@@ -24,7 +24,7 @@ public struct ProgramCompiler: Sendable {
     public func compile(source: String, name: String, in directory: URL, timeout: Double = 300) throws -> Output {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
-        try fm.createDirectory(at: moduleCache, withIntermediateDirectories: true)
+        try Self.prepareModuleCache(moduleCache, engine: engine)
         let main = directory.appendingPathComponent("main.swift")
         let executable = directory.appendingPathComponent(name)
         try Data(source.utf8).write(to: main, options: .atomic)
@@ -56,6 +56,37 @@ public struct ProgramCompiler: Sendable {
 }
 
 extension ProgramCompiler {
+    private static let moduleCacheLock = NSLock()
+    nonisolated(unsafe) private static var preparedModuleCaches: Set<String> = []
+
+    /// Clang's module cache records absolute paths: a cache copied with the project, or left by
+    /// another toolchain or engine build folder, makes every compile fail. A stamp names the
+    /// cache's own location, the toolchain and the engine folder; on a mismatch it is emptied.
+    static func prepareModuleCache(_ cache: URL, engine: EngineBuild) throws {
+        moduleCacheLock.lock()
+        defer { moduleCacheLock.unlock() }
+        let location = cache.standardizedFileURL.resolvingSymlinksInPath().path
+        if preparedModuleCaches.contains(location) { return }
+        let fm = FileManager.default
+        let stamp = cache.appendingPathComponent("workbook-stamp.txt")
+        let expected = "location: \(location)\ntoolchain: \(EngineBuild.toolchainVersion())\nengine: \(engine.buildDirectory.path)\n"
+        if (try? String(contentsOf: stamp, encoding: .utf8)) != expected {
+            try? fm.removeItem(at: cache)
+            try fm.createDirectory(at: cache, withIntermediateDirectories: true)
+            try Data(expected.utf8).write(to: stamp, options: .atomic)
+        }
+        preparedModuleCaches.insert(location)
+    }
+
+    /// Empties the module cache (after a reference program failed to compile with it).
+    func resetModuleCache() throws {
+        Self.moduleCacheLock.lock()
+        Self.preparedModuleCaches.remove(moduleCache.standardizedFileURL.resolvingSymlinksInPath().path)
+        Self.moduleCacheLock.unlock()
+        try? FileManager.default.removeItem(at: moduleCache)
+        try Self.prepareModuleCache(moduleCache, engine: engine)
+    }
+
     /// Compiles `exercise`'s checks (hidden ones included) into the grader's checker program in
     /// `directory` and returns its compile errors, located at the exercise's Markdown lines. An
     /// instructor runs this before grading (`workbook check`): a broken hidden check would

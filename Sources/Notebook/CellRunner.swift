@@ -36,6 +36,8 @@ public struct CellRunner: Sendable {
         public var termination: ChildProcess.Termination
         public var timeout: Timeout?
         public var duration: Double
+        /// The program that ran, for symbolizing a trap's frames.
+        public var executable: URL? = nil
     }
 
     public func limit(for cell: Int, in lesson: Lesson) -> Double {
@@ -78,6 +80,6 @@ public struct CellRunner: Sendable {
         return RawRun(stdout: String(decoding: result.stdout, as: UTF8.self),
                       stderr: String(decoding: result.stderr, as: UTF8.self),
                       records: records.sorted { $0.seq < $1.seq }, termination: result.termination,
-                      timeout: timeout, duration: Date().timeIntervalSince(start))
+                      timeout: timeout, duration: Date().timeIntervalSince(start), executable: executable)
     }
 }

@@ -35,7 +35,8 @@ public struct LessonCompiler: Sendable {
         let executable = directory.appendingPathComponent("lesson")
         try Data(program.source.utf8).write(to: main, options: .atomic)
         try? fm.removeItem(at: executable)
-        var arguments = ["-Onone", "-swift-version", "5", "-module-name", ProgramGenerator.moduleName,
+        // Line tables let a trap be mapped to its statement's Markdown line (TrapLocation).
+        var arguments = ["-Onone", "-gline-tables-only", "-swift-version", "5", "-module-name", ProgramGenerator.moduleName,
                          "-diagnostic-style", "llvm",
                          "-I", engine.modules.path]
         for map in engine.moduleMaps { arguments += ["-Xcc", "-fmodule-map-file=\(map.path)"] }

@@ -13,6 +13,8 @@ public struct LessonPipeline {
         public var defaultCellTimeout: Double = 600
         public var lessonTimeout: Double = 3600
         public var parser = LessonParser.Configuration()
+        /// Keep the runtime's raw stack trace of a trap in the outputs (never cached).
+        public var keepsBacktrace = false
         public init() {}
     }
 
@@ -47,7 +49,7 @@ public struct LessonPipeline {
         let toolchain = EngineBuild.toolchainVersion()
         let (key, inputs) = try ExecutionCache.key(for: lesson, engine: engine.fingerprint, toolchain: toolchain,
                                                    packageRoot: engine.packageRoot)
-        if options.useCache && !options.force, let stored = cache.lookup(lesson, key: key) {
+        if options.useCache && !options.force && !options.keepsBacktrace, let stored = cache.lookup(lesson, key: key) {
             return Run(lesson: lesson, result: Self.rebase(stored, to: lesson), cached: true)
         }
 
@@ -66,7 +68,7 @@ public struct LessonPipeline {
             let raw = try runner.run(executable: executable, lesson: lesson)
             runSeconds = raw.duration
             timedOut = raw.timeout != nil
-            (cells, messages) = OutputCollector().collect(raw, lesson: lesson, programCells: program.cellIndices)
+            (cells, messages) = OutputCollector(keepsBacktrace: options.keepsBacktrace).collect(raw, lesson: lesson, programCells: program.cellIndices)
         } else {
             (cells, messages) = Self.compileFailure(compiled, lesson: lesson)
         }
@@ -79,7 +81,7 @@ public struct LessonPipeline {
             durations: .init(generate: t1.timeIntervalSince(t0), compile: t2.timeIntervalSince(t1), run: runSeconds),
             cells: cells, messages: messages)
         // A timeout depends on the machine's load, not only on the code: do not keep it.
-        if options.useCache && !timedOut { try cache.store(result, for: lesson) }
+        if options.useCache && !timedOut && !options.keepsBacktrace { try cache.store(result, for: lesson) }
         return Run(lesson: lesson, result: result, cached: false)
     }
 

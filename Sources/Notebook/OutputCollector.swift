@@ -7,7 +7,12 @@ import Foundation
 /// names its cell. A cell's outputs are thus, in order: each of its records followed by the stdout
 /// and stderr written after it.
 public struct OutputCollector: Sendable {
-    public init() {}
+    /// Keep the runtime's raw stack trace in the cell's stderr (`workbook run --backtrace`).
+    public var keepsBacktrace: Bool
+
+    public init(keepsBacktrace: Bool = false) {
+        self.keepsBacktrace = keepsBacktrace
+    }
 
     static let markerPrefix = "\u{1E}WB:"
 
@@ -103,7 +108,7 @@ public struct OutputCollector: Sendable {
             if let t0 = startTimes[c] { results[c].duration = (endOfCell[c] ?? run.duration) - t0 }
         }
         for (c, failed) in expected {
-            let message = errorMessage(in: &results[c], lesson: lesson)
+            let message = errorMessage(in: &results[c], lesson: lesson, executable: run.executable)
             if failed {
                 results[c].status = .expectedError
                 results[c].error = message ?? "the cell failed, as expected"
@@ -129,7 +134,7 @@ public struct OutputCollector: Sendable {
                 case .exited(let code): reason = "the program exited with status \(code)"
                 case .killed: reason = "the program was stopped"
                 }
-                let message = errorMessage(in: &results[c], lesson: lesson)
+                let message = errorMessage(in: &results[c], lesson: lesson, executable: run.executable)
                 results[c].error = message ?? "\(lesson.path):\(cells[c].line): \(reason) in cell \(c + 1)"
             } else {
                 messages.append("\(lesson.path): the program ended before its first cell (\(run.termination))")
@@ -139,18 +144,22 @@ public struct OutputCollector: Sendable {
     }
 
     /// Finds the trap message in a cell's stderr (the engine's `error: file:line: ...` line, else
-    /// Swift's `Fatal error:` line), removes the crash lines from the stderr output and maps
-    /// `#fileID` paths (`WorkbookLesson/NAME.md`) back to the lesson's path.
-    func errorMessage(in result: inout CellResult, lesson: Lesson) -> String? {
+    /// Swift's `Fatal error:` line), removes the crash lines and the runtime's stack trace from the
+    /// stderr output and maps `#fileID` paths (`WorkbookLesson/NAME.md`) back to the lesson's path.
+    /// The message is one line, `file.md:LINE: in cell N: ...`, at the trapping statement's line
+    /// when the stack trace leads there (else the cell's first code line).
+    func errorMessage(in result: inout CellResult, lesson: Lesson, executable: URL?) -> String? {
         var message: String?
+        var stderrText = ""
         for i in result.outputs.indices where result.outputs[i].kind == .stderr {
+            stderrText += result.outputs[i].text!
             var kept: [Substring] = []
             for line in result.outputs[i].text!.split(separator: "\n", omittingEmptySubsequences: false) {
                 if line.hasPrefix("error: ") {
                     if message == nil || !(message!.hasPrefix("error")) { message = String(line.dropFirst(7)) }
-                } else if line.contains("Fatal error") || line.hasPrefix("💣") || line.hasPrefix("Current stack trace") {
+                } else if line.contains("Fatal error") || line.hasPrefix("💣") {
                     if message == nil { message = String(line) }
-                } else {
+                } else if !TrapLocation.isBacktraceLine(line) || keepsBacktrace {
                     kept.append(line)
                 }
             }
@@ -162,9 +171,20 @@ public struct OutputCollector: Sendable {
         if !found.hasPrefix(lesson.path), let r = found.range(of: #"^[\w./-]+\.swift:\d+: "#, options: .regularExpression) {
             found.removeSubrange(r)
         }
-        // Engine operators (`+`) cannot take the caller's line; name the cell then.
+        // An error thrown at top level: the reader wants the error's own words.
+        let thrownPrefix = "Fatal error: Error raised at top level: "
+        let thrown = found.hasPrefix(thrownPrefix)
+        if thrown { found.removeFirst(thrownPrefix.count) }
+        // Engine errors carry their caller's `#fileID`/`#line`: already the statement.
         if found.contains(lesson.path) { return found }
-        return "\(lesson.path):\(result.line): in cell \(result.index + 1): \(found)"
+        let cells = lesson.cells
+        var line = result.line + 1
+        if result.index >= 0, result.index < cells.count, let executable {
+            let span = cells[result.index].codeLine...cells[result.index].endLine
+            let locations = TrapLocation.locate(stderr: stderrText, executable: executable, thrown: thrown)
+            if let statement = locations.lazy.compactMap({ $0.line(in: lesson.path, within: span) }).first { line = statement }
+        }
+        return "\(lesson.path):\(line): in cell \(result.index + 1): \(found)"
     }
 
     /// `WorkbookLesson/NAME.md:LINE` (what `#fileID` gives under `#sourceLocation`) -> the lesson's path.

@@ -59,6 +59,16 @@ struct GradeCommand: ParsableCommand {
         print(String(format: "graded %d student%@ x %d exercise%@ in %.1f s", students, students == 1 ? "" : "s",
                      run.exercises.count, run.exercises.count == 1 ? "" : "s", Date().timeIntervalSince(start)))
         print("gradebook: \(written.csv.path)\n           \(written.json.path)\nfeedback:  \(written.feedback.path)/")
+        // Exercises whose own reference failed here were not graded (and nothing was cached).
+        let broken = run.references.filter { ExerciseGrader.referenceProblem($0.value) != nil }.sorted { $0.key < $1.key }
+        if !broken.isEmpty {
+            for (name, grade) in broken {
+                let file = run.exercises.first { $0.name == name }?.path ?? name
+                FileHandle.standardError.write(Data("\(file): error: environment: the reference solution fails on this machine, so no student was graded on it: \(ExerciseGrader.referenceProblem(grade)!)\n".utf8))
+            }
+            FileHandle.standardError.write(Data("error: \(broken.count) exercise\(broken.count == 1 ? "" : "s") not graded; fix the environment (engine build: swift build -c release --product WorkbookKit; module cache: .workbook/grade/modules) and grade again\n".utf8))
+            throw ExitCode.failure
+        }
     }
 
     static func number(_ d: Double) -> String { d == d.rounded() ? String(Int(d)) : String(d) }

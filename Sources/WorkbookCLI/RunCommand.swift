@@ -17,6 +17,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Neither read nor write the execution cache.")
     var noCache = false
 
+    @Flag(help: "Show the Swift runtime's raw stack trace when a cell traps (outputs are then not cached).")
+    var backtrace = false
+
     @Flag(help: "Rebuild the engine library (swift build -c release --product WorkbookKit) first.")
     var build = false
 
@@ -28,6 +31,7 @@ struct RunCommand: ParsableCommand {
         options.force = force
         options.useCache = !noCache
         options.buildEngine = build
+        options.keepsBacktrace = backtrace
         let pipeline = try LessonPipeline(engine: EngineBuild(root: packageRoot), options: options)
         var failed = false
         for path in lessons {
