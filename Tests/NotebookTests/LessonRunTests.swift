@@ -109,7 +109,7 @@ final class LessonRunTests: XCTestCase {
         XCTAssertTrue(cells[2].error?.contains("shapes [2, 3] and [4] cannot be broadcast") ?? false, "\(cells[2].error ?? "nil")")
         XCTAssertEqual(cells[3].outputs.first, CellOutput(kind: .stdout, text: "still [2, 3]\n"))
         let error = try XCTUnwrap(cells[3].error)
-        XCTAssertTrue(error.hasPrefix("\(path):27:"), "the fence line of the failing cell: \(error)")
+        XCTAssertTrue(error.hasPrefix("\(path):29:"), "the line of the failing statement: \(error)")
         XCTAssertTrue(error.contains("cell 4"), error)
         XCTAssertTrue(error.contains("[2, 3] and [4]"), error)
         XCTAssertFalse(cells[3].outputs.contains { $0.text?.contains("unreachable") ?? false })
