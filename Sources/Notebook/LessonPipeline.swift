@@ -56,8 +56,11 @@ public struct LessonPipeline {
         let t0 = Date()
         let program = ProgramGenerator().generate(lesson)
         let t1 = Date()
-        let compiled = try LessonCompiler(engine: engine).compile(program, lesson: lesson,
-                                                                  in: buildFolder(for: lesson))
+        // Without the cache nothing is written into the checkout: the program is built in a
+        // temporary folder that goes with the run.
+        let folder = options.useCache ? buildFolder(for: lesson) : try Self.temporaryFolder(for: lesson)
+        defer { if !options.useCache { try? FileManager.default.removeItem(at: folder) } }
+        let compiled = try LessonCompiler(engine: engine).compile(program, lesson: lesson, in: folder)
         let t2 = Date()
         var cells: [CellResult]
         var messages: [String] = []
@@ -99,7 +102,9 @@ public struct LessonPipeline {
         do {
             try engine.ensureBuilt()
             let program = ProgramGenerator().generate(lesson)
-            let compiled = try LessonCompiler(engine: engine).compile(program, lesson: lesson, in: buildFolder(for: lesson))
+            let folder = options.useCache ? buildFolder(for: lesson) : try Self.temporaryFolder(for: lesson)
+            defer { if !options.useCache { try? FileManager.default.removeItem(at: folder) } }
+            let compiled = try LessonCompiler(engine: engine).compile(program, lesson: lesson, in: folder)
             if compiled.executable != nil { return [] }
             let errors = compiled.errors.map(\.description)
             return errors.isEmpty ? ["\(lesson.path): error: compilation failed:\n\(compiled.log)"] : errors
@@ -108,8 +113,28 @@ public struct LessonPipeline {
         }
     }
 
+    /// `<work>/lessons__intro.md` for a lesson in the package; a lesson elsewhere also carries a
+    /// hash of its absolute path, so two `a.md` in different folders never share a folder.
     func buildFolder(for lesson: Lesson) -> URL {
-        workDirectory.appendingPathComponent(cache.entryURL(for: lesson).deletingPathExtension().lastPathComponent)
+        let name = cache.entryURL(for: lesson).deletingPathExtension().lastPathComponent
+        let absolute = URL(fileURLWithPath: lesson.path).standardizedFileURL.path
+        let root = engine.packageRoot.standardizedFileURL.path
+        if absolute.hasPrefix(root + "/") { return workDirectory.appendingPathComponent(name) }
+        return workDirectory.appendingPathComponent(lesson.name + "-" + Self.pathHash(absolute))
+    }
+
+    static func pathHash(_ path: String) -> String {
+        var h = SHA256()
+        h.update(path)
+        return String(h.finalize().prefix(12))
+    }
+
+    /// A fresh folder under the system's temporary directory, for runs that keep nothing.
+    static func temporaryFolder(for lesson: Lesson) throws -> URL {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("workbook-\(lesson.name)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
     }
 
     static func compileFailure(_ compiled: LessonCompiler.Output, lesson: Lesson) -> ([CellResult], [String]) {

@@ -14,7 +14,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Run again even if stored outputs are up to date.")
     var force = false
 
-    @Flag(help: "Neither read nor write the execution cache.")
+    @Flag(help: "Neither read nor write the execution cache; write nothing into the package's .workbook/ folder.")
     var noCache = false
 
     @Flag(help: "Show the Swift runtime's raw stack trace when a cell traps (outputs are then not cached).")
@@ -37,7 +37,10 @@ struct RunCommand: ParsableCommand {
         for path in lessons {
             do {
                 let run = try pipeline.run(path: path)
-                let media = pipeline.engine.packageRoot.appendingPathComponent(".workbook/outputs/\(run.lesson.name)")
+                // --no-cache writes nothing into the checkout; images then go to the temporary folder.
+                let media = noCache
+                    ? FileManager.default.temporaryDirectory.appendingPathComponent("workbook-outputs/\(run.lesson.name)")
+                    : pipeline.engine.packageRoot.appendingPathComponent(".workbook/outputs/\(run.lesson.name)")
                 print(TerminalReport(mediaDirectory: media).render(run), terminator: "")
                 let d = run.result.durations
                 print(run.cached ? "\(path): outputs from the cache (\(run.result.createdAt); --force to re-run)"

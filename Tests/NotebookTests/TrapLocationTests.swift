@@ -103,3 +103,32 @@ extension LessonRunTests {
         assertNoBacktrace([dataset, checkpoint])
     }
 }
+
+/// Where runs write: nothing into the package with the cache off; lessons outside the package
+/// get build folders keyed by their full path.
+extension LessonRunTests {
+    func testNoCacheWritesNothingAndOutsideLessonsDoNotShareBuildFolders() throws {
+        let first = try write("a.md", "```swift\nprint(\"first\")\n```\n")
+        let otherFolder = directory.appendingPathComponent("other")
+        try FileManager.default.createDirectory(at: otherFolder, withIntermediateDirectories: true)
+        let second = otherFolder.appendingPathComponent("a.md").path
+        try "```swift\nprint(\"second\")\n```\n".write(toFile: second, atomically: true, encoding: .utf8)
+
+        let p = pipeline()
+        let lessonA = try LessonParser().load(path: first), lessonB = try LessonParser().load(path: second)
+        XCTAssertNotEqual(p.buildFolder(for: lessonA), p.buildFolder(for: lessonB))
+        XCTAssertEqual(p.buildFolder(for: lessonA), p.buildFolder(for: try LessonParser().load(path: first)))
+        XCTAssertEqual(try p.run(path: first).result.cells[0].outputs, [CellOutput(kind: .stdout, text: "first\n")])
+        XCTAssertEqual(try p.run(path: second).result.cells[0].outputs, [CellOutput(kind: .stdout, text: "second\n")])
+
+        var options = LessonPipeline.Options()
+        options.useCache = false
+        var uncached = LessonPipeline(engine: Self.engine!, options: options)
+        let checkout = directory.appendingPathComponent("checkout/.workbook")
+        uncached.cache = ExecutionCache(directory: checkout.appendingPathComponent("cache"))
+        uncached.workDirectory = checkout.appendingPathComponent("build")
+        XCTAssertEqual(try uncached.run(path: first).result.cells[0].outputs, [CellOutput(kind: .stdout, text: "first\n")])
+        XCTAssertEqual(uncached.check(path: second), [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: checkout.path), "--no-cache wrote into the checkout")
+    }
+}
