@@ -244,7 +244,7 @@ public final class ExerciseGrader: @unchecked Sendable {
         if result.droppedOutputBytes > 0 {
             grade.notes.append("the program printed \(result.droppedOutputBytes + result.stdout.utf8.count + result.stderr.utf8.count) bytes; only the first \(limits.outputBytes >> 10) KiB of each stream were kept")
         }
-        classify(result, stderr: stderr, program: program, limits: limits, grade: &grade)
+        classify(result, stderr: stderr, program: program, limits: limits, executable: executable, grade: &grade)
 
         // Copy what the student's (now dead) processes exported to where only the grader can write.
         let privateRun = privateDirectory.appendingPathComponent(UUID().uuidString)
@@ -287,14 +287,22 @@ public final class ExerciseGrader: @unchecked Sendable {
 
     /// Sets the exercise status from how the program ended.
     func classify(_ result: SandboxResult, stderr: String, program: SubmissionProgram, limits: SandboxLimits,
-                  grade: inout ExerciseGrade) {
+                  executable: URL? = nil, grade: inout ExerciseGrade) {
         let lastCell = result.records.last { ($0["kind"] as? String) == "cell" }?["cell"] as? Int
         let finished = result.records.contains { ($0["kind"] as? String) == "done" }
         var place = ""
         if let c = lastCell, c >= 0, c < program.pieces.count {
             let piece = program.pieces[c]
-            place = piece.fromStudent ? " in your cell '\(piece.id)' (\(piece.file):\(piece.line))"
-                                      : " in the given cell at \(piece.file):\(piece.line)"
+            var line = piece.line
+            // A trap's own statement, when its stack leads into this cell.
+            if let executable, stderr.contains("Current stack trace:") {
+                let span = (piece.line + 1)...(piece.line + max(1, piece.source.split(separator: "\n", omittingEmptySubsequences: false).count))
+                let thrown = stderr.contains("Error raised at top level")
+                line = TrapLocation.locate(stderr: stderr, executable: executable, thrown: thrown).lazy
+                    .compactMap { $0.line(in: piece.file, within: span) }.first ?? line
+            }
+            place = piece.fromStudent ? " in your cell '\(piece.id)' (\(piece.file):\(line))"
+                                      : " in the given cell at \(piece.file):\(line)"
         }
         let memoryWords = ["Could not allocate memory", "Cannot allocate memory", "out of memory", "bad_alloc",
                            "failed to allocate", "Memory allocation failed"]

@@ -29,7 +29,8 @@ public struct ProgramCompiler: Sendable {
         let executable = directory.appendingPathComponent(name)
         try Data(source.utf8).write(to: main, options: .atomic)
         try? fm.removeItem(at: executable)
-        var arguments = ["-Onone", "-swift-version", "5", "-module-name", "WorkbookExercise",
+        // Line tables let a trap be mapped to the student's line (TrapLocation).
+        var arguments = ["-Onone", "-gline-tables-only", "-swift-version", "5", "-module-name", "WorkbookExercise",
                          "-diagnostic-style", "llvm", "-module-cache-path", moduleCache.path,
                          "-I", engine.modules.path]
         for map in engine.moduleMaps { arguments += ["-Xcc", "-fmodule-map-file=\(map.path)"] }

@@ -199,6 +199,10 @@ final class GradingTests: XCTestCase {
         XCTAssertEqual(crash.status, .crash)
         XCTAssertTrue(crash.message.contains("boom in freeze"), crash.message)
         XCTAssertTrue(crash.message.contains("'freeze'"), crash.message)
+        // At the fatalError's own line of the student's file, not the cell's fence.
+        let submitted = (try? String(contentsOf: Self.fixture!.submissions.appendingPathComponent("broken/q02-freeze-body.md"), encoding: .utf8)) ?? ""
+        let trapLine = (submitted.components(separatedBy: "\n").firstIndex { $0.contains("boom in freeze") } ?? -2) + 1
+        XCTAssertTrue(crash.message.contains("(q02-freeze-body.md:\(trapLine))"), "line \(trapLine): \(crash.message)")
         let loop = grade("broken", "q03-accuracy")
         XCTAssertEqual(loop.status, .timeout, loop.message)
         XCTAssertTrue(loop.message.contains("'metrics'"), loop.message)
