@@ -253,9 +253,10 @@ public final class ExerciseGrader: @unchecked Sendable {
         defer { try? fm.removeItem(at: privateRun) }
         let copy = privateRun.appendingPathComponent("answers.jsonl")
         var exported = Data()
-        if let handle = FileHandle(forReadingAtPath: answers.path) {
-            exported = (try? handle.read(upToCount: 1 << 20)) ?? Data()
-            try? handle.close()
+        switch UntrustedFile.read(answers, limit: 1 << 20) {
+        case .success(let data): exported = data
+        case .failure(.missing): break
+        case .failure(let problem): grade.notes.append("the answers file \(problem); no answers were read")
         }
         try exported.write(to: copy)
         try runChecks(exercise: exercise, includeHidden: includeHidden, answers: copy, grade: &grade)
@@ -336,6 +337,16 @@ public final class ExerciseGrader: @unchecked Sendable {
         }
     }
 
+    /// The message a check's verdict shows: a visible check's whole message; a hidden check's
+    /// author-written summary only (`expectEqual`'s "the values of y", not the values).
+    static func checkMessage(_ record: [String: Any], hidden: Bool, passed: Bool) -> String {
+        if passed { return "" }
+        let message = (record["message"] as? String) ?? ""
+        guard hidden else { return message }
+        let summary = (record["summary"] as? String) ?? ""
+        return summary.isEmpty ? "did not pass" : summary
+    }
+
     /// Runs the checker on the private answers copy; a check that crashes the checker fails and
     /// the checker is restarted after it, so one check cannot take the others down.
     func runChecks(exercise: Exercise, includeHidden: Bool, answers: URL, grade: inout ExerciseGrade) throws {
@@ -367,7 +378,8 @@ public final class ExerciseGrader: @unchecked Sendable {
                     let index = grade.checks.firstIndex { $0.name == checks[c].id }!
                     grade.checks[index].status = passed ? .passed : .failed
                     grade.checks[index].points = passed ? checks[c].points : 0
-                    grade.checks[index].message = (record["message"] as? String) ?? ""
+                    // A hidden check says only what its author wrote, never the expected value.
+                    grade.checks[index].message = Self.checkMessage(record, hidden: checks[c].hidden, passed: passed)
                     next = c + 1
                     started = nil
                 }
@@ -377,7 +389,8 @@ public final class ExerciseGrader: @unchecked Sendable {
                 grade.checks[index].status = .failed
                 let trap = Self.clean(result.stderr).split(separator: "\n").first { $0.contains("Fatal error") || $0.hasPrefix("error: ") }
                 grade.checks[index].message = result.ending == .timedOut ? "the check took too long on your answer"
-                    : "the check could not evaluate your answer" + (trap.map { ": \($0.prefix(300))" } ?? "")
+                    : "the check could not evaluate your answer"
+                        + (checks[s].hidden ? "" : trap.map { ": \($0.prefix(300))" } ?? "")
                 next = s + 1
             } else if result.records.contains(where: { $0["done"] != nil }) {
                 break

@@ -47,6 +47,60 @@ public enum AtomicRename {
     }
 }
 
+/// Reads files that an untrusted program could have replaced: never through a symbolic link,
+/// never from a FIFO, device or folder (which could block or read the host), at most `limit` bytes.
+public enum UntrustedFile {
+    public enum Problem: Error, CustomStringConvertible, Equatable {
+        case missing
+        case symbolicLink
+        case notRegular
+        case linked
+        case unreadable(String)
+        public var description: String {
+            switch self {
+            case .missing: return "is missing"
+            case .symbolicLink: return "is a symbolic link (not followed)"
+            case .notRegular: return "is not a regular file (not read)"
+            case .linked: return "has other hard links (not read)"
+            case .unreadable(let why): return "cannot be read (\(why))"
+            }
+        }
+    }
+
+    /// The first `limit` bytes of the regular file at `url`.
+    public static func read(_ url: URL, limit: Int) -> Result<Data, Problem> {
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: ELOOP on a link.
+        let fd = open(url.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        if fd < 0 {
+            switch errno {
+            case ENOENT: return .failure(.missing)
+            case ELOOP: return .failure(.symbolicLink)
+            default: return .failure(.unreadable(String(cString: strerror(errno))))
+            }
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return .failure(.unreadable(String(cString: strerror(errno)))) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { return .failure(.notRegular) }
+        // A hard link would let the program name a file it cannot read as the one to copy.
+        guard info.st_nlink == 1 else { return .failure(.linked) }
+        var data = Data(count: limit)
+        var total = 0
+        let ok = data.withUnsafeMutableBytes { raw -> Bool in
+            while total < limit {
+                let n = Glibc.read(fd, raw.baseAddress! + total, limit - total)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                if n == 0 { break }
+                total += n
+            }
+            return true
+        }
+        guard ok else { return .failure(.unreadable(String(cString: strerror(errno)))) }
+        data.count = total
+        return .success(data)
+    }
+}
+
 /// A test-only way to kill the process at a named step (`WORKBOOK_TEST_KILL_AT=step`), so tests can
 /// check that an interrupted write leaves the previous result whole and nothing behind.
 public enum TestHooks {

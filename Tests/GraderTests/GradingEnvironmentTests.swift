@@ -148,3 +148,51 @@ final class GradingEnvironmentTests: XCTestCase {
         XCTAssertEqual(names.filter { $0.hasPrefix("gradebook-") }.count, 2)
     }
 }
+
+/// The grader copies a student's answers file without following links or reading special files.
+extension GradingEnvironmentTests {
+    func testAnswersFileSwappedForLinkFifoOrFolderIsNotRead() throws {
+        let (exercises, submissions, engine) = try makeClass()
+        let fm = FileManager.default
+        // A host file the grader can read and the student must never see.
+        let secret = root.appendingPathComponent("instructor-secret.jsonl")
+        try Data("{\"name\":\"bigCount\",\"value\":{\"int\":\"3\"}}\nSECRET-MARKER\n".utf8).write(to: secret)
+        let q1 = try Exercise.load(path: exercises.appendingPathComponent("q01-affine-map.md").path)
+        let swaps = [
+            "link": "try? FileManager.default.removeItem(atPath: \"answers.jsonl\"); try? FileManager.default.createSymbolicLink(atPath: \"answers.jsonl\", withDestinationPath: \"\(secret.path)\")",
+            "hardlink": "try? FileManager.default.removeItem(atPath: \"answers.jsonl\"); try? FileManager.default.linkItem(atPath: \"\(secret.path)\", toPath: \"answers.jsonl\")",
+            "fifo": "try? FileManager.default.removeItem(atPath: \"answers.jsonl\"); _ = mkfifo(\"answers.jsonl\", 0o666)",
+            "folder": "try? FileManager.default.removeItem(atPath: \"answers.jsonl\"); try? FileManager.default.createDirectory(atPath: \"answers.jsonl\", withIntermediateDirectories: false)",
+        ]
+        for (student, code) in swaps {
+            // Wrong values, then the swap after the hand-in cell's exports would have been written.
+            let text = try GradingTests.answer(q1, ["answer": "let y = x\nlet bigCount = 0\natexit { \(code) }"])
+            try fm.createDirectory(at: submissions.appendingPathComponent(student), withIntermediateDirectories: true)
+            try text.write(to: submissions.appendingPathComponent("\(student)/q01-affine-map.md"), atomically: true, encoding: .utf8)
+        }
+        var run = try GradingRun(exercisesDirectory: exercises, submissions: submissions,
+                                 output: root.appendingPathComponent("gradebooks"), engine: engine,
+                                 workDirectory: root.appendingPathComponent("work"))
+        run.parallelism = 2
+        let (grades, written) = try run.run()
+        let byStudent = Dictionary(uniqueKeysWithValues: grades.map { ($0.student, $0) })
+        XCTAssertEqual(byStudent["ann"]?.points, 4, "the honest reference still grades")
+        for student in swaps.keys {
+            let g = try XCTUnwrap(byStudent[student])
+            // No answers read at all: not even the shape check (1 point) the honest wrong answer gets.
+            XCTAssertEqual(g.points, 0, "\(student): \(g.checks)")
+            // Under its own uid the kernel refuses the hard link itself (fs.protected_hardlinks).
+            if student == "hardlink" && Sandbox.isolationAvailable { continue }
+            XCTAssertTrue(g.notes.contains { $0.contains("the answers file") }, "\(student): \(g.notes)")
+        }
+        XCTAssertTrue(byStudent["link"]!.notes.joined().contains("symbolic link"))
+        if !Sandbox.isolationAvailable { XCTAssertTrue(byStudent["hardlink"]!.notes.joined().contains("hard links")) }
+        XCTAssertTrue(byStudent["fifo"]!.notes.joined().contains("not a regular file"))
+        for file in [written.csv, written.json] {
+            XCTAssertFalse(try String(contentsOf: file, encoding: .utf8).contains("SECRET-MARKER"))
+        }
+        for page in try fm.contentsOfDirectory(atPath: written.feedback.path) {
+            XCTAssertFalse(try String(contentsOf: written.feedback.appendingPathComponent(page), encoding: .utf8).contains("SECRET-MARKER"))
+        }
+    }
+}

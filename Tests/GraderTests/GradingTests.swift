@@ -182,6 +182,9 @@ final class GradingTests: XCTestCase {
     func testWrongAnswersLoseExactlyTheirChecks() {
         XCTAssertEqual(points("wrong", "q01-affine-map"), ["y-shape": 1, "y-values": 0, "big-count": 1])
         XCTAssertTrue(grade("wrong", "q01-affine-map").checks[1].message.contains("the values of y"))
+        // A hidden check shows its author's words, never the expected values.
+        XCTAssertEqual(grade("wrong", "q01-affine-map").checks[1].message, "the values of y")
+        XCTAssertFalse(f.grades.flatMap(\.checks).filter(\.hidden).contains { $0.message.contains("expected") })
         XCTAssertEqual(points("wrong", "q02-freeze-body"), ["names": 1, "frozen": 0, "trainable-list": 0])
         XCTAssertTrue(grade("wrong", "q02-freeze-body").checks[1].message.contains("head.weight should be trainable"),
                       grade("wrong", "q02-freeze-body").checks[1].message)
