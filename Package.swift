@@ -40,18 +40,20 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["Torch", "NN", "SystemZlib"]),
         .target(name: "Models", dependencies: ["Torch", "NN"]),
         .target(name: "Vision", dependencies: ["Torch", "CImageCodecs", "SystemZlib"]),
+        // The typed protocol between a running program and its host (records, verdicts, stream markers).
+        .target(name: "ProgramRecords"),
         // What lesson cells call to emit rich outputs (tables, images, plots, progress).
-        .target(name: "NotebookRuntime", dependencies: ["Torch", "Vision"]),
+        .target(name: "NotebookRuntime", dependencies: ["Torch", "Vision", "ProgramRecords"]),
         // Everything a lesson or exercise imports, in one module.
         // The course's shared recipes: tasks A/B, training loops, evaluation, transfer methods.
         .target(name: "Recipes", dependencies: engineTargets + ["Digest"]),
         .target(name: "Workbook", dependencies: engineTargets + ["NotebookRuntime", "Recipes"]),
 
         // Course tooling.
-        .target(name: "Notebook", dependencies: ["CCmark", "Digest", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Notebook", dependencies: ["CCmark", "Digest", "ProgramRecords", .product(name: "Yams", package: "Yams")]),
         .target(name: "Site", dependencies: ["Notebook", "CCmark",
                                              .product(name: "Mustache", package: "swift-mustache")]),
-        .target(name: "Grader", dependencies: ["Notebook"]),
+        .target(name: "Grader", dependencies: ["Notebook", "ProgramRecords"]),
         .executableTarget(name: "WorkbookCLI", dependencies: [
             "Notebook", "Site", "Grader", "Workbook",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -64,7 +66,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Torch", "NN", "Optim", "Models", "Checkpoint"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "VisionTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NotebookTests", dependencies: ["Notebook"]),
+        .testTarget(name: "NotebookTests", dependencies: ["Notebook", "ProgramRecords"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "Notebook"]),
         .testTarget(name: "GraderTests", dependencies: ["Grader", "Notebook"], exclude: ["Fixtures"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "Torch", "NN", "Optim", "Models", "Checkpoint"]),

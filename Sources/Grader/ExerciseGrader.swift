@@ -1,5 +1,6 @@
 import Foundation
 import Notebook
+import ProgramRecords
 
 /// Grades one exercise for one student: assemble the program (student answers + reference given
 /// cells), compile, run it sandboxed with an answers file, then run the trusted checker program
@@ -35,7 +36,7 @@ public final class ExerciseGrader: @unchecked Sendable {
         self.workDirectory = workDirectory.standardizedFileURL
         self.limits = limits
         self.hiddenFolders = hiddenFolders
-        self.compiler = ProgramCompiler(engine: engine, moduleCache: workDirectory.appendingPathComponent("modules"))
+        self.compiler = .exercises(engine: engine, moduleCache: workDirectory.appendingPathComponent("modules"))
     }
 
     var checkersDirectory: URL { workDirectory.appendingPathComponent("checkers") }
@@ -71,7 +72,7 @@ public final class ExerciseGrader: @unchecked Sendable {
                 try? Data().write(to: directory.appendingPathComponent("engine-\(engine.fingerprint)"))
                 result = .success(exe)
             } else {
-                result = .failure(CheckerBuildError(description: "\(exercise.path): the checks do not compile:\n" + output.errors.joined(separator: "\n")))
+                result = .failure(CheckerBuildError(description: "\(exercise.path): the checks do not compile:\n" + output.failureMessages.joined(separator: "\n")))
             }
         }
         lock.lock(); checkers[key] = result; lock.unlock()
@@ -218,11 +219,12 @@ public final class ExerciseGrader: @unchecked Sendable {
                                             name: "program", in: scratch)
         grade.compileSeconds = compiled.seconds
         guard let executable = compiled.executable else {
-            let first = compiled.errors.first ?? "compilation failed"
+            let errors = compiled.failureMessages
+            let first = errors.first ?? "compilation failed"
             grade.status = .compileError
             grade.message = "does not compile: " + first
-            if compiled.errors.count > 1 { grade.message += " (and \(compiled.errors.count - 1) more error\(compiled.errors.count == 2 ? "" : "s"))" }
-            grade.output = compiled.errors.prefix(20).joined(separator: "\n")
+            if errors.count > 1 { grade.message += " (and \(errors.count - 1) more error\(errors.count == 2 ? "" : "s"))" }
+            grade.output = errors.prefix(20).joined(separator: "\n")
             for i in grade.checks.indices { grade.checks[i].status = .failed; grade.checks[i].message = "not run: the program does not compile" }
             return false
         }
@@ -232,17 +234,16 @@ public final class ExerciseGrader: @unchecked Sendable {
         var limits = self.limits
         if let t = exercise.lesson.frontMatter.timeout { limits.wallSeconds = t; limits.cpuSeconds = Int(t.rounded(.up)) * 2 }
         if let mib = exercise.lesson.frontMatter.extra["memory"].flatMap(Int.init) { limits.memoryBytes = mib << 20 }
-        var sandbox = Sandbox(limits: limits, hidden: hiddenPaths(excluding: scratch))
-        if !isolate { sandbox.hidden = [] }
-        let env = ["WORKBOOK_ANSWERS_FILE": answers.path, "WORKBOOK_OUTPUT_FD": "3", "WORKBOOK_THREADS": "1"]
-        let result = isolate
-            ? try sandbox.run(executable: executable.path, directory: scratch, environment: env, uid: uid, recordChannel: true)
-            : try sandbox.runUnisolated(executable: executable.path, directory: scratch, environment: env, recordChannel: true)
+        let sandbox = Sandbox(limits: limits, hidden: isolate ? hiddenPaths(excluding: scratch) : [], uid: uid, isolates: isolate)
+        let env = ["WORKBOOK_ANSWERS_FILE": answers.path, RecordChannel.outputVariable: "3", "WORKBOOK_THREADS": "1"]
+        let result = try ProgramHost.run(ProgramHost.Launch(executable: executable.path, directory: scratch,
+                                                            environment: env, channel: .records),
+                                         policy: .sandboxed(sandbox))
         grade.runSeconds = result.seconds
-        grade.output = Self.clean(result.stdout)
-        let stderr = Self.clean(result.stderr)
+        grade.output = Self.clean(String(decoding: result.stdout, as: UTF8.self))
+        let stderr = Self.clean(String(decoding: result.stderr, as: UTF8.self))
         if result.droppedOutputBytes > 0 {
-            grade.notes.append("the program printed \(result.droppedOutputBytes + result.stdout.utf8.count + result.stderr.utf8.count) bytes; only the first \(limits.outputBytes >> 10) KiB of each stream were kept")
+            grade.notes.append("the program printed \(result.droppedOutputBytes + result.stdout.count + result.stderr.count) bytes; only the first \(limits.outputBytes >> 10) KiB of each stream were kept")
         }
         classify(result, stderr: stderr, program: program, limits: limits, executable: executable, grade: &grade)
 
@@ -287,10 +288,10 @@ public final class ExerciseGrader: @unchecked Sendable {
     }
 
     /// Sets the exercise status from how the program ended.
-    func classify(_ result: SandboxResult, stderr: String, program: SubmissionProgram, limits: SandboxLimits,
+    func classify(_ result: ProgramHost.Outcome, stderr: String, program: SubmissionProgram, limits: SandboxLimits,
                   executable: URL? = nil, grade: inout ExerciseGrade) {
-        let lastCell = result.records.last { ($0["kind"] as? String) == "cell" }?["cell"] as? Int
-        let finished = result.records.contains { ($0["kind"] as? String) == "done" }
+        let lastCell = result.records.last { if case .cell = $0.body { return true } else { return false } }?.cell
+        let finished = result.records.contains { $0.body == .done }
         var place = ""
         if let c = lastCell, c >= 0, c < program.pieces.count {
             let piece = program.pieces[c]
@@ -310,7 +311,7 @@ public final class ExerciseGrader: @unchecked Sendable {
         let trap = stderr.split(separator: "\n").first { $0.contains("Fatal error") || $0.hasPrefix("error: ") || $0.contains("precondition failed") }
             .map { String($0.prefix(500)) }
         switch result.ending {
-        case .timedOut:
+        case .timedOut, .stopped:
             grade.status = .timeout
             grade.message = "stopped after the time limit of \(Int(limits.wallSeconds)) s\(place)"
         // The soft CPU limit signals SIGXCPU; the hard one kills, before the wall clock runs out.
@@ -339,11 +340,9 @@ public final class ExerciseGrader: @unchecked Sendable {
 
     /// The message a check's verdict shows: a visible check's whole message; a hidden check's
     /// author-written summary only (`expectEqual`'s "the values of y", not the values).
-    static func checkMessage(_ record: [String: Any], hidden: Bool, passed: Bool) -> String {
+    static func checkMessage(message: String, summary: String, hidden: Bool, passed: Bool) -> String {
         if passed { return "" }
-        let message = (record["message"] as? String) ?? ""
         guard hidden else { return message }
-        let summary = (record["summary"] as? String) ?? ""
         return summary.isEmpty ? "did not pass" : summary
     }
 
@@ -362,40 +361,47 @@ public final class ExerciseGrader: @unchecked Sendable {
         var limits = SandboxLimits()
         limits.wallSeconds = 60
         limits.cpuSeconds = 120
-        let sandbox = Sandbox(limits: limits)
+        // The checker is trusted code: resource limits, no isolation.
+        let sandbox = Sandbox(limits: limits, isolates: false)
         var next = 0
         var attempts = 0
         while next < checks.count && attempts <= checks.count {
             attempts += 1
-            let result = try sandbox.runUnisolated(executable: checkerURL.path, arguments: [answers.path, String(next)],
-                                                   directory: answers.deletingLastPathComponent(),
-                                                   environment: ["WORKBOOK_VERDICT_FD": "3", "WORKBOOK_THREADS": "1"],
-                                                   recordChannel: true)
+            let result = try ProgramHost.run(ProgramHost.Launch(executable: checkerURL.path, arguments: [answers.path, String(next)],
+                                                                directory: answers.deletingLastPathComponent(),
+                                                                environment: [RecordChannel.verdictVariable: "3", "WORKBOOK_THREADS": "1"],
+                                                                channel: .verdicts),
+                                             policy: .sandboxed(sandbox))
             var started: Int?
-            for record in result.records {
-                if let s = record["start"] as? Int { started = s }
-                if let c = record["check"] as? Int, c >= 0, c < checks.count, let passed = record["passed"] as? Bool {
+            for verdict in result.verdicts {
+                switch verdict {
+                case .start(let s):
+                    started = s
+                case .result(let c, let passed, let message, let summary) where c >= 0 && c < checks.count:
                     let index = grade.checks.firstIndex { $0.name == checks[c].id }!
                     grade.checks[index].status = passed ? .passed : .failed
                     grade.checks[index].points = passed ? checks[c].points : 0
                     // A hidden check says only what its author wrote, never the expected value.
-                    grade.checks[index].message = Self.checkMessage(record, hidden: checks[c].hidden, passed: passed)
+                    grade.checks[index].message = Self.checkMessage(message: message, summary: summary,
+                                                                    hidden: checks[c].hidden, passed: passed)
                     next = c + 1
                     started = nil
+                default:
+                    break
                 }
             }
             if let s = started, s < checks.count {
                 let index = grade.checks.firstIndex { $0.name == checks[s].id }!
                 grade.checks[index].status = .failed
-                let trap = Self.clean(result.stderr).split(separator: "\n").first { $0.contains("Fatal error") || $0.hasPrefix("error: ") }
+                let trap = Self.clean(String(decoding: result.stderr, as: UTF8.self)).split(separator: "\n").first { $0.contains("Fatal error") || $0.hasPrefix("error: ") }
                 grade.checks[index].message = result.ending == .timedOut ? "the check took too long on your answer"
                     : "the check could not evaluate your answer"
                         + (checks[s].hidden ? "" : trap.map { ": \($0.prefix(300))" } ?? "")
                 next = s + 1
-            } else if result.records.contains(where: { $0["done"] != nil }) {
+            } else if result.verdicts.contains(.done) {
                 break
-            } else if started == nil && next < checks.count && !result.records.contains(where: { $0["check"] != nil || $0["start"] != nil }) {
-                grade.notes.append("the checker did not start: \(result.stderr.prefix(300))")
+            } else if started == nil && next < checks.count && result.verdicts.isEmpty {
+                grade.notes.append("the checker did not start: \(String(decoding: result.stderr.prefix(300), as: UTF8.self))")
                 break
             }
         }

@@ -143,8 +143,12 @@ public struct GradingRun {
         return (grades, try book.write(to: output))
     }
 
-    /// The uid reference runs use when isolated (students get 62000 and up).
-    static let referenceUID: UInt32 = 61999
+    /// The uid an exercise's reference run uses when isolated: one per exercise, since references
+    /// of different exercises run at once and each run ends by killing every process of its uid
+    /// (students get 62000 and up).
+    func referenceUID(for exercise: Exercise) -> UInt32 {
+        61000 + UInt32((exercises.firstIndex { $0.name == exercise.name } ?? 0) % 1000)
+    }
 
     func gradeCached(student: String, exercise: Exercise, file: URL?, uid: UInt32) -> ExerciseGrade {
         let key = useCache ? cacheKey(file: file, exercise: exercise) : nil
@@ -156,7 +160,7 @@ public struct GradingRun {
         }
         // Never blame a student for the machine: grade only where the reference passes here.
         let reference = referenceRuns.result(for: exercise) {
-            grader.reference(exercise: exercise, uid: Self.referenceUID)
+            grader.reference(exercise: exercise, uid: referenceUID(for: exercise))
         }
         if let problem = ExerciseGrader.referenceProblem(reference) {
             return ExerciseGrade(student: student, exercise: exercise.name, status: .environmentError,

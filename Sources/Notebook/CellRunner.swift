@@ -1,4 +1,5 @@
 import Foundation
+import ProgramRecords
 
 /// Stage 4 (run): launches a compiled lesson, follows its records as they arrive and enforces
 /// the time limits: a cell's own `timeout=`, else the front matter's `timeout`, else
@@ -14,11 +15,8 @@ public struct CellRunner: Sendable {
     }
 
     /// A record from the program, with the runner's clock when it arrived.
-    public struct Record: @unchecked Sendable {
-        public var seq: Int
-        public var kind: String
-        public var cell: Int?
-        public var fields: [String: Any]
+    public struct TimedRecord: Sendable {
+        public var record: Record
         public var time: Double
     }
 
@@ -32,8 +30,8 @@ public struct CellRunner: Sendable {
     public struct RawRun: Sendable {
         public var stdout: String
         public var stderr: String
-        public var records: [Record]
-        public var termination: ChildProcess.Termination
+        public var records: [TimedRecord]
+        public var ending: ProgramHost.Ending
         public var timeout: Timeout?
         public var duration: Double
         /// The program that ran, for symbolizing a trap's frames.
@@ -48,24 +46,24 @@ public struct CellRunner: Sendable {
 
     public func run(executable: URL, lesson: Lesson) throws -> RawRun {
         var env = ProcessInfo.processInfo.environment
-        env["WORKBOOK_OUTPUT_FD"] = "3"
-        // A crash report with symbolication takes seconds and says nothing a reader needs.
+        env[RecordChannel.outputVariable] = "3"
+        // A crash report with symbolication takes seconds and says nothing a reader needs; the
+        // engine's own handler prints the frames the runner maps to the statement.
         env["SWIFT_BACKTRACE"] = "enable=no"
-        let start = Date()
-        var records: [Record] = []
+        var records: [TimedRecord] = []
         var current: Int? = nil
         var cellStart = 0.0
         var timeout: Timeout?
-        let process = ChildProcess(executable: executable.path, arguments: [], environment: env, recordChannel: true)
-        let result = try process.run(onRecordLine: { line in
-            let now = Date().timeIntervalSince(start)
-            guard let object = (try? JSONSerialization.jsonObject(with: line)) as? [String: Any],
-                  let seq = object["seq"] as? Int, let kind = object["kind"] as? String else { return }
-            let record = Record(seq: seq, kind: kind, cell: object["cell"] as? Int, fields: object, time: now)
-            records.append(record)
-            if kind == "cell" { current = record.cell; cellStart = now }
-            if kind == "done" { current = nil }
-        }, check: {
+        let start = Date()
+        let outcome = try ProgramHost.run(ProgramHost.Launch(executable: executable.path, environment: env, channel: .records),
+                                          onRecord: { record, now in
+            records.append(TimedRecord(record: record, time: now))
+            switch record.body {
+            case .cell: current = record.cell; cellStart = now
+            case .done: current = nil
+            default: break
+            }
+        }, shouldStop: {
             let now = Date().timeIntervalSince(start)
             if now > lessonTimeout {
                 timeout = Timeout(cell: current, limit: lessonTimeout, lessonWide: true)
@@ -77,9 +75,9 @@ public struct CellRunner: Sendable {
             }
             return false
         })
-        return RawRun(stdout: String(decoding: result.stdout, as: UTF8.self),
-                      stderr: String(decoding: result.stderr, as: UTF8.self),
-                      records: records.sorted { $0.seq < $1.seq }, termination: result.termination,
-                      timeout: timeout, duration: Date().timeIntervalSince(start), executable: executable)
+        return RawRun(stdout: String(decoding: outcome.stdout, as: UTF8.self),
+                      stderr: String(decoding: outcome.stderr, as: UTF8.self),
+                      records: records.sorted { $0.record.seq < $1.record.seq }, ending: outcome.ending,
+                      timeout: timeout, duration: outcome.seconds, executable: executable)
     }
 }

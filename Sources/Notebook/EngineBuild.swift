@@ -83,7 +83,7 @@ public struct EngineBuild: Sendable {
 
     /// The targets linked into `WorkbookKit` (what a lesson program runs).
     static let libraryTargets = ["Torch", "NN", "Optim", "Checkpoint", "Models", "Vision", "NotebookRuntime", "Recipes",
-                                 "Workbook", "CEngineSupport", "CImageCodecs", "Digest"]
+                                 "Workbook", "CEngineSupport", "CImageCodecs", "Digest", "ProgramRecords"]
 
     /// Whether a source file of the library (or Package.swift) is newer than the built library, so
     /// that lessons would otherwise run against an older engine than the checkout's.

@@ -60,7 +60,7 @@ public struct LessonPipeline {
         // temporary folder that goes with the run.
         let folder = options.useCache ? buildFolder(for: lesson) : try Self.temporaryFolder(for: lesson)
         defer { if !options.useCache { try? FileManager.default.removeItem(at: folder) } }
-        let compiled = try LessonCompiler(engine: engine).compile(program, lesson: lesson, in: folder)
+        let compiled = try compile(program, lesson: lesson, in: folder)
         let t2 = Date()
         var cells: [CellResult]
         var messages: [String] = []
@@ -104,7 +104,7 @@ public struct LessonPipeline {
             let program = ProgramGenerator().generate(lesson)
             let folder = options.useCache ? buildFolder(for: lesson) : try Self.temporaryFolder(for: lesson)
             defer { if !options.useCache { try? FileManager.default.removeItem(at: folder) } }
-            let compiled = try LessonCompiler(engine: engine).compile(program, lesson: lesson, in: folder)
+            let compiled = try compile(program, lesson: lesson, in: folder)
             if compiled.executable != nil { return [] }
             let errors = compiled.errors.map(\.description)
             return errors.isEmpty ? ["\(lesson.path): error: compilation failed:\n\(compiled.log)"] : errors
@@ -137,7 +137,23 @@ public struct LessonPipeline {
         return url
     }
 
-    static func compileFailure(_ compiled: LessonCompiler.Output, lesson: Lesson) -> ([CellResult], [String]) {
+    /// Compiles a lesson's program to `folder/lesson`; diagnostics in the lesson name their cell,
+    /// and the generated file is called the lesson's generated program.
+    func compile(_ program: ProgramGenerator.Program, lesson: Lesson, in folder: URL) throws -> ProgramCompiler.Output {
+        var output = try ProgramCompiler(engine: engine).compile(source: program.source, name: "lesson", in: folder)
+        let cells = lesson.cells
+        for i in output.diagnostics.indices {
+            let d = output.diagnostics[i]
+            if d.file == lesson.path {
+                output.diagnostics[i].cell = cells.first { d.line > $0.line && d.line < max($0.endLine, $0.line + 2) }?.index
+            } else if d.file == "main.swift (generated)" {
+                output.diagnostics[i].file = "generated program for \(lesson.path)"
+            }
+        }
+        return output
+    }
+
+    static func compileFailure(_ compiled: ProgramCompiler.Output, lesson: Lesson) -> ([CellResult], [String]) {
         var messages: [String] = []
         var cells = lesson.cells.map { cell in
             CellResult(index: cell.index, id: cell.id, line: cell.line,

@@ -1,11 +1,12 @@
 import Foundation
+import ProgramRecords
 
 /// Stage 5 (collect): turns a raw run into per-cell results.
 ///
-/// Before each record the program writes `\u{1E}WB:<seq>` to stdout and stderr, so the text of
-/// each stream after marker `s` and before the next one was written after record `s`; record `s`
-/// names its cell. A cell's outputs are thus, in order: each of its records followed by the stdout
-/// and stderr written after it.
+/// Before each record the program writes `StreamMarker.line(seq)` to stdout and stderr, so the
+/// text of each stream after marker `s` and before the next one was written after record `s`;
+/// record `s` names its cell. A cell's outputs are thus, in order: each of its records followed by
+/// the stdout and stderr written after it.
 public struct OutputCollector: Sendable {
     /// Keep the runtime's raw stack trace in the cell's stderr (`workbook run --backtrace`).
     public var keepsBacktrace: Bool
@@ -14,7 +15,7 @@ public struct OutputCollector: Sendable {
         self.keepsBacktrace = keepsBacktrace
     }
 
-    static let markerPrefix = "\u{1E}WB:"
+    static let markerPrefix = StreamMarker.prefix
 
     /// Splits a stream into the text after each marker (key 0: before the first).
     static func segments(_ stream: String) -> [Int: String] {
@@ -62,40 +63,41 @@ public struct OutputCollector: Sendable {
         }
 
         var owner: Int? = nil
-        let seqs = Set(out.keys).union(err.keys).union(run.records.map(\.seq)).sorted()
-        let bySeq = Dictionary(run.records.map { ($0.seq, $0) }, uniquingKeysWith: { a, _ in a })
+        let seqs = Set(out.keys).union(err.keys).union(run.records.map(\.record.seq)).sorted()
+        let bySeq = Dictionary(run.records.map { ($0.record.seq, $0) }, uniquingKeysWith: { a, _ in a })
         for seq in seqs {
-            if let record = bySeq[seq] {
+            if let timed = bySeq[seq] {
+                let record = timed.record
                 owner = record.cell
-                switch record.kind {
-                case "cell":
+                switch record.body {
+                case .cell:
                     if let c = record.cell {
-                        if let previous = lastStarted { endOfCell[previous] = record.time }
-                        started.append(c); startTimes[c] = record.time; lastStarted = c
+                        if let previous = lastStarted { endOfCell[previous] = timed.time }
+                        started.append(c); startTimes[c] = timed.time; lastStarted = c
                     }
-                case "done":
-                    if let previous = lastStarted { endOfCell[previous] = record.time }
+                case .done:
+                    if let previous = lastStarted { endOfCell[previous] = timed.time }
                     finished = true
-                case "expected-error":
-                    if let c = record.cell { expected[c] = (record.fields["failed"] as? Bool) ?? false }
-                case "text":
-                    append(CellOutput(kind: .text, text: record.fields["text"] as? String ?? ""), to: owner)
-                case "table":
+                case .expectedError(let failed, _):
+                    if let c = record.cell { expected[c] = failed }
+                case .text(let text):
+                    append(CellOutput(kind: .text, text: text), to: owner)
+                case .table(let headers, let rows, let align):
                     var o = CellOutput(kind: .table)
-                    o.headers = record.fields["headers"] as? [String]
-                    o.rows = record.fields["rows"] as? [[String]]
-                    o.align = record.fields["align"] as? [String]
+                    o.headers = headers
+                    o.rows = rows
+                    o.align = align
                     append(o, to: owner)
-                case "image":
+                case .image(let png, let caption):
                     var o = CellOutput(kind: .image)
-                    o.png = record.fields["png"] as? String
-                    o.caption = record.fields["caption"] as? String
+                    o.png = png
+                    o.caption = caption
                     append(o, to: owner)
-                case "svg":
-                    var o = CellOutput(kind: .svg); o.svg = record.fields["svg"] as? String; append(o, to: owner)
-                case "html":
-                    var o = CellOutput(kind: .html); o.html = record.fields["html"] as? String; append(o, to: owner)
-                default:
+                case .svg(let svg):
+                    var o = CellOutput(kind: .svg); o.svg = svg; append(o, to: owner)
+                case .html(let html):
+                    var o = CellOutput(kind: .html); o.html = html; append(o, to: owner)
+                case .begin:
                     break
                 }
             }
@@ -129,15 +131,15 @@ public struct OutputCollector: Sendable {
             } else if let c = lastStarted {
                 results[c].status = .error
                 let reason: String
-                switch run.termination {
+                switch run.ending {
                 case .signalled(let s): reason = "the program crashed (signal \(s))"
                 case .exited(let code): reason = "the program exited with status \(code)"
-                case .killed: reason = "the program was stopped"
+                case .timedOut, .stopped: reason = "the program was stopped"
                 }
                 let message = errorMessage(in: &results[c], lesson: lesson, executable: run.executable)
                 results[c].error = message ?? "\(lesson.path):\(cells[c].line): \(reason) in cell \(c + 1)"
             } else {
-                messages.append("\(lesson.path): the program ended before its first cell (\(run.termination))")
+                messages.append("\(lesson.path): the program ended before its first cell (\(run.ending))")
             }
         }
         return (results, messages)

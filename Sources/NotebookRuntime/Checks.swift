@@ -1,4 +1,5 @@
 import Foundation
+import ProgramRecords
 import Torch
 
 /// A check did not pass; `message` is shown to the student for a visible check. A hidden check
@@ -303,35 +304,27 @@ public enum CheckSession {
             exit(2)
         }
         let first = args.count >= 3 ? Int(args[2]) ?? 0 : 0
-        let fd: Int32 = ProcessInfo.processInfo.environment["WORKBOOK_VERDICT_FD"].flatMap(Int32.init) ?? 1
-        func emit(_ fields: [String: Any]) {
-            guard var data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
-            data.append(UInt8(ascii: "\n"))
+        let fd: Int32 = ProcessInfo.processInfo.environment[RecordChannel.verdictVariable].flatMap(Int32.init) ?? 1
+        func emit(_ verdict: Verdict) {
+            guard let data = try? RecordChannel.encodeLine(verdict) else { return }
             fflush(stdout)
-            data.withUnsafeBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if n < 0 { if errno == EINTR { continue } else { return } }
-                    offset += n
-                }
-            }
+            RecordChannel.write(data, to: fd)
         }
         let answers = Answers.load(path: args[1])
         for (i, check) in checks.enumerated() where i >= first {
-            emit(["start": i])
+            emit(.start(check: i))
             do {
                 try check.body(answers)
-                emit(["check": i, "passed": true, "message": ""])
+                emit(.result(check: i, passed: true, message: "", summary: ""))
             } catch let failure as CheckFailure {
-                emit(["check": i, "passed": false, "message": String(failure.message.prefix(2000)),
-                      "summary": String(failure.summary.prefix(500))])
+                emit(.result(check: i, passed: false, message: String(failure.message.prefix(2000)),
+                             summary: String(failure.summary.prefix(500))))
             } catch {
                 // Any other error's text may carry values; a hidden check shows none of it.
-                emit(["check": i, "passed": false, "message": String("\(error)".prefix(2000)), "summary": ""])
+                emit(.result(check: i, passed: false, message: String("\(error)".prefix(2000)), summary: ""))
             }
         }
-        emit(["done": true])
+        emit(.done)
         exit(0)
     }
 }

@@ -1,19 +1,18 @@
 import Foundation
+import ProgramRecords
 import Torch
 
 /// The connection between a lesson program and the `workbook` runner.
 ///
 /// The runner passes a pipe as a file descriptor named by `WORKBOOK_OUTPUT_FD`; the program writes
-/// one JSON record per line to it (`{"seq":4,"cell":2,"kind":"table",...}`). Before every record
-/// the program flushes stdout and writes the marker line `\u{1E}WB:<seq>` to stdout and stderr, so
-/// the runner can cut both streams into pieces that belong to a cell and sit between records.
-/// Without the variable (a program run by hand) records are printed as plain text instead.
+/// `Record`s to it (the protocol lives in `ProgramRecords`). Without the variable (a program run by
+/// hand) outputs are printed as plain text instead.
 ///
 /// The `_`-prefixed functions are called by generated programs, not by lesson code.
 public enum NotebookSession {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var channel: Int32? = {
-        guard let text = ProcessInfo.processInfo.environment["WORKBOOK_OUTPUT_FD"],
+        guard let text = ProcessInfo.processInfo.environment[RecordChannel.outputVariable],
               let fd = Int32(text), fd >= 0, fcntl(fd, F_GETFD) != -1 else { return nil }
         return fd
     }()
@@ -26,37 +25,26 @@ public enum NotebookSession {
     /// The index of the running cell (-1 before the first).
     public static var currentCell: Int { current }
 
-    /// Emits a record for the current cell. `fields` must be JSON-serialisable.
-    public static func emit(kind: String, _ fields: [String: Any] = [:]) {
+    /// Emits a record for the current cell.
+    public static func emit(_ body: Record.Body) {
         lock.lock(); defer { lock.unlock() }
-        emitLocked(kind: kind, fields)
+        emitLocked(body)
     }
 
-    private static func emitLocked(kind: String, _ fields: [String: Any]) {
+    private static func emitLocked(_ body: Record.Body) {
         guard let fd = channel else { return }
         sequence += 1
         fflush(stdout)
-        let marker = "\u{1E}WB:\(sequence)\n"
+        let marker = StreamMarker.line(sequence)
         fputs(marker, stdout)
         fflush(stdout)
         fputs(marker, stderr)
-        var record = fields
-        record["seq"] = sequence
-        record["kind"] = kind
-        if current >= 0 { record["cell"] = current }
-        guard var data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) else {
-            fputs("workbook: could not encode a '\(kind)' output\n", stderr)
+        let record = Record(seq: sequence, cell: current >= 0 ? current : nil, body: body)
+        guard let data = try? RecordChannel.encodeLine(record) else {
+            fputs("workbook: could not encode a '\(record.kind)' output\n", stderr)
             return
         }
-        data.append(UInt8(ascii: "\n"))
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 { if errno == EINTR { continue } else { return } }
-                offset += n
-            }
-        }
+        RecordChannel.write(data, to: fd)
     }
 
     // MARK: Generated-program hooks
@@ -67,14 +55,14 @@ public enum NotebookSession {
         setvbuf(stdout, nil, _IOLBF, 0)
         if let seed { manualSeed(seed) }
         if let threads { Threads.count = threads }
-        emit(kind: "begin", ["pid": Int(getpid())])
+        emit(.begin(pid: Int(getpid())))
     }
 
     /// A cell starts: later output belongs to it.
     public static func _cell(_ index: Int, line: Int) {
         lock.lock(); defer { lock.unlock() }
         current = index
-        emitLocked(kind: "cell", ["line": line])
+        emitLocked(.cell(line: line))
     }
 
     /// Before an `expect-error` cell: forks. Returns true in the child, which runs the cell; the
@@ -91,7 +79,7 @@ public enum NotebookSession {
             return true
         }
         if pid < 0 {
-            emit(kind: "expected-error", ["failed": false, "status": "fork failed: \(String(cString: strerror(errno)))"])
+            emit(.expectedError(failed: false, status: "fork failed: \(String(cString: strerror(errno)))"))
             return false
         }
         var status: Int32 = 0
@@ -107,7 +95,7 @@ public enum NotebookSession {
             failed = code != 0
             description = "exit \(code)"
         }
-        emit(kind: "expected-error", ["failed": failed, "status": description])
+        emit(.expectedError(failed: failed, status: description))
         return false
     }
 
@@ -122,7 +110,7 @@ public enum NotebookSession {
     public static func _end() {
         lock.lock(); defer { lock.unlock() }
         current = -1
-        emitLocked(kind: "done", [:])
+        emitLocked(.done)
         fflush(stdout)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ProgramRecords
 import Vision
 import Torch
 
@@ -6,7 +7,7 @@ import Torch
 public func show(_ value: Any) {
     let text = String(describing: value)
     if NotebookSession.isCaptured {
-        NotebookSession.emit(kind: "text", ["text": text])
+        NotebookSession.emit(.text(text))
     } else {
         print(text)
     }
@@ -15,7 +16,7 @@ public func show(_ value: Any) {
 /// Shows a table.
 public func show(table: Table) {
     if NotebookSession.isCaptured {
-        NotebookSession.emit(kind: "table", table.record)
+        NotebookSession.emit(table.record)
     } else {
         print(table.plainText)
     }
@@ -24,7 +25,7 @@ public func show(table: Table) {
 /// Shows an SVG document (plots from `LineChart`, `BarChart`, `ConfusionMatrixChart`).
 public func show(svg: String) {
     if NotebookSession.isCaptured {
-        NotebookSession.emit(kind: "svg", ["svg": svg])
+        NotebookSession.emit(.svg(svg))
     } else {
         print("[svg, \(svg.utf8.count) bytes]")
     }
@@ -38,7 +39,7 @@ public func show<Chart: SVGChart>(_ chart: Chart) {
 /// Shows an HTML snippet (rendered as is on the site).
 public func show(html: String) {
     if NotebookSession.isCaptured {
-        NotebookSession.emit(kind: "html", ["html": html])
+        NotebookSession.emit(.html(html))
     } else {
         print(html)
     }
@@ -47,9 +48,7 @@ public func show(html: String) {
 /// Shows an encoded PNG image.
 public func show(png: Data, caption: String? = nil) {
     if NotebookSession.isCaptured {
-        var fields: [String: Any] = ["png": png.base64EncodedString()]
-        if let caption { fields["caption"] = caption }
-        NotebookSession.emit(kind: "image", fields)
+        NotebookSession.emit(.image(png: png.base64EncodedString(), caption: caption))
     } else {
         print("[image, \(png.count) bytes PNG\(caption.map { ": " + $0 } ?? "")]")
     }

@@ -1,3 +1,5 @@
+import ProgramRecords
+
 /// A table of text and numbers, shown by `show(table:)`.
 ///
 ///     show(table: Table(headers: ["layer", "params"], rows: [["conv1", 9408], ["fc", 513_000]]))
@@ -52,10 +54,8 @@ public struct Table: Sendable {
         }
     }
 
-    var record: [String: Any] {
-        ["headers": headers,
-         "rows": rows.map { $0.map(\.description) },
-         "align": resolvedAlignments.map(\.rawValue)]
+    var record: Record.Body {
+        .table(headers: headers, rows: rows.map { $0.map(\.description) }, align: resolvedAlignments.map(\.rawValue))
     }
 
     /// Tab-separated text, for programs run outside the runner.
@@ -63,4 +63,3 @@ public struct Table: Sendable {
         ([headers] + rows.map { $0.map(\.description) }).map { $0.joined(separator: "\t") }.joined(separator: "\n")
     }
 }
-import Foundation

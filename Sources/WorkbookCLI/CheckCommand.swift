@@ -64,7 +64,7 @@ struct CheckCommand: ParsableCommand {
         let fm = FileManager.default
         let scratch = fm.temporaryDirectory.appendingPathComponent("workbook-check-\(getpid())")
         defer { try? fm.removeItem(at: scratch) }
-        let compiler = ProgramCompiler(engine: engine, moduleCache: scratch.appendingPathComponent("modules"))
+        let compiler = ProgramCompiler.exercises(engine: engine, moduleCache: scratch.appendingPathComponent("modules"))
         return try compiler.checkerErrors(for: exercise, in: scratch.appendingPathComponent("checker"))
             .map { $0.hasPrefix(exercise.path) ? $0 : "\(exercise.path): checks: \($0)" }
     }

@@ -11,7 +11,7 @@ final class CheckerCompileTests: XCTestCase {
         let good = try Exercise.load(path: fixture.path)
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("checker-compile-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let compiler = ProgramCompiler(engine: engine, moduleCache: scratch.appendingPathComponent("modules"))
+        let compiler = ProgramCompiler.exercises(engine: engine, moduleCache: scratch.appendingPathComponent("modules"))
         XCTAssertEqual(try compiler.checkerErrors(for: good, in: scratch.appendingPathComponent("good")), [])
 
         // Break the last hidden check cell: its first code line names an undefined variable.
