@@ -38,7 +38,8 @@ let package = Package(
         .target(name: "NN", dependencies: ["Torch"]),
         .target(name: "Optim", dependencies: ["Torch", "NN"]),
         .target(name: "Checkpoint", dependencies: ["Torch", "NN", "SystemZlib"]),
-        .target(name: "Models", dependencies: ["Torch", "NN"]),
+        // Checkpoint: the constructors' `weights:` argument loads .pth/safetensors files.
+        .target(name: "Models", dependencies: ["Torch", "NN", "Checkpoint"]),
         .target(name: "Vision", dependencies: ["Torch", "CImageCodecs", "SystemZlib"]),
         // What lesson cells call to emit rich outputs (tables, images, plots, progress).
         .target(name: "NotebookRuntime", dependencies: ["Torch", "Vision"]),

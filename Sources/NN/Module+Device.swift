@@ -1,0 +1,34 @@
+import Foundation
+import Torch
+
+extension Module {
+    /// Moves the module's parameters and buffers to `device` (`model.to(device)`), returning the
+    /// module. Everything lives on the CPU, so `.cpu` changes nothing; an unavailable device
+    /// (`.cuda`, `.mps`) stops with a message saying the engine computes on the CPU only.
+    @discardableResult
+    public func to(_ device: Device, file: StaticString = #fileID, line: UInt = #line) -> Self {
+        device.checkAvailable("to", file: file, line: line)
+        return self
+    }
+
+    /// The module on the CPU (`model.cpu()`): the module itself.
+    @discardableResult
+    public func cpu() -> Self { self }
+}
+
+/// The outermost module being called on this thread: `model(x)` marks `model`, so a layer deep
+/// inside can say which model it belongs to and under what dotted name.
+enum ModelCall {
+    private static let key = "workbook.NN.ModelCall.root"
+
+    static func run(_ module: Module, _ body: () -> Tensor) -> Tensor {
+        let dictionary = Thread.current.threadDictionary
+        guard dictionary[key] == nil else { return body() }
+        dictionary[key] = module
+        defer { dictionary[key] = nil }
+        return body()
+    }
+
+    /// The model being called on this thread, if any.
+    static var root: Module? { Thread.current.threadDictionary[key] as? Module }
+}
