@@ -9,8 +9,13 @@ import Torch
 
 /// Where a CIFAR split's binary files are, and the message for when they are not.
 enum CIFARFiles {
-    static func missing(_ variant: CIFAR.Variant, root: URL, download: Bool) -> VisionError? {
-        let (folder, archive, first, python) = names(variant)
+    static func missing(_ variant: CIFAR.Variant, root: URL, train: Bool, download: Bool) -> VisionError? {
+        let (folder, archive, python) = names(variant)
+        let first: String
+        switch variant {
+        case .cifar10: first = train ? "data_batch_1.bin" : "test_batch.bin"
+        case .cifar100: first = train ? "train.bin" : "test.bin"
+        }
         let fm = FileManager.default
         let candidates = [root.appendingPathComponent(folder).appendingPathComponent(first), root.appendingPathComponent(first)]
         if candidates.contains(where: { fm.fileExists(atPath: $0.path) }) { return nil }
@@ -26,10 +31,10 @@ enum CIFARFiles {
         return VisionError(file: root.path, message)
     }
 
-    static func names(_ variant: CIFAR.Variant) -> (folder: String, archive: String, first: String, python: String) {
+    static func names(_ variant: CIFAR.Variant) -> (folder: String, archive: String, python: String) {
         switch variant {
-        case .cifar10: return ("cifar-10-batches-bin", "cifar-10-binary.tar.gz", "data_batch_1.bin", "cifar-10-batches-py")
-        case .cifar100: return ("cifar-100-binary", "cifar-100-binary.tar.gz", "train.bin", "cifar-100-python")
+        case .cifar10: return ("cifar-10-batches-bin", "cifar-10-binary.tar.gz", "cifar-10-batches-py")
+        case .cifar100: return ("cifar-100-binary", "cifar-100-binary.tar.gz", "cifar-100-python")
         }
     }
 }
@@ -44,7 +49,7 @@ public struct CIFAR10: Dataset {
 
     /// `CIFAR10(root: "data", train: true, download: true, transform: t)`.
     public init(root: URL, train: Bool = true, download: Bool = false, transform: (any Transform)? = nil) throws {
-        if let problem = CIFARFiles.missing(.cifar10, root: root, download: download) { throw problem }
+        if let problem = CIFARFiles.missing(.cifar10, root: root, train: train, download: download) { throw problem }
         base = try CIFAR(.cifar10, root: root, train: train, transform: transform)
     }
 
@@ -82,7 +87,7 @@ public struct CIFAR100: Dataset {
 
     /// `CIFAR100(root: "data", train: true, download: true, transform: t)`.
     public init(root: URL, train: Bool = true, download: Bool = false, transform: (any Transform)? = nil) throws {
-        if let problem = CIFARFiles.missing(.cifar100(coarse: false), root: root, download: download) { throw problem }
+        if let problem = CIFARFiles.missing(.cifar100(coarse: false), root: root, train: train, download: download) { throw problem }
         base = try CIFAR(.cifar100(coarse: false), root: root, train: train, transform: transform)
     }
 

@@ -193,6 +193,9 @@ extension BatchNorm {
             + "training will go badly. Load pre-trained weights first (model.loadStateDict(...)), or let frozen "
             + "layers learn statistics from the batches as PyTorch does: "
             + "for case let bn as BatchNorm in model.modules() { bn.updatesStatisticsWhenFrozen = true }\n"
-        FileHandle.standardError.write(Data(text.utf8))
+        BatchNorm.warningSink(text)
     }
+
+    /// Where warnings go: stderr (tests replace it to read them).
+    nonisolated(unsafe) static var warningSink: (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }
 }
