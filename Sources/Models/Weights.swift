@@ -126,17 +126,20 @@ public struct ModelWeightsError: Error, CustomStringConvertible, LocalizedError 
     public var errorDescription: String? { message }
 }
 
-/// Loads `weights` into `model` (strictly), for `call` (e.g. `resnet50`) built for `numClasses`.
+/// The checkpoint file `weights` stands for, for `call` (e.g. `resnet50`) built for `numClasses`;
+/// nil for random weights. Named weights are looked up (and fail) before the model is built.
 /// `architecture` keys `Weights.torchvisionFiles`; nil for models torchvision has no weights for.
-func load(_ weights: Weights?, into model: Module, architecture: String?, call: String, numClasses: Int) throws {
-    guard let weights else { return }
-    let url: URL
-    switch weights.source {
-    case .file(let file):
-        url = file
-    case .named(let name):
-        url = try locateNamedWeights(name, architecture: architecture, call: call, numClasses: numClasses)
+func resolve(_ weights: Weights?, architecture: String?, call: String, numClasses: Int) throws -> URL? {
+    switch weights?.source {
+    case nil: return nil
+    case .file(let url): return url
+    case .named(let name): return try locateNamedWeights(name, architecture: architecture, call: call, numClasses: numClasses)
     }
+}
+
+/// Loads the checkpoint at `url` (from `weights`) into `model`, strictly.
+func load(_ url: URL?, from weights: Weights?, into model: Module, call: String, numClasses: Int) throws {
+    guard let url, let weights else { return }
     let dict: StateDict
     do {
         dict = try Checkpoint.load(url)
