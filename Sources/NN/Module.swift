@@ -241,6 +241,14 @@ open class Module: CustomStringConvertible {
         return self
     }
 
+    /// Sets `requiresGrad` on every parameter and returns the module: PyTorch's
+    /// `model.requires_grad_(False)` is `model.requiresGrad(false)` (or `freeze()`).
+    @discardableResult
+    public func requiresGrad(_ requiresGrad: Bool = true) -> Self {
+        for p in parameters() { p.requiresGrad = requiresGrad }
+        return self
+    }
+
     /// Makes every parameter trainable again.
     @discardableResult
     public func unfreeze() -> Self {

@@ -13,6 +13,9 @@ final class PyTorchSpellingTests: XCTestCase {
         XCTAssertTrue(model.cpu() === model)
         let linear: Linear = Linear(2, 3).to("cpu")
         XCTAssertEqual(linear.outFeatures, 3)
+        // model.requires_grad_(False)
+        XCTAssertEqual(model.requiresGrad(false).trainableParameterCount, 0)
+        XCTAssertEqual(model.requiresGrad().trainableParameterCount, model.parameterCount)
     }
 
     func testInFeaturesReadsThroughAModuleTypedHead() {
