@@ -32,7 +32,8 @@ open class Module: CustomStringConvertible {
     /// `model.fc.inFeatures` reads the same with `fc` typed `Module`
     /// (`model.fc = Linear(model.fc.inFeatures, 10)`). A `Linear` answers its own width; a module
     /// without any `Linear` stops with a message. `ResNet.featureCount` is the same number for a
-    /// ResNet whatever its head.
+    /// ResNet whatever its head. A custom module that knows its width overrides it with a computed
+    /// property (`override var inFeatures: Int { width }`); a stored `let inFeatures` cannot.
     open var inFeatures: Int {
         guard let linear = modules().lazy.compactMap({ $0 as? Linear }).first else {
             engineFailure("inFeatures", "\(typeName) has no Linear layer, so no in_features (it is a property of nn.Linear)",

@@ -28,7 +28,9 @@ final class PyTorchSpellingTests: XCTestCase {
         model.fc = Sequential(Dropout(p: 0.2), Linear(512, 64), ReLU(), Linear(64, 7))
         XCTAssertEqual(model.fc.inFeatures, 512)
         XCTAssertEqual(model.fc.outFeatures, 7)
-        XCTAssertEqual(resnet50().fc.inFeatures, resnet50().featureCount)
+        let bottleneck = ResNet(block: .bottleneck, layers: [1, 1, 1, 1], stageWidths: [8, 8, 8, 8])
+        XCTAssertEqual(bottleneck.fc.inFeatures, bottleneck.featureCount)
+        XCTAssertEqual(bottleneck.fc.inFeatures, 32)
         XCTAssertEqual(Linear(inFeatures: 5, outFeatures: 2).inFeatures, 5)
     }
 
