@@ -38,7 +38,8 @@ let package = Package(
         .target(name: "NN", dependencies: ["Torch"]),
         .target(name: "Optim", dependencies: ["Torch", "NN"]),
         .target(name: "Checkpoint", dependencies: ["Torch", "NN", "SystemZlib"]),
-        .target(name: "Models", dependencies: ["Torch", "NN"]),
+        // Checkpoint: the constructors' `weights:` argument loads .pth/safetensors files.
+        .target(name: "Models", dependencies: ["Torch", "NN", "Checkpoint"]),
         .target(name: "Vision", dependencies: ["Torch", "CImageCodecs", "SystemZlib"]),
         // The typed protocol between a running program and its host (records, verdicts, stream markers).
         .target(name: "ProgramRecords"),

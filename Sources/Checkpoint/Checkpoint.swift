@@ -78,3 +78,29 @@ public enum Checkpoint {
         data.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
     }
 }
+
+// Paths as strings, as `torch.save(model.state_dict(), "model.pth")` and `torch.load("model.pth")`
+// take them; relative paths are resolved against the current folder.
+extension Checkpoint {
+    /// `Checkpoint.load("model.pth")`: `load(_:)` with a path (PyTorch's `torch.load(path)`).
+    public static func load(_ path: String) throws -> StateDict {
+        try load(URL(fileURLWithPath: path))
+    }
+
+    /// `Checkpoint.save(model.stateDict(), to: "model.pth")`: `save(_:to:)` with a path
+    /// (PyTorch's `torch.save(model.state_dict(), path)`).
+    public static func save(_ dict: StateDict, to path: String, format: Format? = nil,
+                            metadata: [String: String] = [:]) throws {
+        try save(dict, to: URL(fileURLWithPath: path), format: format, metadata: metadata)
+    }
+
+    /// The format of the file at `path`, judged by its content.
+    public static func format(of path: String) throws -> Format {
+        try format(of: URL(fileURLWithPath: path))
+    }
+
+    /// Everything in the PyTorch checkpoint at `path`, decoded safely.
+    public static func loadPyTorchObject(_ path: String) throws -> PickleValue {
+        try loadPyTorchObject(URL(fileURLWithPath: path))
+    }
+}

@@ -13,3 +13,15 @@ extension StateDict {
         try Checkpoint.save(self, to: url, format: format, metadata: metadata)
     }
 }
+
+extension StateDict {
+    /// Reads the checkpoint at `path` (safetensors or PyTorch, judged by content).
+    public init(contentsOf path: String) throws {
+        self = try Checkpoint.load(path)
+    }
+
+    /// Writes this state dict atomically to `path`, in the format its extension names.
+    public func save(to path: String, format: Checkpoint.Format? = nil, metadata: [String: String] = [:]) throws {
+        try Checkpoint.save(self, to: path, format: format, metadata: metadata)
+    }
+}

@@ -19,8 +19,38 @@ open class Module: CustomStringConvertible {
         engineFailure("forward", "\(typeName) does not override forward(_:)", file: #fileID, line: #line)
     }
 
-    /// Runs `forward`, as calling a module does in PyTorch.
-    public func callAsFunction(_ input: Tensor) -> Tensor { forward(input) }
+    /// Runs `forward`, as calling a module does in PyTorch. The outermost call on a thread marks
+    /// its module as the model being run, so layers can name themselves in warnings.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        ModelCall.run(self) { forward(input) }
+    }
+
+    /// Set once the model has printed the frozen-batch-norm warning (see `BatchNorm`).
+    var hasWarnedAboutUntrainedStatistics = false
+
+    /// The input width of this module's first `Linear` layer: PyTorch's `in_features`, so
+    /// `model.fc.inFeatures` reads the same with `fc` typed `Module`
+    /// (`model.fc = Linear(model.fc.inFeatures, 10)`). A `Linear` answers its own width; a module
+    /// without any `Linear` stops with a message. `ResNet.featureCount` is the same number for a
+    /// ResNet whatever its head. A custom module that knows its width overrides it with a computed
+    /// property (`override var inFeatures: Int { width }`); a stored `let inFeatures` cannot.
+    open var inFeatures: Int {
+        guard let linear = modules().lazy.compactMap({ $0 as? Linear }).first else {
+            engineFailure("inFeatures", "\(typeName) has no Linear layer, so no in_features (it is a property of nn.Linear)",
+                          file: #fileID, line: #line)
+        }
+        return linear.inFeatures
+    }
+
+    /// The output width of this module's last `Linear` layer: PyTorch's `out_features`
+    /// (`model.fc.outFeatures` is the number of classes). Stops with a message without a `Linear`.
+    open var outFeatures: Int {
+        guard let linear = modules().last(where: { $0 is Linear }) as? Linear else {
+            engineFailure("outFeatures", "\(typeName) has no Linear layer, so no out_features (it is a property of nn.Linear)",
+                          file: #fileID, line: #line)
+        }
+        return linear.outFeatures
+    }
 
     // MARK: Discovery
 
@@ -209,6 +239,14 @@ open class Module: CustomStringConvertible {
     @discardableResult
     public func freeze() -> Self {
         for p in parameters() { p.requiresGrad = false }
+        return self
+    }
+
+    /// Sets `requiresGrad` on every parameter and returns the module: PyTorch's
+    /// `model.requires_grad_(False)` is `model.requiresGrad(false)` (or `freeze()`).
+    @discardableResult
+    public func requiresGrad(_ requiresGrad: Bool = true) -> Self {
+        for p in parameters() { p.requiresGrad = requiresGrad }
         return self
     }
 

@@ -24,6 +24,22 @@ open class Adam: Optimizer {
                   maximize: maximize, file: file, line: line)
     }
 
+    /// `Adam(params: model.parameters(), lr: 1e-3)`, as `optim.Adam(params=..., lr=...)`.
+    public convenience init(params: [Tensor], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8,
+                            weightDecay: Double = 0, amsgrad: Bool = false, maximize: Bool = false,
+                            file: StaticString = #fileID, line: UInt = #line) {
+        self.init([ParamGroup(params: params)], lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad,
+                  maximize: maximize, file: file, line: line)
+    }
+
+    /// Parameter groups labelled as in PyTorch: `Adam(params: [ParamGroup(...), ...], lr: 1e-3)`.
+    public convenience init(params: [ParamGroup], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8,
+                            weightDecay: Double = 0, amsgrad: Bool = false, maximize: Bool = false,
+                            file: StaticString = #fileID, line: UInt = #line) {
+        self.init(params, lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad,
+                  maximize: maximize, file: file, line: line)
+    }
+
     init(decoupled groups: [ParamGroup], lr: Double, betas: (Double, Double), eps: Double, weightDecay: Double,
          amsgrad: Bool, maximize: Bool, file: StaticString, line: UInt) {
         decoupledWeightDecay = true
@@ -112,6 +128,22 @@ public final class AdamW: Adam {
                             weightDecay: Double = 1e-2, amsgrad: Bool = false, maximize: Bool = false,
                             file: StaticString = #fileID, line: UInt = #line) {
         self.init([ParamGroup(params: params)], lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad,
+                  maximize: maximize, file: file, line: line)
+    }
+
+    /// `AdamW(params: model.parameters(), lr: 1e-3)`, as `optim.AdamW(params=..., lr=...)`.
+    public convenience init(params: [Tensor], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8,
+                            weightDecay: Double = 1e-2, amsgrad: Bool = false, maximize: Bool = false,
+                            file: StaticString = #fileID, line: UInt = #line) {
+        self.init([ParamGroup(params: params)], lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad,
+                  maximize: maximize, file: file, line: line)
+    }
+
+    /// Parameter groups labelled as in PyTorch.
+    public convenience init(params: [ParamGroup], lr: Double = 1e-3, betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8,
+                            weightDecay: Double = 1e-2, amsgrad: Bool = false, maximize: Bool = false,
+                            file: StaticString = #fileID, line: UInt = #line) {
+        self.init(params, lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad,
                   maximize: maximize, file: file, line: line)
     }
 }

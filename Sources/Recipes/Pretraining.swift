@@ -113,15 +113,67 @@ public struct SourceModelManifest: Codable, Sendable, Equatable {
 }
 
 /// The course's source model: `smallResNet(numClasses: 5)` with the committed weights, strictly
-/// loaded, in eval mode. `folder` is the package's `models/` (lessons run from the package root).
-public func loadSourceModel(folder: URL = URL(fileURLWithPath: SourceModelManifest.defaultFolder)) throws -> SmallResNet {
+/// loaded, in eval mode. `folder` defaults to the package's `models/` (`SourceModelManifest.packageModelsFolder()`),
+/// wherever the lesson file and the working folder are.
+public func loadSourceModel(folder: URL? = nil) throws -> SmallResNet {
     let model = smallResNet(numClasses: 5)
-    let weights = try Checkpoint.load(folder.appendingPathComponent(SourceModelManifest.defaultWeightsFile))
-    try model.loadStateDict(weights, strict: true)
+    try model.loadStateDict(try loadSourceWeights(folder: folder), strict: true)
     return model.eval()
 }
 
+/// `loadSourceModel(folder: "models")`: the folder as a path.
+public func loadSourceModel(folder: String) throws -> SmallResNet {
+    try loadSourceModel(folder: URL(fileURLWithPath: folder))
+}
+
 /// The source model's weights as a state dict (what transfer recipes start from).
-public func loadSourceWeights(folder: URL = URL(fileURLWithPath: SourceModelManifest.defaultFolder)) throws -> StateDict {
-    try Checkpoint.load(folder.appendingPathComponent(SourceModelManifest.defaultWeightsFile))
+public func loadSourceWeights(folder: URL? = nil) throws -> StateDict {
+    let folder = try folder ?? SourceModelManifest.packageModelsFolder()
+    return try Checkpoint.load(folder.appendingPathComponent(SourceModelManifest.defaultWeightsFile))
+}
+
+/// The source model's weights could not be found.
+public struct SourceModelNotFound: Error, CustomStringConvertible, LocalizedError {
+    public let searched: [String]
+    public var description: String {
+        "the course's source model (\(SourceModelManifest.defaultFolder)/\(SourceModelManifest.defaultWeightsFile)) was not found; "
+            + "looked in \(searched.joined(separator: ", ")). Run the lesson with `workbook run` inside the package, "
+            + "set WORKBOOK_PACKAGE_ROOT to the package folder, or pass loadSourceModel(folder:)"
+    }
+    public var errorDescription: String? { description }
+}
+
+extension SourceModelManifest {
+    /// The package's `models/` folder holding the source weights: under `WORKBOOK_PACKAGE_ROOT`
+    /// when the runner sets it; otherwise the nearest `models/` with the weights file in the
+    /// current folder or a parent, then beside the running program or a parent (lessons are
+    /// compiled inside the package's `.workbook/`).
+    public static func packageModelsFolder(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                           currentFolder: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
+                                           executable: URL? = Bundle.main.executableURL) throws -> URL {
+        let fm = FileManager.default
+        func hasWeights(_ folder: URL) -> Bool {
+            fm.fileExists(atPath: folder.appendingPathComponent(defaultWeightsFile).path)
+        }
+        var searched: [String] = []
+        if let root = environment["WORKBOOK_PACKAGE_ROOT"], !root.isEmpty {
+            let folder = URL(fileURLWithPath: root, relativeTo: currentFolder).appendingPathComponent(defaultFolder).standardizedFileURL
+            if hasWeights(folder) { return folder }
+            searched.append("\(folder.path) (WORKBOOK_PACKAGE_ROOT)")
+        }
+        var starts = [currentFolder.standardizedFileURL]
+        if let executable { starts.append(executable.deletingLastPathComponent().standardizedFileURL) }
+        for start in starts {
+            var folder = start
+            while true {
+                let candidate = folder.appendingPathComponent(defaultFolder)
+                if hasWeights(candidate) { return candidate }
+                let parent = folder.deletingLastPathComponent()
+                if parent.path == folder.path { break }
+                folder = parent
+            }
+            searched.append("\(start.path)/\(defaultFolder) and its parents' \(defaultFolder)")
+        }
+        throw SourceModelNotFound(searched: searched)
+    }
 }

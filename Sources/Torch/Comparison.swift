@@ -85,7 +85,9 @@ extension Tensor {
         return compare(a, Tensor(value), kind, file: #fileID, line: #line)
     }
 
-    /// `self == other` element-wise (broadcasting), as a Bool tensor.
+    /// `self == other` element-wise (broadcasting), as a Bool tensor: PyTorch's `torch.eq`,
+    /// `a.eq(b)` and `a == b`. Also spelled `a .== b` and `a == b` (see `==` below), e.g. the
+    /// accuracy idiom `(predicted == labels).sum()`.
     public func eq(_ other: Tensor, file: StaticString = #fileID, line: UInt = #line) -> Tensor { Tensor.compare(self, other, .eq, file: file, line: line) }
     /// `self != other` element-wise.
     public func ne(_ other: Tensor, file: StaticString = #fileID, line: UInt = #line) -> Tensor { Tensor.compare(self, other, .ne, file: file, line: line) }
@@ -105,6 +107,7 @@ extension Tensor {
     public func gt(_ value: Float) -> Tensor { Tensor.compare(self, value, .gt) }
     public func ge(_ value: Float) -> Tensor { Tensor.compare(self, value, .ge) }
 
+    /// Element-wise equality (`a.eq(b)`), Swift's SIMD spelling; see also `==`.
     public static func .== (a: Tensor, b: Tensor) -> Tensor { a.eq(b) }
     public static func .!= (a: Tensor, b: Tensor) -> Tensor { a.ne(b) }
     public static func .< (a: Tensor, b: Tensor) -> Tensor { a.lt(b) }
@@ -125,6 +128,20 @@ extension Tensor {
     public static func .<= (a: Float, b: Tensor) -> Tensor { b.ge(a) }
     public static func .> (a: Float, b: Tensor) -> Tensor { b.lt(a) }
     public static func .>= (a: Float, b: Tensor) -> Tensor { b.le(a) }
+
+    // PyTorch's `predicted == labels` is element-wise. Tensor is not Equatable (a whole-tensor
+    // test is `equal(_:)`), so `==` is free to mean the same here; the ordering operators stay
+    // `.<`, `.>` ... so that `<` keeps its Bool meaning everywhere else.
+
+    /// Element-wise equality as a Bool tensor, as PyTorch's `a == b` (`torch.eq`):
+    /// `(predicted == labels).sum()` counts the matches. For one Bool, use `a.equal(b)`.
+    public static func == (a: Tensor, b: Tensor) -> Tensor { a.eq(b) }
+    /// Element-wise inequality as a Bool tensor, as PyTorch's `a != b` (`torch.ne`).
+    public static func != (a: Tensor, b: Tensor) -> Tensor { a.ne(b) }
+    /// Element-wise comparison with a number, as PyTorch's `t == 3`.
+    public static func == (a: Tensor, b: Float) -> Tensor { a.eq(b) }
+    /// Element-wise comparison with a number, as PyTorch's `t != 3`.
+    public static func != (a: Tensor, b: Float) -> Tensor { a.ne(b) }
 
     // MARK: Logical ops on Bool tensors (non-zero counts as true for other dtypes)
 

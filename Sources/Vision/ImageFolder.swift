@@ -16,14 +16,32 @@ public struct DatasetLoadingError: Error, CustomStringConvertible, LocalizedErro
 
 /// Images stored one sub-folder per class (`root/cat/001.jpg`, `root/dog/xyz.png`), as
 /// `torchvision.datasets.ImageFolder`: class names are the sorted folder names, files are found
-/// recursively and sorted, and only the given extensions are kept (case-insensitive).
+/// recursively and sorted, and only the given extensions are kept (case-insensitive). As with
+/// torchvision's default loader, every image is converted to RGB (gray replicated, alpha
+/// dropped); `loader: .asStored` keeps the channels of the file.
 public struct ImageFolder: Dataset {
+    /// Turns a decoded file into the sample image (torchvision's `loader`).
+    public struct Loader: Sendable {
+        let convert: @Sendable (Image) -> Image
+
+        /// A custom conversion of each decoded image.
+        public init(_ convert: @escaping @Sendable (Image) -> Image) { self.convert = convert }
+
+        /// RGB, as torchvision's default loader (`PIL.Image.open(path).convert("RGB")`).
+        public static let rgb = Loader { $0.rgb() }
+        /// The file's own channels (1 for gray PNGs, 4 with alpha).
+        public static let asStored = Loader { $0 }
+        /// One gray channel (`convert("L")`).
+        public static let grayscale = Loader { $0.grayscale() }
+    }
+
     public let root: URL
     public let classes: [String]
     /// Every image file and its label, sorted by class then path.
     public let samples: [(url: URL, label: Int)]
     public let transform: (any Transform)?
     public let limits: ImageDecodingLimits
+    public let loader: Loader
 
     public static let defaultExtensions = ["jpg", "jpeg", "png"]
 
@@ -31,7 +49,7 @@ public struct ImageFolder: Dataset {
     /// unreadable files are reported together in one `DatasetLoadingError`, so a damaged file
     /// fails at load time rather than in the middle of an epoch.
     public init(root: URL, extensions: [String] = ImageFolder.defaultExtensions, transform: (any Transform)? = nil,
-                verify: Bool = true, limits: ImageDecodingLimits = .default) throws {
+                loader: Loader = .rgb, verify: Bool = true, limits: ImageDecodingLimits = .default) throws {
         let fm = FileManager.default
         var isFolder: ObjCBool = false
         guard fm.fileExists(atPath: root.path, isDirectory: &isFolder), isFolder.boolValue else {
@@ -94,6 +112,19 @@ public struct ImageFolder: Dataset {
         self.samples = samples
         self.transform = transform
         self.limits = limits
+        self.loader = loader
+    }
+
+    /// `ImageFolder(root: "data/train", transform: t)`: the folder by path, as torchvision takes it.
+    public init(root: String, extensions: [String] = ImageFolder.defaultExtensions, transform: (any Transform)? = nil,
+                loader: Loader = .rgb, verify: Bool = true, limits: ImageDecodingLimits = .default) throws {
+        try self.init(root: URL(fileURLWithPath: root), extensions: extensions, transform: transform, loader: loader,
+                      verify: verify, limits: limits)
+    }
+
+    /// `ImageFolder("data/train", transform: t)`, as torchvision's positional root.
+    public init(_ root: String, transform: (any Transform)? = nil, loader: Loader = .rgb) throws {
+        try self.init(root: URL(fileURLWithPath: root), transform: transform, loader: loader)
     }
 
     public var count: Int { samples.count }
@@ -103,10 +134,11 @@ public struct ImageFolder: Dataset {
         return samples[index].label
     }
 
-    /// The decoded image at `index`, or the error if the file can no longer be read.
+    /// The image at `index` as the loader makes it (RGB by default), or the error if the file can
+    /// no longer be read.
     public func loadImage(at index: Int) throws -> Image {
         checkIndex(index, samples.count, "ImageFolder")
-        return try Image(contentsOf: samples[index].url, limits: limits)
+        return loader.convert(try Image(contentsOf: samples[index].url, limits: limits))
     }
 
     /// Decodes (and transforms) sample `index`. A file that became unreadable after loading
@@ -125,6 +157,11 @@ public struct ImageFolder: Dataset {
 /// class (a "/" in a class name becomes "-"). Samples must be images or `[C, H, W]` Float tensors
 /// in [0, 1]. Files are written atomically. Note that ImageFolder orders classes by folder name,
 /// so reading back can number classes differently from the source dataset.
+public func writeImageFolder(_ dataset: any Dataset, to root: String, generator: Generator = Generator(seed: 0)) throws {
+    try writeImageFolder(dataset, to: URL(fileURLWithPath: root), generator: generator)
+}
+
+/// Writes a dataset as an ImageFolder of PNGs (see the `String` overload).
 public func writeImageFolder(_ dataset: any Dataset, to root: URL, generator: Generator = Generator(seed: 0)) throws {
     let fm = FileManager.default
     let names = dataset.classes.map { $0.replacingOccurrences(of: "/", with: "-") }

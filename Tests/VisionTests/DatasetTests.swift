@@ -168,8 +168,12 @@ final class DatasetTests: XCTestCase {
         let back = try ImageFolder(root: root)
         XCTAssertEqual(back.classes, ["a-b", "c"])
         XCTAssertEqual(back.samples.map { $0.url.lastPathComponent }, ["0.png", "2.png", "4.png", "1.png", "3.png", "5.png"])
-        XCTAssertEqual(back[5].0.image, images[5])
-        XCTAssertEqual(back[1].0.image, images[2])
+        // As torchvision's default loader, gray files come back RGB; `.asStored` keeps one channel.
+        XCTAssertEqual(back[5].0.image, images[5].rgb())
+        XCTAssertEqual(back[1].0.image, images[2].rgb())
+        let asStored = try ImageFolder(root: root, loader: .asStored)
+        XCTAssertEqual(asStored[5].0.image, images[5])
+        XCTAssertEqual(asStored[1].0.image, images[2])
     }
 
     // MARK: CIFAR

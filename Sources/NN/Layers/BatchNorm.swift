@@ -14,6 +14,12 @@ import Torch
 /// common fine-tuning pitfall; here it cannot happen by accident. Set
 /// `updatesStatisticsWhenFrozen = true` to get PyTorch's behaviour. Layers without affine
 /// parameters, or with `trackRunningStats == false`, are never considered frozen.
+///
+/// Keeping statistics is right for pre-trained weights, and wrong for statistics that were never
+/// trained (a model with random weights: mean 0, variance 1, `num_batches_tracked == 0`), which
+/// then normalise nothing and losses explode. A training-mode forward of such a frozen layer prints
+/// one warning per model on stderr, naming the layer and the two fixes (load pre-trained weights,
+/// or set `updatesStatisticsWhenFrozen`).
 open class BatchNorm: Module {
     public let numFeatures: Int
     public let eps: Float
@@ -73,6 +79,7 @@ open class BatchNorm: Module {
                           + "\(numFeatures) channels in dimension 1, got \(describe(shape: input.shape))", file: #fileID, line: #line)
         }
         let keepStatistics = isFrozen && !updatesStatisticsWhenFrozen
+        if isTraining && keepStatistics { warnIfStatisticsNeverTrained() }
         let useBatchStatistics = (isTraining && !keepStatistics) || runningMean == nil
         var factor = momentum ?? 0
         if isTraining && trackRunningStats && !keepStatistics, let counter = numBatchesTracked {
@@ -130,6 +137,7 @@ extension BatchNorm {
     /// addition and the ReLU in one pass (`batchNormReLU`, `batchNormAddReLU`).
     public func forward(convolving input: Tensor, with conv: Conv2d, adding residual: Tensor? = nil,
                         reLU: Bool, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
+        if isTraining && isFrozen && !updatesStatisticsWhenFrozen { warnIfStatisticsNeverTrained() }
         let tensors = [input, conv.weight] + [conv.bias, weight, bias, residual].compactMap { $0 }
         guard BatchNorm.foldsIntoConvolution, usesRunningStatistics,
               !(GradMode.isEnabled && tensors.contains(where: \.requiresGrad)),
@@ -155,4 +163,39 @@ extension BatchNorm {
                             reLU: reLU, stride: conv.stride, padding: conv.padding, dilation: conv.dilation,
                             groups: conv.groups, file: file, line: line)
     }
+}
+
+extension BatchNorm {
+    /// True while the running statistics are still the initial ones (no batch counted, mean 0,
+    /// variance 1): they describe no data, so keeping them normalises nothing.
+    public var hasInitialStatistics: Bool {
+        guard let runningMean, let runningVar else { return false }
+        if let counter = numBatchesTracked, counter.intItem() != 0 { return false }
+        return runningMean.scalars.allSatisfy { $0 == 0 } && runningVar.scalars.allSatisfy { $0 == 1 }
+    }
+
+    /// Prints, once per model (or once per layer called on its own), why a frozen layer with
+    /// never-trained statistics will not normalise, and the fixes.
+    func warnIfStatisticsNeverTrained() {
+        let model = ModelCall.root ?? self
+        guard !model.hasWarnedAboutUntrainedStatistics, hasInitialStatistics else { return }
+        model.hasWarnedAboutUntrainedStatistics = true
+        let named = model.namedModules()
+        let name = named.first { $0.1 === self }?.0 ?? ""
+        let others = named.filter { entry in
+            guard entry.1 !== self, let bn = entry.1 as? BatchNorm else { return false }
+            return bn.isFrozen && !bn.updatesStatisticsWhenFrozen && bn.hasInitialStatistics
+        }.count
+        let layer = name.isEmpty ? "\(typeName)" : "\(typeName) '\(name)' of \(model.typeName)"
+        let also = others == 0 ? "" : " (and \(others) other frozen batch-norm layer\(others == 1 ? "" : "s"))"
+        let text = "warning: \(layer)\(also) is frozen, so in training mode it keeps its running statistics, "
+            + "but they were never trained (num_batches_tracked = 0, mean 0, variance 1): it does not normalise, and "
+            + "training will go badly. Load pre-trained weights first (model.loadStateDict(...)), or let frozen "
+            + "layers learn statistics from the batches as PyTorch does: "
+            + "for case let bn as BatchNorm in model.modules() { bn.updatesStatisticsWhenFrozen = true }\n"
+        BatchNorm.warningSink(text)
+    }
+
+    /// Where warnings go: stderr (tests replace it to read them).
+    nonisolated(unsafe) static var warningSink: (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }
 }

@@ -3,14 +3,18 @@ import Torch
 /// `y = x Wᵀ + b` (`nn.Linear`). Weight `[out, in]`; PyTorch's initialisation: weight
 /// kaiming-uniform with a = √5 (U(-1/√in, 1/√in)), bias U(-1/√in, 1/√in).
 public final class Linear: Module {
-    public let inFeatures: Int
-    public let outFeatures: Int
+    private let inputWidth: Int
+    private let outputWidth: Int
+    /// Width of the input (`in_features`).
+    public override var inFeatures: Int { inputWidth }
+    /// Width of the output (`out_features`).
+    public override var outFeatures: Int { outputWidth }
     @Parameter public var weight: Tensor
     @Parameter public var bias: Tensor?
 
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true) {
-        self.inFeatures = inFeatures
-        self.outFeatures = outFeatures
+        inputWidth = inFeatures
+        outputWidth = outFeatures
         let initialize = !Init.skipsDefaultInitialization
         let w = Tensor.zeros([outFeatures, inFeatures])
         self.weight = initialize ? Init.kaimingUniform(w, a: 5.0.squareRoot()) : w
