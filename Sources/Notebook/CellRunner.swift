@@ -8,6 +8,9 @@ import ProgramRecords
 public struct CellRunner: Sendable {
     public var defaultCellTimeout: Double
     public var lessonTimeout: Double
+    /// Added to the runner's own environment (e.g. `WORKBOOK_PACKAGE_ROOT`, so `loadSourceModel()`
+    /// finds the package's `models/` wherever the program was built).
+    public var environment: [String: String] = [:]
 
     public init(defaultCellTimeout: Double = 600, lessonTimeout: Double = 3600) {
         self.defaultCellTimeout = defaultCellTimeout
@@ -45,7 +48,7 @@ public struct CellRunner: Sendable {
     }
 
     public func run(executable: URL, lesson: Lesson) throws -> RawRun {
-        var env = ProcessInfo.processInfo.environment
+        var env = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         env[RecordChannel.outputVariable] = "3"
         // A crash report with symbolication takes seconds and says nothing a reader needs; the
         // engine's own handler prints the frames the runner maps to the statement.

@@ -67,7 +67,8 @@ public struct LessonPipeline {
         var runSeconds = 0.0
         var timedOut = false
         if let executable = compiled.executable {
-            let runner = CellRunner(defaultCellTimeout: options.defaultCellTimeout, lessonTimeout: options.lessonTimeout)
+            var runner = CellRunner(defaultCellTimeout: options.defaultCellTimeout, lessonTimeout: options.lessonTimeout)
+            runner.environment["WORKBOOK_PACKAGE_ROOT"] = engine.packageRoot.path
             let raw = try runner.run(executable: executable, lesson: lesson)
             runSeconds = raw.duration
             timedOut = raw.timeout != nil

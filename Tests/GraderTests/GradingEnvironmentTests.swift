@@ -117,13 +117,15 @@ final class GradingEnvironmentTests: XCTestCase {
         let workbook = try workbookExecutable()
         let output = root.appendingPathComponent("gradebooks")
         func grade(killAt: String?) throws -> ChildProcess.Result {
+            // Bounded: a stale engine would make the CLI wait for the package lock `swift test` holds.
+            let started = Date()
             var env = ProcessInfo.processInfo.environment
             env["WORKBOOK_PACKAGE_ROOT"] = engine.packageRoot.path
             env["WORKBOOK_TEST_KILL_AT"] = killAt
             return try ChildProcess(executable: workbook.path,
                                     arguments: ["grade", submissions.path, "--exercises", exercises.path, "--out", output.path,
                                                 "--jobs", "1"],
-                                    environment: env).run()
+                                    environment: env).run(check: { Date().timeIntervalSince(started) > 300 })
         }
         let fm = FileManager.default
         let good = try grade(killAt: nil)
