@@ -82,6 +82,10 @@ def parse_args(argv=None):
                        help="safetensors file with an already normalised 'input' batch: "
                             "rank 0 writes the final model's eval logits on it")
     check.add_argument("--logits-out", help="where to write those logits ('logits'), next to the input")
+    check.add_argument("--check-out",
+                       help="rank 0 writes the final model's eval logits on the first --check-count test images "
+                            "('logits', and their positions in the test split as 'index'), to compare with the engine")
+    check.add_argument("--check-count", type=int, default=16)
     args = p.parse_args(argv)
     if args.dataset == "imagefolder" and not args.data_dir:
         p.error("--dataset imagefolder needs --data-dir")
@@ -379,6 +383,14 @@ def main(argv=None):
                 logits = model(batch["input"].to(device)).cpu()
             safetensors_io.save({"logits": logits}, args.logits_out)
             log(rank, f"wrote {args.logits_out} (logits {list(logits.shape)})")
+        if args.check_out and test_set is not None:
+            count = min(args.check_count, len(test_set))
+            x = torch.stack([test_set[i][0] for i in range(count)])
+            with torch.no_grad():
+                logits = model(((x - mean) / std).to(device)).cpu()
+            safetensors_io.save({"logits": logits, "index": torch.arange(count)}, args.check_out,
+                                {"what": f"eval logits of the first {count} test images, normalised by finetune.py"})
+            log(rank, f"wrote {args.check_out} (logits of {count} test images)")
     if world > 1:
         dist.barrier()  # the others wait for rank 0's file, so the job ends when it is written
         dist.destroy_process_group()
