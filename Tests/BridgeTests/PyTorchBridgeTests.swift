@@ -39,7 +39,11 @@ final class PyTorchBridgeTests: XCTestCase {
         candidates.append((environment["TORCH_VENV"].flatMap { $0.isEmpty ? nil : $0 } ?? "/opt/torchenv") + "/bin/python")
         candidates.append("/usr/bin/env")
         var tried: [String] = []
-        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
+        for candidate in candidates {
+            guard FileManager.default.isExecutableFile(atPath: candidate) else {
+                tried.append("\(candidate) (not there)")
+                continue
+            }
             let arguments = candidate == "/usr/bin/env" ? ["python3", "-c", "import torch"] : ["-c", "import torch"]
             if let run = try? ProcessRun(URL(fileURLWithPath: candidate), arguments, timeout: 120), run.status == 0 {
                 if candidate == "/usr/bin/env" {
