@@ -93,6 +93,17 @@ def parse_args(argv=None):
         p.error("--logits-input and --logits-out go together")
     if args.batch_size < 1 or args.epochs < 1:
         p.error("--batch-size and --epochs must be at least 1")
+    try:
+        classes = [int(c) for c in args.classes.split(",")]
+    except ValueError:
+        p.error(f"--classes {args.classes!r}: expected Fashion-MNIST labels 0-9 separated by commas, e.g. 5,6,7,8,9")
+    if len(classes) < 2 or len(set(classes)) != len(classes) or not all(0 <= c <= 9 for c in classes):
+        p.error(f"--classes {args.classes!r}: expected at least two different labels from 0-9")
+    out_folder = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_folder):
+        p.error(f"--out {args.out}: the folder {out_folder} does not exist")
+    if args.arch != "small-resnet" and not args.arch.startswith(("resnet", "wide_resnet", "resnext")):
+        p.error(f"--arch {args.arch!r}: expected small-resnet or a torchvision ResNet name (resnet18, resnet50, ...)")
     return args
 
 
