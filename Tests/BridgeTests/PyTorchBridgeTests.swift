@@ -96,9 +96,12 @@ final class PyTorchBridgeTests: XCTestCase {
 
     /// Absolute agreement to `tolerance` (logits, losses), or with `relative`, to `tolerance` times the
     /// reference's largest magnitude (gradients, which are small and carry summation-order noise).
+    /// Returns the largest difference, in units of the allowed scale.
+    @discardableResult
     private func assertClose(_ actual: Tensor, _ reference: Tensor?, _ what: String, tolerance: Float = 1e-4,
-                             relative: Bool = false, file: StaticString = #filePath, line: UInt = #line) {
-        guard let reference else { return XCTFail("PyTorch wrote no \(what)", file: file, line: line) }
+                             relative: Bool = false, report: Bool = true,
+                             file: StaticString = #filePath, line: UInt = #line) -> Float {
+        guard let reference else { XCTFail("PyTorch wrote no \(what)", file: file, line: line); return .infinity }
         XCTAssertEqual(actual.shape, reference.shape, what, file: file, line: line)
         let a = actual.scalars, r = reference.scalars
         let scale = relative ? max(r.map(abs).max() ?? 0, 1e-6) : 1
@@ -106,10 +109,11 @@ final class PyTorchBridgeTests: XCTestCase {
         for i in 0..<min(a.count, r.count) where abs(a[i] - r[i]) > worst.difference {
             worst = (i, abs(a[i] - r[i]))
         }
-        print("\(what): largest |engine - PyTorch| = \(worst.difference) (scale \(scale))")
+        if report { print("\(what): largest |engine - PyTorch| = \(worst.difference)") }
         XCTAssertLessThanOrEqual(worst.difference, tolerance * scale,
                                  "\(what)[\(worst.index)]: engine \(a[worst.index]) vs PyTorch \(r[worst.index])",
                                  file: file, line: line)
+        return worst.difference / scale
     }
 
     /// Eight normalised test images of task B and their labels: a fixed batch both sides see.
@@ -164,11 +168,14 @@ final class PyTorchBridgeTests: XCTestCase {
         assertClose(logits.detach(), reference["logits_train"], "train-mode logits")
         assertClose(loss.reshape([1]), reference["loss"], "loss")
         var compared = 0
+        var worst: (name: String, gap: Float) = ("", 0)
         for (name, parameter) in model.namedParameters() {
             guard let grad = parameter.grad else { XCTFail("no gradient for \(name)"); continue }
-            assertClose(grad, reference["grad." + name], "gradient of \(name)", relative: true)
+            let gap = assertClose(grad, reference["grad." + name], "gradient of \(name)", relative: true, report: false)
+            if gap >= worst.gap { worst = (name, gap) }
             compared += 1
         }
+        print("gradients of \(compared) parameters: largest |engine - PyTorch| / largest |gradient| = \(worst.gap) (\(worst.name))")
         XCTAssertEqual(compared, 47)  // 15 convolutions, 15 batch norms (weight, bias), fc (weight, bias)
     }
 
