@@ -71,6 +71,8 @@ let package = Package(
         .testTarget(name: "SiteTests", dependencies: ["Site", "Notebook"]),
         .testTarget(name: "GraderTests", dependencies: ["Grader", "Notebook"], exclude: ["Fixtures"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "Torch", "NN", "Optim", "Models", "Checkpoint"]),
+        // The PyTorch bridge (examples/pytorch/): shells out to a Python with torch, skipped without one.
+        .testTarget(name: "BridgeTests", dependencies: ["Recipes", "Torch", "NN", "Models", "Checkpoint"]),
     ],
     swiftLanguageModes: [.v5]
 )
