@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries from Debian.
@@ -30,8 +31,8 @@ let package = Package(
         // Small C helpers: OpenBLAS kernel selection at load time; libjpeg/libpng error trapping.
         .target(name: "CEngineSupport", dependencies: ["CBLAS"]),
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
-        // SHA-256 for cache keys, content addresses and model checksums.
-        .target(name: "Digest"),
+        // SHA-256 for cache keys, content addresses and model checksums (swift-crypto).
+        .target(name: "Digest", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
 
         // The engine.
         .target(name: "Torch", dependencies: ["CBLAS", "CEngineSupport"]),

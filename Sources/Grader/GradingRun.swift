@@ -143,9 +143,8 @@ public struct GradingRun {
         return (grades, try book.write(to: output))
     }
 
-    /// The uid an exercise's reference run uses when isolated: one per exercise, since references
-    /// of different exercises run at once and each run ends by killing every process of its uid
-    /// (students get 62000 and up).
+    /// The uid an exercise's reference run prefers when isolated (students prefer 62000 and up);
+    /// the host lends each running program a uid of its own (`UIDLease`).
     func referenceUID(for exercise: Exercise) -> UInt32 {
         61000 + UInt32((exercises.firstIndex { $0.name == exercise.name } ?? 0) % 1000)
     }

@@ -94,9 +94,20 @@ public enum ProgramHost {
         switch policy {
         case .local:
             return try run(launch, onRecord: onRecord, shouldStop: shouldStop)
-        case .sandboxed(let sandbox):
+        case .sandboxed(var sandbox):
+            // The sandbox's uid is a preference: the program runs under one no other running program holds.
+            var lease: UIDLease?
+            if sandbox.isolated, let preferred = sandbox.uid {
+                lease = try UIDLease.acquire(preferring: preferred)
+                sandbox.uid = lease!.uid
+            }
+            defer {
+                if let lease {
+                    Sandbox.killAll(uid: lease.uid)
+                    lease.release()
+                }
+            }
             let (wrapped, bounds) = sandbox.wrap(launch)
-            defer { if sandbox.isolated, let uid = sandbox.uid { Sandbox.killAll(uid: uid) } }
             return try run(wrapped, bounds: bounds, onRecord: onRecord, shouldStop: shouldStop)
         }
     }

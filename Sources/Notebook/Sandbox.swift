@@ -32,8 +32,8 @@ public struct Sandbox: Sendable {
     /// Folders the program must not see (exercises with hidden checks, other submissions,
     /// gradebooks, checker builds).
     public var hidden: [String]
-    /// The uid the program runs as when isolated: one no other running program uses, since every
-    /// process of it is killed when the program ends. Nil: no isolation.
+    /// The uid the program would like to run as when isolated (the host lends it the first free one
+    /// from there: see `UIDLease`). Nil: no isolation.
     public var uid: UInt32?
     /// Isolate (namespaces, own uid) where the machine allows it; false: resource limits only,
     /// for trusted programs such as checkers.
@@ -121,5 +121,39 @@ public struct Sandbox: Sendable {
         for item in items {
             lchown(directory.appendingPathComponent(item).path, uid, uid)
         }
+    }
+}
+
+/// A uid lent to one sandboxed program for as long as it runs. Every process of a sandbox's uid is
+/// killed when its program ends, so two programs running at once, in this process or in another
+/// grader on the machine (a second grading run, a parallel test), must never share one: each uid is
+/// held by an exclusive `flock` on a file under `/run`, which the kernel drops if the holder dies.
+/// Uids that belong to an account (in the passwd database) are never lent.
+struct UIDLease {
+    let uid: UInt32
+    private let fd: Int32
+
+    static let directory = "/run/workbook-sandbox-uids"
+    static let range: ClosedRange<UInt32> = 61000...79999
+
+    /// The first free uid at or after `preferred` (wrapping around the range).
+    static func acquire(preferring preferred: UInt32) throws -> UIDLease {
+        mkdir(directory, 0o700)
+        let count = UInt32(range.count)
+        let start = range.contains(preferred) ? preferred - range.lowerBound : 0
+        for step in 0..<count {
+            let uid = range.lowerBound + (start + step) % count
+            if getpwuid(uid) != nil { continue }
+            let fd = open("\(directory)/\(uid)", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            if fd < 0 { break }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return UIDLease(uid: uid, fd: fd) }
+            close(fd)
+        }
+        throw NotebookError(file: directory, line: nil, "no free sandbox uid in \(range.lowerBound)...\(range.upperBound): \(String(cString: strerror(errno)))")
+    }
+
+    func release() {
+        flock(fd, LOCK_UN)
+        close(fd)
     }
 }
