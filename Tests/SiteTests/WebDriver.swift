@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// A small W3C WebDriver client for Debian's `chromedriver` driving headless `chromium`: just
 /// what the browser tests use (navigate, find, click, type, run a script, read the logs).
@@ -12,7 +9,7 @@ final class WebDriver: @unchecked Sendable {
     static let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     private let driver: Process
-    private let base: URL
+    private let port: Int
     private let profile: URL
     private var session = ""
 
@@ -29,15 +26,22 @@ final class WebDriver: @unchecked Sendable {
         driver.standardOutput = FileHandle.nullDevice
         driver.standardError = FileHandle.nullDevice
         try driver.run()
-        base = URL(string: "http://127.0.0.1:\(port)")!
+        self.port = port
         profile = FileManager.default.temporaryDirectory.appendingPathComponent("workbook-chromium-\(UUID().uuidString)")
         // Wait for the driver to listen.
         var ready = false
-        for _ in 0..<100 {
-            if let status = try? request("GET", "/status", nil) as? [String: Any], status["ready"] as? Bool == true { ready = true; break }
+        var last = ""
+        for _ in 0..<200 {
+            do {
+                let status = try request("GET", "/status", nil) as? [String: Any]
+                if status?["ready"] as? Bool == true { ready = true; break }
+                last = "\(String(describing: status))"
+            } catch {
+                last = "\(error)"
+            }
             usleep(50_000)
         }
-        guard ready else { driver.terminate(); throw Failure(description: "chromedriver did not start on port \(port)") }
+        guard ready else { driver.terminate(); throw Failure(description: "chromedriver did not start on port \(port): \(last)") }
         let capabilities: [String: Any] = [
             "browserName": "chrome",
             "goog:chromeOptions": [
@@ -83,29 +87,75 @@ final class WebDriver: @unchecked Sendable {
     /// One WebDriver command; returns its `value`.
     @discardableResult
     func request(_ method: String, _ path: String, _ body: [String: Any]?) throws -> Any? {
-        var urlRequest = URLRequest(url: base.appendingPathComponent(path))
-        urlRequest.httpMethod = method
-        urlRequest.timeoutInterval = 30
-        if let body {
-            urlRequest.httpBody = try JSONSerialization.data(withJSONObject: body)
-            urlRequest.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        let done = DispatchSemaphore(value: 0)
-        final class Box: @unchecked Sendable { var data: Data?; var error: Error? }
-        let box = Box()
-        URLSession.shared.dataTask(with: urlRequest) { data, _, error in
-            box.data = data
-            box.error = error
-            done.signal()
-        }.resume()
-        done.wait()
-        if let error = box.error { throw Failure(description: "\(method) \(path): \(error)") }
-        let json = try box.data.flatMap { try JSONSerialization.jsonObject(with: $0, options: [.fragmentsAllowed]) } as? [String: Any]
+        let payload = try body.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
+        let data = try Self.http(method, port: port, path: path, body: payload)
+        let json = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) as? [String: Any]
         let value = json?["value"]
         if let error = value as? [String: Any], let kind = error["error"] as? String {
             throw Failure(description: "\(method) \(path): \(kind): \(error["message"] ?? "")")
         }
         return value
+    }
+
+    /// One HTTP/1.1 exchange with the driver on loopback (Connection: close, so the body ends at
+    /// EOF). A plain socket: corelibs URLSession is unreliable inside the test process.
+    static func http(_ method: String, port: Int, path: String, body: Data) throws -> Data {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket() failed") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { throw Failure(description: "\(method) \(path): cannot connect to port \(port)") }
+        var request = Data("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n".utf8)
+        request += Data("Content-Type: application/json; charset=utf-8\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
+        request += body
+        try request.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = send(fd, raw.baseAddress! + offset, raw.count - offset, 0)
+                guard n > 0 else { throw Failure(description: "\(method) \(path): send failed") }
+                offset += n
+            }
+        }
+        // Read the head, then Content-Length bytes (the driver may keep the connection open).
+        var response = Data()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            if let split = response.range(of: Data("\r\n\r\n".utf8)) {
+                let head = String(decoding: response[..<split.lowerBound], as: UTF8.self).lowercased()
+                if let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+                   let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)),
+                   response.count - split.upperBound >= length { break }
+                if head.contains("transfer-encoding: chunked"), response.suffix(5) == Data("0\r\n\r\n".utf8) { break }
+            }
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            response.append(contentsOf: buffer[0..<n])
+        }
+        guard let split = response.range(of: Data("\r\n\r\n".utf8)) else {
+            throw Failure(description: "\(method) \(path): no HTTP response")
+        }
+        let head = String(decoding: response[..<split.lowerBound], as: UTF8.self).lowercased()
+        var content = Data(response[split.upperBound...])
+        if head.contains("transfer-encoding: chunked") {
+            var decoded = Data()
+            while let line = content.range(of: Data("\r\n".utf8)),
+                  let size = Int(String(decoding: content[content.startIndex..<line.lowerBound], as: UTF8.self)
+                                    .split(separator: ";")[0].trimmingCharacters(in: .whitespaces), radix: 16), size > 0 {
+                let start = line.upperBound
+                decoded += content[start..<(start + size)]
+                content = Data(content[(start + size + 2)...])
+            }
+            content = decoded
+        }
+        return content
     }
 
     func command(_ method: String, _ path: String, _ body: [String: Any]? = nil) throws -> Any? {
