@@ -9,8 +9,6 @@ import XCTest
 ///
 /// Skipped when Chromium is not installed, unless WORKBOOK_REQUIRE_BROWSER=1 (scripts/test sets it,
 /// and scripts/install-deps installs the browser), where a missing browser is a failure.
-/// WORKBOOK_SCREENSHOTS=DIR makes `testScreenshots` save light, dark and phone shots there
-/// (scripts/site-screenshots).
 final class BrowserTests: XCTestCase {
     nonisolated(unsafe) static var shared: (browser: WebDriver, fixture: CourseFixture, site: URL)?
     nonisolated(unsafe) static var startError: Error?
@@ -179,31 +177,5 @@ final class BrowserTests: XCTestCase {
         let away = requested.filter { !$0.hasPrefix("file://") && !$0.hasPrefix("data:") }
         XCTAssertEqual(away, [], "requests that left file://")
         // tearDown checks the console.
-    }
-
-    /// Light, dark and phone screenshots of a lesson and an exercise, when WORKBOOK_SCREENSHOTS names a folder.
-    func testScreenshots() throws {
-        guard let folder = ProcessInfo.processInfo.environment["WORKBOOK_SCREENSHOTS"], !folder.isEmpty else {
-            throw XCTSkip("WORKBOOK_SCREENSHOTS is not set (scripts/site-screenshots sets it)")
-        }
-        let out = URL(fileURLWithPath: folder)
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        let site = ProcessInfo.processInfo.environment["WORKBOOK_SCREENSHOTS_SITE"].map { URL(fileURLWithPath: $0) }
-        let pages = site == nil ? [("lesson", page("lessons/01-intro.html")), ("exercise", page("exercises/freeze.html"))]
-            : [("lesson", site!.appendingPathComponent(ProcessInfo.processInfo.environment["WORKBOOK_SCREENSHOTS_LESSON"] ?? "lessons/01-intro.html")),
-               ("exercise", site!.appendingPathComponent(ProcessInfo.processInfo.environment["WORKBOOK_SCREENSHOTS_EXERCISE"] ?? "exercises/freeze.html"))]
-        for (width, height, device) in [(1280, 900, "desktop"), (390, 844, "phone")] {
-            try browser.setWindow(width: width, height: height)
-            for theme in ["light", "dark"] where device == "desktop" || theme == "light" {
-                for (name, url) in pages {
-                    try browser.open(url)
-                    try browser.run("localStorage.setItem('workbook-theme', arguments[0])", [theme])
-                    try browser.refresh()
-                    try browser.wait(for: "return document.readyState === 'complete'", "\(name)")
-                    try browser.screenshot(to: out.appendingPathComponent("\(name)-\(device == "phone" ? "phone" : theme).png"))
-                }
-            }
-        }
-        try browser.setWindow(width: 1200, height: 900)
     }
 }

@@ -206,14 +206,4 @@ final class WebDriver: @unchecked Sendable {
             return request["url"] as? String
         }
     }
-
-    /// Saves a PNG of the viewport.
-    func screenshot(to url: URL) throws {
-        guard let base64 = try command("GET", "/screenshot") as? String, let data = Data(base64Encoded: base64) else {
-            throw Failure(description: "no screenshot")
-        }
-        try data.write(to: url)
-    }
-
-    func setWindow(width: Int, height: Int) throws { try command("POST", "/window/rect", ["width": width, "height": height]) }
 }
