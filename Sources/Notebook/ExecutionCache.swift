@@ -88,12 +88,16 @@ public struct ExecutionCache: Sendable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let parts = KeyParts(lesson: lesson, engine: result.versions.engine, toolchain: result.versions.toolchain,
                              inputs: result.inputs)
+        try FileManager.default.createDirectory(at: partsDirectory, withIntermediateDirectories: true)
         try encoder.encode(parts).write(to: partsURL(for: lesson), options: .atomic)
         try encoder.encode(result).write(to: entryURL(for: lesson), options: .atomic)
     }
 
+    /// Beside the cache folder (`.workbook/cache-keys/`), so the cache keeps one file per lesson.
+    var partsDirectory: URL { directory.deletingLastPathComponent().appendingPathComponent(directory.lastPathComponent + "-keys") }
+
     func partsURL(for lesson: Lesson) -> URL {
-        entryURL(for: lesson).deletingPathExtension().appendingPathExtension("parts")
+        partsDirectory.appendingPathComponent(entryURL(for: lesson).lastPathComponent)
     }
 
     /// What a cache key is made of, kept apart so that a miss can be explained.
@@ -161,7 +165,7 @@ public struct ExecutionCache: Sendable {
             let candidate = path.hasPrefix("/") ? URL(fileURLWithPath: path) : packageRoot.appendingPathComponent(path)
             if !fm.fileExists(atPath: candidate.path) {
                 try? fm.removeItem(at: directory.appendingPathComponent(name))
-                try? fm.removeItem(at: directory.appendingPathComponent(String(name.dropLast(5)) + ".parts"))
+                try? fm.removeItem(at: partsDirectory.appendingPathComponent(name))
             }
         }
     }
