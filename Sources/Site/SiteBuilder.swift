@@ -140,6 +140,8 @@ public struct SiteBuilder {
     public func build(executor: LessonExecutor) throws -> Report {
         let start = Date()
         var report = Report()
+        // First of all, so that even a build that fails puts back a site a killed build left aside.
+        Self.recoverInterrupted(options.output)
         let loaded = try Self.loadCourse(root: options.root, exercises: options.renderer.exercises)
         var course = loaded.course
         report.failures += loaded.errors

@@ -99,6 +99,15 @@ final class SwapKillTests: XCTestCase {
             XCTAssertEqual(point == "after-swap", index.contains("VERSION_TWO"), point, file: file, line: line)
         }
 
+        if point == "between-renames" {
+            // Even a next build that fails puts the previous site back.
+            try "---\ntitle: [unclosed\n---\n".write(to: root.appendingPathComponent("lessons/index.md"), atomically: true, encoding: .utf8)
+            let failing = try runBuild()
+            XCTAssertNotEqual(failing.status, 0, failing.output, file: file, line: line)
+            XCTAssertEqual(try snapshot(), old, "the site left aside is back", file: file, line: line)
+            XCTAssertEqual(try leftovers(), [], file: file, line: line)
+            try setHome("VERSION_TWO")
+        }
         // The next build cleans up (and, after the two-rename fallback, puts the site back first).
         let next = try runBuild()
         XCTAssertEqual(next.status, 0, next.output, file: file, line: line)
