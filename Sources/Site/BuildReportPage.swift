@@ -10,14 +10,16 @@ enum BuildReportPage {
         var out = "<p class=\"summary\">\(runs.count) pages run: \(ran) ran, \(runs.count - ran) from the cache.</p>\n"
         if runs.isEmpty { out += "<p>Nothing was run in this build.</p>\n" }
         out += "<div class=\"table-wrap\"><table class=\"build-report\">\n<thead><tr><th>Page</th><th>Cache</th><th>Why it ran</th>"
-            + "<th class=\"align-right\">Run time</th></tr></thead>\n<tbody>\n"
+            + "<th class=\"align-right\">Cells' run time</th></tr></thead>\n<tbody>\n"
         for run in runs {
             let total = run.cells.compactMap(\.duration).reduce(0, +)
+            // When the result was made (now or in an earlier build): compile and run times.
+            let made = run.durations.map { "<br><small>compiled in \(seconds($0.compile)), ran in \(seconds($0.run))</small>" } ?? ""
             out += "<tr id=\"run-\(HTML.escape(run.url.replacingOccurrences(of: "/", with: "-")))\">"
                 + "<td><a href=\"\(HTML.escape(run.url))\">\(HTML.escape(run.title))</a><br><code>\(HTML.escape(run.path))</code></td>"
                 + "<td class=\"\(run.cached ? "hit" : "miss")\">\(run.cached ? "hit" : "miss")</td>"
                 + "<td>\(HTML.escape(run.reason ?? "—"))</td>"
-                + "<td class=\"align-right\">\(seconds(total))</td></tr>\n"
+                + "<td class=\"align-right\">\(seconds(total))\(made)</td></tr>\n"
         }
         out += "</tbody></table></div>\n"
         for run in runs where !run.cells.isEmpty {
