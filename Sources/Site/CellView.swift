@@ -93,12 +93,15 @@ struct CellView {
         return ctx
     }
 
-    /// Consecutive text chunks of the same stream read as one block.
+    /// Consecutive text chunks of the same stream read as one block; each `show` value (`text`)
+    /// keeps its own line.
     static func merged(_ outputs: [CellOutput]) -> [CellOutput] {
         var result: [CellOutput] = []
         for o in outputs {
             if let last = result.last, last.kind == o.kind, [.stdout, .stderr, .text].contains(o.kind) {
-                result[result.count - 1].text = (last.text ?? "") + (o.text ?? "")
+                let previous = last.text ?? ""
+                let separator = o.kind == .text && !previous.isEmpty && !previous.hasSuffix("\n") ? "\n" : ""
+                result[result.count - 1].text = previous + separator + (o.text ?? "")
             } else {
                 result.append(o)
             }

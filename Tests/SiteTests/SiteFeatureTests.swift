@@ -94,6 +94,12 @@ final class SiteFeatureTests: XCTestCase {
         }
     }
 
+    func testEachShownValueKeepsItsLineWhileStreamsJoin() throws {
+        let json = #"[{"kind":"text","text":"sub-folders: 5"},{"kind":"text","text":"ImageFolder: 100"},{"kind":"stdout","text":"a"},{"kind":"stdout","text":"b\n"}]"#
+        let outputs = try JSONDecoder().decode([CellOutput].self, from: Data(json.utf8))
+        XCTAssertEqual(CellView.merged(outputs).map(\.text), ["sub-folders: 5\nImageFolder: 100", "ab\n"])
+    }
+
     func testExchangeSwapsTwoFoldersAtomically() throws {
         let a = fixture.root.appendingPathComponent("a"), b = fixture.root.appendingPathComponent("b")
         for (dir, text) in [(a, "A"), (b, "B")] {
