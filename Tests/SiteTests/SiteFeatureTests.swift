@@ -73,8 +73,10 @@ final class SiteFeatureTests: XCTestCase {
         XCTAssertEqual(ExportRecord.readable("export x = {\"num\":0.5}\nplain\nexport t = {\"tensor\":{\"shape\":[2,2],\"dtype\":\"float32\",\"values\":[1,2,3,4],\"sum\":10,\"min\":1,\"max\":4}}"),
                        "export x = 0.5\nplain\nexport t = tensor [2, 2] float32 [1, 2, 3, 4] (sum 10, min 1, max 4)")
         XCTAssertEqual(ExportRecord.readable("export m = {\"map\":{\"b\":{\"bool\":true},\"a\":{\"str\":\"x\"}}}"), "export m = [\"a\": \"x\", \"b\": true]")
-        // Cut by the runtime at 200 characters: left as printed.
-        XCTAssertEqual(ExportRecord.readable("export big = {\"list\":[{\"int\":1},…"), "export big = {\"list\":[{\"int\":1},…")
+        // Cut by the runtime at 200 characters: the values it has, then "…".
+        XCTAssertEqual(ExportRecord.readable("export big = {\"list\":[{\"int\":1},{\"int\":2},{\"in…"), "export big = [1, 2, …]")
+        XCTAssertEqual(ExportRecord.readable("export s = {\"str\":\"a, b, c…"), "export s = {\"str\":\"a, b, c…", "nothing whole: as printed")
+        XCTAssertEqual(ExportRecord.readable("export x = {\"num\":"), "export x = {\"num\":")
     }
 
     func testFiguresAreNumberedAndReferencesLinkToThem() throws {
