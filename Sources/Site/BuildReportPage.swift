@@ -7,7 +7,7 @@ import Notebook
 enum BuildReportPage {
     static func html(runs: [SiteBuilder.PageRun], course: Course) -> String {
         let ran = runs.filter { !$0.cached }.count
-        var out = "<p class=\"summary\">\(runs.count) pages run: \(ran) ran, \(runs.count - ran) from the cache.</p>\n"
+        var out = "<p class=\"summary\">\(runs.count) lessons and exercises: \(ran) ran, \(runs.count - ran) from the cache.</p>\n"
         if runs.isEmpty { out += "<p>Nothing was run in this build.</p>\n" }
         out += "<div class=\"table-wrap\"><table class=\"build-report\">\n<thead><tr><th>Page</th><th>Cache</th><th>Why it ran</th>"
             + "<th class=\"align-right\">Cells' run time</th></tr></thead>\n<tbody>\n"
