@@ -36,11 +36,11 @@ final class SwapKillTests: XCTestCase {
     }
 
     /// Runs `workbook build`; returns how it ended.
-    func runBuild(environment extra: [String: String] = [:]) throws -> (status: Int32, signalled: Bool, output: String) {
+    func runBuild(environment extra: [String: String] = [:], arguments: [String] = []) throws -> (status: Int32, signalled: Bool, output: String) {
         let workbook = try XCTUnwrap(Self.workbook, "the workbook executable is not built (swift build)")
         let process = Process()
         process.executableURL = workbook
-        process.arguments = ["build", "--package-root", root.path, "--theme", Self.repository.appendingPathComponent("site").path]
+        process.arguments = ["build", "--package-root", root.path, "--theme", Self.repository.appendingPathComponent("site").path] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "WORKBOOK_TEST_KILL_AT")
         for (k, v) in extra { environment[k] = v }
@@ -123,6 +123,23 @@ final class SwapKillTests: XCTestCase {
     func testKillBetweenTheFallbackRenamesIsRepairedByTheNextBuild() throws {
         try checkKill(at: "between-renames", environment: ["WORKBOOK_TEST_NO_EXCHANGE": "1"])
         try checkKill(at: "after-swap", environment: ["WORKBOOK_TEST_NO_EXCHANGE": "1"])
+    }
+
+    /// The command line: a broken link fails `workbook build` (exit 1, `file:line`, site kept);
+    /// `--allow-broken-links` builds with a warning.
+    func testBrokenLinkFailsTheCommandUnlessAllowed() throws {
+        XCTAssertEqual(try runBuild().status, 0)
+        let before = try snapshot()
+        try "---\ntitle: Kill test\n---\nSee [the missing part](#nowhere).\n"
+            .write(to: root.appendingPathComponent("lessons/index.md"), atomically: true, encoding: .utf8)
+        let failed = try runBuild()
+        XCTAssertEqual(failed.status, 1, failed.output)
+        XCTAssertTrue(failed.output.contains("lessons/index.md:4: link to #nowhere: no such anchor #nowhere in index.html"), failed.output)
+        XCTAssertEqual(try snapshot(), before, "the previous site stays")
+        let allowed = try runBuild(arguments: ["--allow-broken-links"])
+        XCTAssertEqual(allowed.status, 0, allowed.output)
+        XCTAssertTrue(allowed.output.contains("warning: lessons/index.md:4: link to #nowhere"), allowed.output)
+        XCTAssertTrue(allowed.output.contains("report: build.html"), allowed.output)
     }
 
     /// The site is never missing: a watcher sees the folder at every instant of many swaps.
