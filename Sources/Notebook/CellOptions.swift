@@ -2,8 +2,9 @@
 ///
 ///     ```swift hide-source timeout=120
 ///
-/// Flags: `hide-source`, `hide-output`, `no-run`, `expect-error`. Values: `timeout=SECONDS`,
-/// `id=NAME`. Other tools (the grader) may allow more names through `LessonParser.Configuration`;
+/// Flags: `hide-source`, `hide-output`, `no-run`, `expect-error`, `fold` (the site shows the code
+/// folded). Values: `timeout=SECONDS`, `id=NAME`, `label=fig-NAME` / `label=tbl-NAME` (the site
+/// numbers the cell's figure or table, and `@fig-NAME` in prose refers to it). Other tools (the grader) may allow more names through `LessonParser.Configuration`;
 /// those land in `extra`. Anything else is an error naming the line.
 public struct CellOptions: Sendable, Equatable, Hashable {
     /// Show only the outputs, not the code (set-up cells).
@@ -19,14 +20,20 @@ public struct CellOptions: Sendable, Equatable, Hashable {
     public var timeout: Double?
     /// A stable name for the cell (default `cell-N`).
     public var id: String?
+    /// Show the code folded on the site (a "show code" toggle), for long set-up cells.
+    public var fold = false
+    /// `fig-NAME` or `tbl-NAME`: the cell's output is a numbered figure or table.
+    public var label: String?
     /// Options allowed by the parser's configuration but not known here, in order of appearance
     /// (`name` -> value, `""` for flags).
     public var extra: [String: String] = [:]
 
     public init() {}
 
-    public static let flags = ["hide-source", "hide-output", "no-run", "expect-error"]
-    public static let valued = ["timeout", "id"]
+    public static let flags = ["hide-source", "hide-output", "no-run", "expect-error", "fold"]
+    public static let valued = ["timeout", "id", "label"]
+    /// The prefixes a `label` may have, and what the site calls them.
+    public static let labelKinds = ["fig": "Figure", "tbl": "Table"]
 
     /// Parses the words after `swift`. `line` and `file` only serve error messages.
     public static func parse(_ words: [Substring], extraAllowed: Set<String> = [],
@@ -50,6 +57,15 @@ public struct CellOptions: Sendable, Equatable, Hashable {
             case "hide-output": try flag(); options.hideOutput = true
             case "no-run": try flag(); options.noRun = true
             case "expect-error": try flag(); options.expectError = true
+            case "fold": try flag(); options.fold = true
+            case "label":
+                let kind = value.flatMap { $0.split(separator: "-", maxSplits: 1).first.map(String.init) } ?? ""
+                guard let value, labelKinds[kind] != nil, value.count > kind.count + 1,
+                      value.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                    throw NotebookError(file: file, line: line,
+                                        "cell option 'label' needs fig-NAME or tbl-NAME (letters, digits, '-', '_'), as in label=fig-curves")
+                }
+                options.label = value
             case "timeout":
                 guard let value, let seconds = Double(value), seconds > 0, seconds.isFinite else {
                     throw NotebookError(file: file, line: line,
@@ -87,6 +103,8 @@ public struct CellOptions: Sendable, Equatable, Hashable {
         if expectError { parts.append("expect-error") }
         if let timeout { parts.append("timeout=\(timeout)") }
         if let id { parts.append("id=\(id)") }
+        if fold { parts.append("fold") }
+        if let label { parts.append("label=\(label)") }
         for (k, v) in extra.sorted(by: { $0.key < $1.key }) { parts.append(v.isEmpty ? k : "\(k)=\(v)") }
         return parts.joined(separator: " ")
     }

@@ -45,14 +45,29 @@ struct CellView {
     /// `""` or `"../"`: from the page to the site root.
     var root: String
 
-    func context(cell: Cell, result: CellResult?, role: CellRole, file: String) throws -> [String: Any] {
+    /// Text outputs longer than this many lines are shown folded, with a "show all" button.
+    static let foldLines = 25
+
+    /// `figure`: the cell's number ("Figure 3") when it has a `label`.
+    func context(cell: Cell, result: CellResult?, role: CellRole, file: String, figure: String? = nil) throws -> [String: Any] {
         var ctx: [String: Any] = [
             "id": cell.id, "number": cell.number, "line": cell.line, "file": file,
             "role": role.rawValue,
             "isSolution": role == .solution, "isStarter": role == .starter, "isCheck": role == .check,
         ]
         if !cell.options.hideSource || role == .starter || role == .solution || role == .check {
-            ctx["source"] = highlighter.highlight(Self.trimmingBlankLines(cell.source))
+            let code = Self.trimmingBlankLines(cell.source)
+            ctx["source"] = highlighter.highlight(code)
+            if cell.options.fold && role != .starter {
+                ctx["fold"] = true
+                ctx["foldLines"] = code.split(separator: "\n", omittingEmptySubsequences: false).count
+            }
+        }
+        if let label = cell.options.label, let figure {
+            ctx["label"] = label
+            ctx["figureNumber"] = figure
+            let captions = (result?.outputs ?? []).compactMap { [.image, .table].contains($0.kind) ? $0.caption : nil }
+            if let caption = captions.first { ctx["figureCaption"] = caption }
         }
         var outputs: [[String: Any]] = []
         if let result, role != .starter && role != .check {
@@ -78,12 +93,15 @@ struct CellView {
         return ctx
     }
 
-    /// Consecutive text chunks of the same stream read as one block.
+    /// Consecutive text chunks of the same stream read as one block; each `show` value (`text`)
+    /// keeps its own line.
     static func merged(_ outputs: [CellOutput]) -> [CellOutput] {
         var result: [CellOutput] = []
         for o in outputs {
             if let last = result.last, last.kind == o.kind, [.stdout, .stderr, .text].contains(o.kind) {
-                result[result.count - 1].text = (last.text ?? "") + (o.text ?? "")
+                let previous = last.text ?? ""
+                let separator = o.kind == .text && !previous.isEmpty && !previous.hasSuffix("\n") ? "\n" : ""
+                result[result.count - 1].text = previous + separator + (o.text ?? "")
             } else {
                 result.append(o)
             }
@@ -103,7 +121,11 @@ struct CellView {
         switch output.kind {
         case .stdout, .text:
             guard let text = output.text, !text.isEmpty else { return nil }
-            return ["isText": true, "stream": output.kind.rawValue, "text": Self.trimmingFinalNewline(text)]
+            let shown = ExportRecord.readable(Self.trimmingFinalNewline(text))
+            var ctx: [String: Any] = ["isText": true, "stream": output.kind.rawValue, "text": shown]
+            let lines = shown.split(separator: "\n", omittingEmptySubsequences: false).count
+            if lines > Self.foldLines { ctx["folded"] = true; ctx["lineCount"] = lines }
+            return ctx
         case .stderr:
             guard let text = output.text, !text.isEmpty else { return nil }
             return ["isStderr": true, "text": Self.trimmingFinalNewline(text)]

@@ -23,7 +23,7 @@ public struct SearchIndex: Codable, Sendable {
 
     public func javascript() throws -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]  // byte-identical rebuilds
         var json = String(decoding: try encoder.encode(self), as: UTF8.self)
         // Keep the file a valid script whatever the text holds.
         json = json.replacingOccurrences(of: "\u{2028}", with: "\\u2028").replacingOccurrences(of: "\u{2029}", with: "\\u2029")

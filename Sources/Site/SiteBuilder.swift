@@ -4,6 +4,13 @@ import Notebook
 /// Produces a lesson's execution result (the notebook pipeline with its cache, or fixtures in tests).
 public protocol LessonExecutor {
     func execute(_ lesson: Lesson) throws -> (result: LessonResult, cached: Bool)
+    /// Why `lesson` would run again rather than come from the cache (nil: it would not, or unknown).
+    /// Asked before `execute`, which replaces what the answer is computed from.
+    func missReason(_ lesson: Lesson) -> String?
+}
+
+extension LessonExecutor {
+    public func missReason(_ lesson: Lesson) -> String? { nil }
 }
 
 /// Runs lessons through `LessonPipeline`, re-using the execution cache.
@@ -24,6 +31,13 @@ public struct PipelineExecutor: LessonExecutor {
         progress?(run.cached ? "  \(lesson.path): from the cache (\(status))"
                              : String(format: "  %@: %@ in %.1f s", lesson.path, status, Date().timeIntervalSince(start)))
         return (run.result, run.cached)
+    }
+
+    public func missReason(_ lesson: Lesson) -> String? {
+        if pipeline.options.force { return "--force" }
+        if !pipeline.options.useCache { return "the cache is off" }
+        return pipeline.cache.missReason(for: lesson, engine: pipeline.engine.fingerprint,
+                                         toolchain: EngineBuild.toolchainVersion(), packageRoot: pipeline.engine.packageRoot)
     }
 }
 
@@ -53,7 +67,21 @@ public struct SiteBuilder {
         }
     }
 
+    /// One lesson's or exercise's line in the build report.
+    public struct PageRun: Sendable {
+        public var path: String
+        public var title: String
+        public var url: String
+        public var cached: Bool
+        /// Why it ran again (nil when it came from the cache).
+        public var reason: String?
+        public var cells: [CellResult]
+        public var lines: [Int]
+        public var durations: LessonResult.Durations?
+    }
+
     public struct Report: Sendable {
+        public var runs: [PageRun] = []
         public var pages = 0
         public var executed = 0
         public var cached = 0
@@ -112,6 +140,8 @@ public struct SiteBuilder {
     public func build(executor: LessonExecutor) throws -> Report {
         let start = Date()
         var report = Report()
+        // First of all, so that even a build that fails puts back a site a killed build left aside.
+        Self.recoverInterrupted(options.output)
         let loaded = try Self.loadCourse(root: options.root, exercises: options.renderer.exercises)
         var course = loaded.course
         report.failures += loaded.errors
@@ -121,9 +151,14 @@ public struct SiteBuilder {
                 let page = pages[i]
                 let runnable = page.kind == .exercise ? options.renderer.exercises.runnable(page.lesson) : page.lesson
                 do {
+                    let reason = executor.missReason(runnable)
                     let (result, cached) = try executor.execute(runnable)
                     pages[i].result = result
                     if cached { report.cached += 1 } else { report.executed += 1 }
+                    report.runs.append(PageRun(path: page.lesson.path, title: page.title, url: page.url, cached: cached,
+                                               reason: cached ? nil : (reason ?? "re-ran (no reason recorded)"),
+                                               cells: result.cells, lines: page.lesson.cells.map(\.line),
+                                               durations: result.durations))
                     report.failures += Self.failures(in: result, lesson: page.lesson)
                 } catch {
                     report.failures.append("\(error)")
@@ -142,7 +177,8 @@ public struct SiteBuilder {
         let detected = MathRenderer.detect()
         let math = MathRenderer(mode: options.mathMode ?? detected.mode, assetsDirectory: detected.assets, cacheFile: options.mathCache)
         var renderer = SiteRenderer(theme: theme, math: math, options: options.renderer)
-        try Self.replace(options.output) { try renderer.render(course, into: $0) }
+        let runs = report.runs
+        try Self.replace(options.output) { try renderer.render(course, runs: runs, into: $0) }
         report.pages = course.pages.count + 1
         report.warnings = renderer.warnings
         report.seconds = Date().timeIntervalSince(start)
@@ -168,20 +204,17 @@ public struct SiteBuilder {
         }
     }
 
-    /// Renders into `.NAME.tmp-PID` next to `output`, then swaps it in by rename. If `render`
-    /// throws, `output` is untouched and the temporary folder removed.
+    /// Renders into `.NAME.tmp-PID` next to `output`, then swaps it in. If `render` throws,
+    /// `output` is untouched and the temporary folder removed. The swap is one
+    /// `renameat2(RENAME_EXCHANGE)` where the kernel and file system have it, so `output` is never
+    /// missing, not even under kill -9; elsewhere it falls back to two renames, and the next build
+    /// puts back a site left aside by a build killed between them.
     public static func replace(_ output: URL, render: (URL) throws -> Void) throws {
         let fm = FileManager.default
         let parent = output.deletingLastPathComponent()
         let name = output.lastPathComponent
         try fm.createDirectory(at: parent, withIntermediateDirectories: true)
-        // Leftovers of interrupted builds.
-        for entry in (try? fm.contentsOfDirectory(atPath: parent.path)) ?? []
-        where entry.hasPrefix(".\(name).tmp-") || entry.hasPrefix(".\(name).old-") {
-            let pidText = entry.split(separator: "-").last.map(String.init) ?? ""
-            if let pid = Int32(pidText), pid != getpid(), kill(pid, 0) == 0 { continue }  // another live build
-            try? fm.removeItem(at: parent.appendingPathComponent(entry))
-        }
+        recoverInterrupted(output)
         let pid = getpid()
         let temp = parent.appendingPathComponent(".\(name).tmp-\(pid)")
         let old = parent.appendingPathComponent(".\(name).old-\(pid)")
@@ -192,18 +225,89 @@ public struct SiteBuilder {
             try? fm.removeItem(at: temp)
             throw error
         }
-        var hadOld = false
-        if fm.fileExists(atPath: output.path) {
-            try fm.moveItem(at: output, to: old)
-            hadOld = true
+        testHook("before-swap")
+        if FileSystemSwap.exists(output) {
+            if FileSystemSwap.exchange(temp, output) {
+                // `temp` now holds the previous site.
+                testHook("after-swap")
+                try? fm.removeItem(at: temp)
+                return
+            }
+            // No RENAME_EXCHANGE (old kernel, some file systems): set the old site aside first.
+            try FileSystemSwap.move(output, to: old)
+            testHook("between-renames")
+            do {
+                try FileSystemSwap.move(temp, to: output)
+            } catch {
+                try? FileSystemSwap.move(old, to: output)
+                try? fm.removeItem(at: temp)
+                throw error
+            }
+            testHook("after-swap")
+            try? fm.removeItem(at: old)
+        } else {
+            try FileSystemSwap.move(temp, to: output)
+            testHook("after-swap")
         }
-        do {
-            try fm.moveItem(at: temp, to: output)
-        } catch {
-            if hadOld { try? fm.moveItem(at: old, to: output) }
-            try? fm.removeItem(at: temp)
-            throw error
+    }
+
+    /// Cleans up after builds that were killed: puts a site that was set aside back when
+    /// `output` is missing, and removes `.NAME.tmp-PID` / `.NAME.old-PID` folders of processes
+    /// that are gone.
+    static func recoverInterrupted(_ output: URL) {
+        let fm = FileManager.default
+        let parent = output.deletingLastPathComponent()
+        let name = output.lastPathComponent
+        let leftovers = ((try? fm.contentsOfDirectory(atPath: parent.path)) ?? []).filter { entry in
+            guard entry.hasPrefix(".\(name).tmp-") || entry.hasPrefix(".\(name).old-") else { return false }
+            let pidText = entry.split(separator: "-").last.map(String.init) ?? ""
+            if let pid = Int32(pidText), pid != getpid(), kill(pid, 0) == 0 { return false }  // another live build
+            return true
+        }.sorted()
+        if !FileSystemSwap.exists(output), let aside = leftovers.first(where: { $0.hasPrefix(".\(name).old-") }) {
+            try? FileSystemSwap.move(parent.appendingPathComponent(aside), to: output)
         }
-        if hadOld { try? fm.removeItem(at: old) }
+        for entry in leftovers where fm.fileExists(atPath: parent.appendingPathComponent(entry).path) {
+            try? fm.removeItem(at: parent.appendingPathComponent(entry))
+        }
+    }
+
+    /// Test-only: `WORKBOOK_TEST_KILL_AT=before-swap|after-swap|between-renames` makes the build
+    /// kill itself with SIGKILL at that point, so tests can check what a kill -9 leaves behind.
+    static func testHook(_ point: String) {
+        if ProcessInfo.processInfo.environment["WORKBOOK_TEST_KILL_AT"] == point { kill(getpid(), SIGKILL) }
+    }
+}
+
+/// The renames of the site swap, in terms of the C library (FileManager's move copies across
+/// devices and never exchanges).
+enum FileSystemSwap {
+    private typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+    /// glibc 2.28+ exports renameat2; looked up at run time because the Swift Glibc module does not
+    /// declare it (it is a GNU extension).
+    private static let renameat2: RenameAt2? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "renameat2") else { return nil }
+        return unsafeBitCast(symbol, to: RenameAt2.self)
+    }()
+    private static let renameExchange: UInt32 = 1 << 1
+    private static let atCurrentDirectory: Int32 = -100
+
+    /// Swaps two existing paths atomically; false when the system cannot (the caller falls back).
+    static func exchange(_ a: URL, _ b: URL) -> Bool {
+        // Test-only: WORKBOOK_TEST_NO_EXCHANGE=1 takes the fallback, as on a system without it.
+        guard let renameat2, ProcessInfo.processInfo.environment["WORKBOOK_TEST_NO_EXCHANGE"] == nil else { return false }
+        return renameat2(atCurrentDirectory, a.path, atCurrentDirectory, b.path, renameExchange) == 0
+    }
+
+    static func move(_ source: URL, to target: URL) throws {
+        guard rename(source.path, target.path) == 0 else {
+            throw SiteError("cannot rename \(source.path) to \(target.path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// The path exists (a symbolic link counts even when it dangles).
+    static func exists(_ url: URL) -> Bool {
+        var info = stat()
+        return lstat(url.path, &info) == 0
     }
 }

@@ -15,6 +15,9 @@ public struct SiteRenderer {
         public var exercises: any ExerciseConventions = DefaultExerciseConventions()
         /// The folder lesson paths are relative to (default: the current directory).
         public var sourceRoot: URL?
+        /// Report broken internal links, anchors and `@fig-` references as warnings instead of
+        /// failing the build.
+        public var allowBrokenLinks = false
         public init() {}
     }
 
@@ -30,11 +33,23 @@ public struct SiteRenderer {
         self.options = options
     }
 
-    /// Writes the whole site into `directory` (which should be empty).
-    public mutating func render(_ course: Course, into directory: URL) throws {
+    /// Numbered figures and tables of the whole course: label -> ("Figure 3", page URL).
+    var labels: [String: (name: String, url: String)] = [:]
+    /// Internal links and references that do not resolve: `file:line: link to X: …`.
+    var brokenLinks: [String] = []
+    /// Page URL -> the prose's links as written in the source, by their href in the page.
+    var linkSources: [String: [String: String]] = [:]
+
+    /// Writes the whole site into `directory` (which should be empty). `runs` (from the builder)
+    /// fill the build report page. Broken internal links fail the render, unless allowed.
+    public mutating func render(_ course: Course, runs: [SiteBuilder.PageRun] = [], into directory: URL) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         let assets = AssetStore(root: directory)
+        labels = [:]
+        brokenLinks = []
+        linkSources = [:]
+        try numberLabels(course)
 
         // 1. Drafts: prose through cmark, cells through their template, math collected.
         var drafts: [PageDraft] = []
@@ -66,9 +81,11 @@ public struct SiteRenderer {
 
         // 3. Pages.
         var index = SearchIndex()
+        var bodies: [String] = []
         for (i, page) in pages.enumerated() {
             let draft = drafts[i]
             let body = draft.finish(math: takeMath(draft))
+            bodies.append(body)
             var ctx = baseContext(course: course, currentURL: page.url, root: "../")
             ctx["pageTitle"] = page.title
             ctx["kind"] = page.kind.rawValue
@@ -96,8 +113,10 @@ public struct SiteRenderer {
         home["pageTitle"] = course.title
         home["isHome"] = true
         home["showTitle"] = !(introDraft?.hasH1 ?? false)
+        var introBody = ""
         if let introDraft {
-            home["intro"] = introDraft.finish(math: takeMath(introDraft))
+            introBody = introDraft.finish(math: takeMath(introDraft))
+            home["intro"] = introBody
             if !introDraft.math.isEmpty { home["math"] = mathContext(root: "") }
             index.add(title: course.title, url: "index.html", sections: introDraft.searchSections())
         }
@@ -107,6 +126,32 @@ public struct SiteRenderer {
         home["hasExercises"] = !course.exercises.isEmpty
         if let first = pages.first { home["next"] = ["href": first.url, "title": first.title] }
         try write(theme.render("page", home), to: directory.appendingPathComponent("index.html"))
+
+        // The whole course on one page, and the build report.
+        try write(theme.render("page", printContext(course: course, bodies: bodies, anyMath: !mathSpans.isEmpty)),
+                  to: directory.appendingPathComponent("print.html"))
+        var report = baseContext(course: course, currentURL: "build.html", root: "")
+        report["pageTitle"] = "Build report"
+        report["showTitle"] = true
+        report["kindLabel"] = "Site"
+        report["content"] = BuildReportPage.html(runs: runs, course: course)
+        try write(theme.render("page", report), to: directory.appendingPathComponent("build.html"))
+
+        // Every internal link and anchor of the prose must resolve.
+        var idsByPage: [String: Set<String>] = [:]
+        for (i, page) in pages.enumerated() { idsByPage[page.url] = Self.ids(in: bodies[i]) }
+        idsByPage["index.html"] = Self.ids(in: introBody).union(["lessons", "exercises"])
+        idsByPage["print.html"] = []
+        idsByPage["build.html"] = []
+        for (i, page) in pages.enumerated() { checkLinks(in: drafts[i].html, lesson: page.lesson, pageURL: page.url, pages: idsByPage, site: directory) }
+        if let intro = course.intro, let introDraft { checkLinks(in: introDraft.html, lesson: intro, pageURL: "index.html", pages: idsByPage, site: directory) }
+        if !brokenLinks.isEmpty {
+            if !options.allowBrokenLinks {
+                throw SiteError("the site was not updated: broken links:\n" + brokenLinks.joined(separator: "\n")
+                                + "\n(--allow-broken-links reports them as warnings)")
+            }
+            warnings += brokenLinks
+        }
 
         // 4. Assets: the theme's, the search index, KaTeX when any page has math.
         try copyTree(theme.assets, to: directory.appendingPathComponent("assets"))
@@ -143,7 +188,7 @@ public struct SiteRenderer {
         var ctx: [String: Any] = [
             "siteTitle": course.title, "root": root,
             "homeHref": root + "index.html", "homeCurrent": currentURL == "index.html",
-            "css": root + "assets/style.css", "searchJS": root + "assets/search.js",
+            "css": root + "assets/style.css", "searchJS": root + "assets/search.js", "siteJS": root + "assets/site.js",
             "searchIndex": root + "assets/search-index.js",
         ]
         if !course.lessons.isEmpty { ctx["sidebarLessons"] = entries(course.lessons); ctx["hasSidebarLessons"] = true }
@@ -186,7 +231,8 @@ public struct SiteRenderer {
             if !hidden {
                 var shown = cell
                 if role == .solution, let source = options.exercises.solutionSource(of: cell, in: lesson) { shown.source = source }
-                let ctx = try view.context(cell: shown, result: cellResult, role: role, file: lesson.path)
+                let ctx = try view.context(cell: shown, result: cellResult, role: role, file: lesson.path,
+                                           figure: shown.options.label.flatMap { labels[$0]?.name })
                 html += try theme.render("cell", ctx)
                 if ctx["source"] != nil { text += (text.isEmpty ? "" : "\n") + shown.source }
             }
@@ -197,8 +243,9 @@ public struct SiteRenderer {
         if !options.includeSolutions && !solutionLines.isEmpty {
             markdown = PageDraft.removingLines(solutionLines, from: markdown, lesson: lesson)
         }
+        markdown = resolveReferences(markdown, lesson: lesson, pageURL: url)
         let (withMath, spans) = MathExtractor().extract(markdown, codeLines: PageDraft.codeLines(markdown))
-        var html = MarkdownRenderer(allowRawHTML: options.allowRawHTML).html(withMath)
+        var html = Callouts.render(MarkdownRenderer(allowRawHTML: options.allowRawHTML).html(withMath))
         html = try rewriteLinks(html, lesson: lesson, pageURL: url, course: course, assets: assets)
         var ids = Set<String>()
         var (anchored, headings) = MarkdownRenderer.anchorHeadings(html, ids: &ids)
@@ -234,24 +281,143 @@ public struct SiteRenderer {
             let target = Self.normalize(sourceDir.isEmpty ? path : sourceDir + "/" + path)
             if attr == "href" && path.hasSuffix(".md") {
                 guard let url = byPath[target] else {
-                    warnings.append("\(lesson.path): link to \(value), which is not a lesson or exercise of the course")
+                    brokenLinks.append("\(lesson.path):\(Self.line(of: value, in: lesson)): link to \(value): no such page (not a lesson or exercise of the course)")
                     continue
                 }
                 let href = Self.relative(url, from: pageDir) + (fragment.map { "#" + $0 } ?? "")
+                linkSources[pageURL, default: [:]][href] = value
                 out.replaceSubrange(whole, with: "\(attr)=\"\(HTML.escape(href))\"")
-            } else if attr == "src" {
+            } else if attr == "src" || !path.hasSuffix(".html") {
                 // A file next to the lesson (images/plot.png): copy it to the same place in the site.
                 let source = options.sourceRoot.map { $0.appendingPathComponent(target) } ?? URL(fileURLWithPath: target)
-                guard FileManager.default.fileExists(atPath: source.path), !target.hasPrefix("..") else {
-                    warnings.append("\(lesson.path): image \(value) not found")
+                var isFolder: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: source.path, isDirectory: &isFolder), !target.hasPrefix("..") else {
+                    // (A missing link target is reported by checkLinks.)
+                    if attr == "src" { warnings.append("\(lesson.path): image \(value) not found") }
                     continue
                 }
                 let sitePath = Self.normalize(pageDir.isEmpty ? path : pageDir + "/" + path)
-                guard !sitePath.hasPrefix("..") && !sitePath.hasPrefix("assets/") else { continue }
+                guard !isFolder.boolValue, !sitePath.hasPrefix("..") && !sitePath.hasPrefix("assets/") else { continue }
                 try assets.copy(source, to: sitePath)
             }
         }
         return out
+    }
+
+    /// Gives every `label=fig-…`/`tbl-…` of the course its number, in page order; a label used twice
+    /// is an error naming both cells.
+    mutating func numberLabels(_ course: Course) throws {
+        var counts: [String: Int] = [:]
+        var places: [String: String] = [:]
+        for page in course.pages {
+            for cell in page.lesson.cells {
+                guard let label = cell.options.label else { continue }
+                let kind = String(label.prefix { $0 != "-" })
+                if let first = places[label] {
+                    throw SiteError("\(page.lesson.path):\(cell.line): label \(label) is already used at \(first)")
+                }
+                places[label] = "\(page.lesson.path):\(cell.line)"
+                counts[kind, default: 0] += 1
+                labels[label] = ("\(CellOptions.labelKinds[kind] ?? "Figure") \(counts[kind]!)", page.url)
+            }
+        }
+    }
+
+    /// `@fig-NAME` / `@tbl-NAME` in prose (not in code) become links reading "Figure 3"; an
+    /// unknown label is a broken link.
+    mutating func resolveReferences(_ markdown: String, lesson: Lesson, pageURL: String) -> String {
+        guard markdown.contains("@fig-") || markdown.contains("@tbl-") else { return markdown }
+        let code = PageDraft.codeLines(markdown)
+        let regex = try! NSRegularExpression(pattern: "(?<![A-Za-z0-9_@.])@((?:fig|tbl)-[A-Za-z0-9_-]*[A-Za-z0-9_])")
+        var lines = markdown.components(separatedBy: "\n")
+        let pageDir = (pageURL as NSString).deletingLastPathComponent
+        for n in lines.indices where !code.contains(n + 1) && lines[n].contains("@") {
+            let line = lines[n]
+            var out = line
+            for match in regex.matches(in: line, range: NSRange(line.startIndex..., in: line)).reversed() {
+                guard let whole = Range(match.range, in: line), let name = Range(match.range(at: 1), in: line) else { continue }
+                // Inside an inline code span: an odd number of backticks before it.
+                if line[..<whole.lowerBound].filter({ $0 == "`" }).count % 2 == 1 { continue }
+                let label = String(line[name])
+                guard let target = labels[label] else {
+                    brokenLinks.append("\(lesson.path):\(Self.line(of: "@" + label, in: lesson)): reference to @\(label): no such figure or table label (label=\(label) on a cell)")
+                    continue
+                }
+                let href = (target.url == pageURL ? "" : Self.relative(target.url, from: pageDir)) + "#" + label
+                linkSources[pageURL, default: [:]][href] = "@" + label
+                out.replaceSubrange(Range(match.range, in: out)!, with: "[\(target.name)](\(href))")
+            }
+            lines[n] = out
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The first line of the lesson's file that holds `text` (1 when none does).
+    static func line(of text: String, in lesson: Lesson) -> Int {
+        let lines = lesson.text.components(separatedBy: "\n")
+        return (lines.firstIndex { $0.contains("(" + text) } ?? lines.firstIndex { $0.contains(text) }).map { $0 + 1 } ?? 1
+    }
+
+    /// Every `id="…"` in a page body.
+    static func ids(in html: String) -> Set<String> {
+        let regex = try! NSRegularExpression(pattern: " id=\"([^\"]+)\"")
+        return Set(regex.matches(in: html, range: NSRange(html.startIndex..., in: html)).compactMap {
+            Range($0.range(at: 1), in: html).map { HTML.decodeEntities(String(html[$0])) }
+        })
+    }
+
+    /// Checks the prose's relative links (after `rewriteLinks`): the page exists and so does the anchor.
+    mutating func checkLinks(in html: String, lesson: Lesson, pageURL: String, pages: [String: Set<String>], site: URL) {
+        let pageDir = (pageURL as NSString).deletingLastPathComponent
+        let regex = try! NSRegularExpression(pattern: " href=\"([^\"]*)\"")
+        for match in regex.matches(in: html, range: NSRange(html.startIndex..., in: html)) {
+            guard let r = Range(match.range(at: 1), in: html) else { continue }
+            let href = HTML.decodeEntities(String(html[r]))
+            if href.isEmpty || href.contains(":") || href.hasPrefix("/") { continue }
+            let written = linkSources[pageURL]?[href] ?? href
+            if href.hasSuffix(".md") || href.contains(".md#") { continue }  // not a course page: reported by rewriteLinks
+            let (path, fragment) = href.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).map(String.init).splitFragment()
+            let target = path.isEmpty ? pageURL : Self.normalize(pageDir.isEmpty ? path : pageDir + "/" + path)
+            let place = "\(lesson.path):\(Self.line(of: written, in: lesson))"
+            guard let ids = pages[target] else {
+                if !path.hasSuffix(".html"), FileManager.default.fileExists(atPath: site.appendingPathComponent(target).path) { continue }
+                brokenLinks.append("\(place): link to \(written): no such page")
+                continue
+            }
+            if let fragment, !fragment.isEmpty, !ids.contains(fragment) {
+                brokenLinks.append("\(place): link to \(written): no such anchor #\(fragment) in \(target)")
+            }
+        }
+    }
+
+    /// print.html: every lesson, then every exercise, in order, under their titles. Paths in the
+    /// bodies are made relative to the site root.
+    func printContext(course: Course, bodies: [String], anyMath: Bool) -> [String: Any] {
+        var ctx = baseContext(course: course, currentURL: "print.html", root: "")
+        ctx["pageTitle"] = course.title + " (the whole course)"
+        ctx["showTitle"] = true
+        ctx["kindLabel"] = "The whole course"
+        ctx["isPrint"] = true
+        let regex = try! NSRegularExpression(pattern: "(href|src)=\"([^\"]*)\"")
+        var content = ""
+        for (page, body) in zip(course.pages, bodies) {
+            let pageDir = (page.url as NSString).deletingLastPathComponent
+            var html = body
+            for match in regex.matches(in: body, range: NSRange(body.startIndex..., in: body)).reversed() {
+                guard let whole = Range(match.range, in: html), let attr = Range(match.range(at: 1), in: body),
+                      let value = Range(match.range(at: 2), in: body) else { continue }
+                let written = body[value]
+                if written.isEmpty || written.hasPrefix("#") || written.hasPrefix("/") || written.contains(":") { continue }
+                let rebased = Self.normalize(pageDir + "/" + HTML.decodeEntities(String(body[value])))
+                html.replaceSubrange(whole, with: "\(body[attr])=\"\(HTML.escape(rebased))\"")
+            }
+            let label = page.kind == .lesson ? "Lesson \((course.lessons.firstIndex { $0.url == page.url } ?? 0) + 1)" : "Exercise"
+            content += "<section class=\"print-section\" id=\"\(HTML.escape(page.url))\">\n<p class=\"kind\">\(label)</p>\n"
+                + "<h1 class=\"page-title\">\(HTML.escape(page.title))</h1>\n\(html)\n</section>\n"
+        }
+        ctx["content"] = content
+        if anyMath { ctx["math"] = mathContext(root: "") }
+        return ctx
     }
 
     /// `lessons/../exercises/x.md` -> `exercises/x.md`.

@@ -80,6 +80,9 @@ struct SiteBuildOptions: ParsableArguments {
     @Flag(help: "Run every lesson again even if stored outputs are up to date.")
     var force = false
 
+    @Flag(help: "Report broken internal links, anchors and @fig- references as warnings instead of failing the build.")
+    var allowBrokenLinks = false
+
     @Option(help: "Package root (default: found from the current directory, or WORKBOOK_PACKAGE_ROOT).")
     var packageRoot: String?
 
@@ -95,6 +98,7 @@ struct SiteBuildOptions: ParsableArguments {
         options.keepGoing = keepGoing
         options.renderer.includeSolutions = !noSolutions
         options.renderer.allowRawHTML = allowHtml
+        options.renderer.allowBrokenLinks = allowBrokenLinks
         options.renderer.exercises = GraderExerciseConventions()
         _ = FileManager.default.changeCurrentDirectoryPath(root.path)
         var pipelineOptions = LessonPipeline.Options()
@@ -132,7 +136,9 @@ struct BuildCommand: ParsableCommand {
         }
         for warning in report.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         for failure in report.failures { FileHandle.standardError.write(Data("\(failure)\n".utf8)) }
-        print(String(format: "wrote %d pages to %@ in %.2f s (%d lessons run, %d from the cache)",
+        // Why pages ran again (the same as build.html says).
+        for run in report.runs where !run.cached { print("ran \(run.path): \(run.reason ?? "-")") }
+        print(String(format: "wrote %d pages to %@ in %.2f s (%d lessons run, %d from the cache; report: build.html)",
                      report.pages, builder.options.output.path, report.seconds, report.executed, report.cached))
         if !report.failures.isEmpty { throw ExitCode.failure }
     }

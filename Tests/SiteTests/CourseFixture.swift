@@ -51,6 +51,24 @@ struct CourseFixture {
     ```sh
     echo "$NOT_MATH$"
     ```
+
+    > [!NOTE]
+    > Views share CALLOUT_NOTE_TEXT storage.
+
+    > [!WARNING] Mind CALLOUT_WARNING_TEXT shapes.
+
+    > A plain QUOTE_TEXT stays a quote.
+
+    See @fig-curve for the curve, `@fig-in-code` is code, and [the details](#details).
+
+    ```swift fold label=fig-curve
+    let a = 1
+    let b = 2
+    ```
+
+    ```swift
+    print("long")
+    ```
     """
 
     static let lesson2 = """
@@ -148,6 +166,9 @@ struct FixtureExecutor: LessonExecutor {
                 ["kind": "stderr", "text": "a warning\n"]],
             1: [["kind": "stdout", "text": "<script>alert(1)</script>\n"]],
             2: [["kind": "stdout", "text": "HIDDEN_OUTPUT_TEXT\n"]],
+            3: [["kind": "image", "png": CourseFixture.png, "caption": "Loss curve"]],
+            4: [["kind": "stdout", "text": (1...40).map { "LONG_LINE_\($0)" }.joined(separator: "\n")
+                    + "\nexport sizes = {\"list\":[{\"int\":4800},{\"int\":600}]}\n"]],
         ],
         "exercises/freeze.md": [1: [["kind": "stdout", "text": "SOLUTION_SECRET_42\n"]]],
     ]

@@ -81,9 +81,10 @@ final class SiteBuildTests: XCTestCase {
         XCTAssertFalse(page.contains("onclick"))
         XCTAssertFalse(page.contains("example.com"))
         XCTAssertTrue(page.contains("<title>Tensors &amp; &quot;friends&quot; · Transfer Learning Workbook</title>"))
-        // Only the theme's own script tags remain.
-        let scripts = page.components(separatedBy: "<script").count - 1
-        XCTAssertEqual(scripts, 1, "only search.js")
+        // Only the theme's own script tags remain: the theme choice in <head>, search.js, site.js.
+        let scripts = page.components(separatedBy: "<script").dropFirst().map { String($0.prefix { $0 != "\n" }) }
+        XCTAssertEqual(scripts, [">", " defer src=\"../assets/search.js\"></script>", " defer src=\"../assets/site.js\"></script>"])
+        XCTAssertTrue(page.contains("<script>\n// Before the style sheet applies"))
     }
 
     func testNavigationSidebarAndTableOfContents() throws {
