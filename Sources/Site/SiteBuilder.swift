@@ -274,29 +274,18 @@ public struct SiteBuilder {
 
     /// Test-only: `WORKBOOK_TEST_KILL_AT=before-swap|after-swap|between-renames` makes the build
     /// kill itself with SIGKILL at that point, so tests can check what a kill -9 leaves behind.
-    static func testHook(_ point: String) {
-        if ProcessInfo.processInfo.environment["WORKBOOK_TEST_KILL_AT"] == point { kill(getpid(), SIGKILL) }
-    }
+    static func testHook(_ point: String) { TestHooks.killIfRequested(at: point) }
 }
 
 /// The renames of the site swap, in terms of the C library (FileManager's move copies across
 /// devices and never exchanges).
 enum FileSystemSwap {
-    private typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
-    /// glibc 2.28+ exports renameat2; looked up at run time because the Swift Glibc module does not
-    /// declare it (it is a GNU extension).
-    private static let renameat2: RenameAt2? = {
-        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "renameat2") else { return nil }
-        return unsafeBitCast(symbol, to: RenameAt2.self)
-    }()
-    private static let renameExchange: UInt32 = 1 << 1
-    private static let atCurrentDirectory: Int32 = -100
-
-    /// Swaps two existing paths atomically; false when the system cannot (the caller falls back).
+    /// Swaps two existing paths atomically (`AtomicRename.exchange`); false when the system cannot
+    /// (the caller falls back).
     static func exchange(_ a: URL, _ b: URL) -> Bool {
         // Test-only: WORKBOOK_TEST_NO_EXCHANGE=1 takes the fallback, as on a system without it.
-        guard let renameat2, ProcessInfo.processInfo.environment["WORKBOOK_TEST_NO_EXCHANGE"] == nil else { return false }
-        return renameat2(atCurrentDirectory, a.path, atCurrentDirectory, b.path, renameExchange) == 0
+        guard ProcessInfo.processInfo.environment["WORKBOOK_TEST_NO_EXCHANGE"] == nil else { return false }
+        return (try? AtomicRename.exchange(a, b)) ?? false
     }
 
     static func move(_ source: URL, to target: URL) throws {
