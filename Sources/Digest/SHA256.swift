@@ -1,6 +1,6 @@
 import Foundation
 // Implementation-only: lesson programs import the engine's modules, and must not need Crypto's.
-@_implementationOnly import Crypto
+internal import Crypto
 
 /// SHA-256 as lower-case hex, for cache keys, input fingerprints and model checksums; swift-crypto
 /// computes it.

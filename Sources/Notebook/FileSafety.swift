@@ -8,7 +8,7 @@ public enum AtomicRename {
     /// glibc has `renameat2` since 2.28, but Swift's Glibc module does not declare it (it needs
     /// `_GNU_SOURCE`), so it is looked up once at run time.
     typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
-    nonisolated(unsafe) static let renameat2: RenameAt2? = {
+    static let renameat2: RenameAt2? = {
         #if os(Linux)
         guard let symbol = dlsym(nil, "renameat2") else { return nil }
         return unsafeBitCast(symbol, to: RenameAt2.self)
