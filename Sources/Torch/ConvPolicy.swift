@@ -100,12 +100,12 @@ public struct ConvPolicy: Sendable, Equatable {
 
     /// Nothing but im2col + sgemm: what a CPU without AVX-512 runs, and the reference path tests
     /// compare the others with.
-    public static var gemmOnly: ConvPolicy {
+    public static let gemmOnly: ConvPolicy = {
         var policy = ConvPolicy()
         policy.winograd = false
         policy.flatKernels = false
         return policy
-    }
+    }()
 }
 
 // MARK: CPU families
