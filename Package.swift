@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Digest"),
 
         // The engine.
-        .target(name: "Torch", dependencies: ["CBLAS", "CEngineSupport"]),
+        .target(name: "Torch", dependencies: ["CBLAS", "CEngineSupport"], exclude: ["README.md"]),
         .target(name: "NN", dependencies: ["Torch"]),
         .target(name: "Optim", dependencies: ["Torch", "NN"]),
         .target(name: "Checkpoint", dependencies: ["Torch", "NN", "SystemZlib"]),
