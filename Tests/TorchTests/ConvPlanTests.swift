@@ -96,6 +96,12 @@ final class ConvPlanTests: XCTestCase {
         XCTAssertEqual(ConvPolicy.CPUFamily(cpuinfo: info("GenuineIntel", 6, "avx512_vnni")), .otherAVX512)
         XCTAssertEqual(ConvPolicy.CPUFamily(cpuinfo: ""), .otherAVX512)
         XCTAssertEqual(ConvPolicy.defaults(for: .noAVX512), .gemmOnly)
+        // This machine: no AVX-512 means no kernels but GEMM; otherwise its /proc/cpuinfo decides.
+        if !ConvPlan.flatKernelsAvailable {
+            XCTAssertEqual(ConvPolicy.CPUFamily.detected, .noAVX512)
+        } else if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
+            XCTAssertEqual(ConvPolicy.CPUFamily.detected, ConvPolicy.CPUFamily(cpuinfo: text))
+        }
         XCTAssertEqual(ConvPolicy.defaults(for: .intelSapphireRapids), ConvPolicy.defaults(for: .amdZen4))
     }
 
