@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Digest", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
 
         // The engine.
-        .target(name: "Torch", dependencies: ["CBLAS", "CEngineSupport"]),
+        .target(name: "Torch", dependencies: ["CBLAS", "CEngineSupport"], exclude: ["README.md"]),
         .target(name: "NN", dependencies: ["Torch"]),
         .target(name: "Optim", dependencies: ["Torch", "NN"]),
         .target(name: "Checkpoint", dependencies: ["Torch", "NN", "SystemZlib"]),

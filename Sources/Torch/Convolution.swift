@@ -27,7 +27,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int,
     let transformed = geometry.forwardWinogradWeights(weight)
     let out = geometry.output(input, weight, bias: bias, shape: outShape, transformed: transformed?.values)
     let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
-    let reusable = ConvGeometry.winogradReuseForInputGradient && transformed?.tile == 2 ? transformed?.values : nil
+    let reusable = geometry.reusesForwardWinogradWeights ? transformed?.values : nil
     let inputShape = input.shape, weightShape = weight.shape
     return Tensor.record(out, "conv2d", inputs) { g, needs in
         let needsInput = needs[0], needsWeight = needs[1], needsBias = needs.count > 2 && needs[2]
@@ -119,6 +119,10 @@ struct ConvGeometry {
     let sh: Int, sw: Int, ph: Int, pw: Int, dh: Int, dw: Int
     let groups: Int
     let ho: Int, wo: Int
+    /// The policy in force when the convolution was called, and the engine's thread count then.
+    let policy: ConvPolicy, threads: Int
+    /// The kernels each pass runs, decided once from the sizes and `policy` (ConvPlan.swift).
+    private(set) var plan = ConvPlan.unplanned
 
     var cg: Int { c / groups }
     var og: Int { o / groups }
@@ -127,18 +131,12 @@ struct ConvGeometry {
     var kAll: Int { c * kh * kw }
     var hw: Int { h * w }
     var ohw: Int { ho * wo }
-    /// Floats of column buffer a tile may use per thread (tests shrink it to force many tiles).
-    /// `WORKBOOK_CONV_CHUNK_FLOATS` overrides it for tuning runs of the benchmark.
-    nonisolated(unsafe) static var chunkBudget =
-        ProcessInfo.processInfo.environment["WORKBOOK_CONV_CHUNK_FLOATS"].flatMap(Int.init) ?? 1 << 17
-    /// Output planes at least this large are lowered one image at a time.
-    nonisolated(unsafe) static var wideImage =
-        ProcessInfo.processInfo.environment["WORKBOOK_CONV_WIDE_IMAGE"].flatMap(Int.init) ?? 3136
-
     var isPointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 }
 
+    /// `policy`: by default the one scoped by the caller (`ConvPolicy.current`).
     init(input: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
-         dilation: (Int, Int), groups: Int, file: StaticString, line: UInt) {
+         dilation: (Int, Int), groups: Int, policy: ConvPolicy = ConvPolicy.current.get(),
+         threads: Int = Threads.count, file: StaticString, line: UInt) {
         let op = "conv2d"
         requireFloat(input, op, "input", file: file, line: line)
         requireFloat(weight, op, "weight", file: file, line: line)
@@ -173,14 +171,21 @@ struct ConvGeometry {
               "input \(describe(shape: input.shape)) padded to \(h + 2 * ph)x\(w + 2 * pw) is smaller than the dilated kernel \(dh * (kh - 1) + 1)x\(dw * (kw - 1) + 1) of weight \(describe(shape: weight.shape))",
               file: file, line: line)
         ho = spanH / sh + 1; wo = spanW / sw + 1
+        self.policy = policy
+        self.threads = threads
+        plan = ConvPlan(self, policy: policy, threads: threads)
     }
 
     /// A geometry from sizes already known to be valid (the dual convolution of a backward pass).
-    init(n: Int, c: Int, h: Int, w: Int, o: Int, kh: Int, kw: Int, padding: (Int, Int), dilation: (Int, Int)) {
+    init(n: Int, c: Int, h: Int, w: Int, o: Int, kh: Int, kw: Int, padding: (Int, Int), dilation: (Int, Int),
+         policy: ConvPolicy = ConvPolicy.current.get(), threads: Int = Threads.count) {
         self.n = n; self.c = c; self.h = h; self.w = w; self.o = o; self.kh = kh; self.kw = kw
         (sh, sw) = (1, 1); (ph, pw) = padding; (dh, dw) = dilation
         groups = 1
         ho = h + 2 * ph - dh * (kh - 1); wo = w + 2 * pw - dw * (kw - 1)
+        self.policy = policy
+        self.threads = threads
+        plan = ConvPlan(self, policy: policy, threads: threads)
     }
 
     /// For stride 1 the input gradient is itself a convolution: dY padded by `d*(k-1) - p`,
@@ -188,11 +193,17 @@ struct ConvGeometry {
     /// shaped like the forward one ([C, O*k*k] x [O*k*k, pixels]), which stays efficient when O is
     /// small, unlike W^T * dY ([C*k*k, O] x [O, pixels]) followed by col2im.
     var dualForInputGradient: ConvGeometry? {
+        guard hasDualForInputGradient else { return nil }
+        return ConvGeometry(n: n, c: o, h: ho, w: wo, o: c, kh: kh, kw: kw,
+                            padding: (dh * (kh - 1) - ph, dw * (kw - 1) - pw), dilation: (dh, dw), policy: policy,
+                            threads: threads)
+    }
+
+    /// Whether `dualForInputGradient` exists (the plan asks without building it).
+    var hasDualForInputGradient: Bool {
         // With very few input channels the dual GEMM has almost no rows (the RGB stem); col2im wins.
-        guard sh == 1 && sw == 1 && groups == 1 && !isPointwise && c >= 16 else { return nil }
-        let qh = dh * (kh - 1) - ph, qw = dw * (kw - 1) - pw
-        guard qh >= 0 && qw >= 0 else { return nil }
-        return ConvGeometry(n: n, c: o, h: ho, w: wo, o: c, kh: kh, kw: kw, padding: (qh, qw), dilation: (dh, dw))
+        sh == 1 && sw == 1 && groups == 1 && !isPointwise && c >= policy.dualInputGradientMinimumChannels
+            && dh * (kh - 1) - ph >= 0 && dw * (kw - 1) - pw >= 0
     }
 
     /// `[O, C, kh, kw]` -> `[C, O, kh, kw]` flipped in both spatial dimensions.
@@ -213,16 +224,16 @@ struct ConvGeometry {
 
     /// The tiles covering the batch. Several small images are lowered together so their GEMM is
     /// wide; large images are split into bands of output rows. Either way the column buffer stays
-    /// near `chunkBudget` floats (512 KB, about half an L2): columns written by im2col are still in
+    /// near `policy.columnBudgetFloats` floats (512 KB, about half an L2): columns written by im2col are still in
     /// cache when sgemm reads them, measured 1.5-2x faster than whole-image 16 MB columns.
     var tiles: [Tile] {
         // OpenBLAS splits each GEMM across threads, so each core's share is budget / threads;
         // fewer, larger tiles also mean fewer thread wake-ups (measured: 5-10x less system time).
-        tiles(budget: ConvGeometry.chunkBudget * max(1, Threads.count))
+        tiles(budget: policy.columnBudgetFloats * max(1, Threads.count))
     }
 
     /// Tiles for the threads to take whole, a run of them each, with a column buffer of
-    /// `chunkBudget` floats per thread; nil when there are fewer such tiles than threads or a tile
+    /// `policy.columnBudgetFloats` floats per thread; nil when there are fewer such tiles than threads or a tile
     /// would hold part of an image (its epilogue needs the whole image). Whole tiles per thread
     /// need one hand-off per layer instead of one per tile, skip the copies that grouping small
     /// images takes, and apply the epilogue per image while the output is in cache (measured:
@@ -231,7 +242,7 @@ struct ConvGeometry {
     /// them, so the forward pass does not depend on the thread count.
     var parallelTiles: [Tile]? {
         guard Threads.count > 1 && !Threads.isInsidePool else { return nil }
-        let tiles = tiles(budget: ConvGeometry.chunkBudget)
+        let tiles = tiles(budget: policy.columnBudgetFloats)
         guard tiles.count >= Threads.count && tiles.allSatisfy({ $0.oh0 == 0 && $0.oh1 == ho }) else { return nil }
         return tiles
     }
@@ -240,7 +251,7 @@ struct ConvGeometry {
     func tiles(budget: Int) -> [Tile] {
         let perImage = max(kAll, o) * ohw
         var result: [Tile] = []
-        if n > 1 && ohw < ConvGeometry.wideImage && perImage * 2 <= budget {
+        if n > 1 && ohw < policy.wideImagePixels && perImage * 2 <= budget {
             let fit = min(n, budget / perImage)
             let chunks = (n + fit - 1) / fit
             let nb = (n + chunks - 1) / chunks
@@ -299,13 +310,13 @@ struct ConvGeometry {
     func forward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                  _ y: UnsafeMutablePointer<Float>, transformedWeights: UnsafePointer<Float>? = nil,
                  epilogue: ConvEpilogue = ConvEpilogue()) {
-        if usesWinograd {
-            winogradForward(x, weight, bias, y, epilogue: epilogue, transformed: transformedWeights)
-            return
-        }
-        if usesFlatKernels {
-            flatForward(x, weight, bias, y, epilogue: epilogue)
-            return
+        switch plan.forward {
+        case .winograd:
+            return winogradForward(x, weight, bias, y, epilogue: epilogue, transformed: transformedWeights)
+        case .flat:
+            return flatForward(x, weight, bias, y, epilogue: epilogue)
+        case .gemm:
+            break
         }
         if let tiles = parallelTiles {
             forwardInParallel(tiles, x, weight, bias, y, epilogue: epilogue)
@@ -415,45 +426,42 @@ struct ConvGeometry {
     func backward(gradOutput g: UnsafePointer<Float>, input x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                   forwardWinogradWeights: UnsafePointer<Float>? = nil,
                   gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>?,
-                  gradBias: UnsafeMutablePointer<Float>?, counted: Bool = false) {
+                  gradBias: UnsafeMutablePointer<Float>?) {
         if let gradBias { biasGradient(g, into: gradBias) }
         if gradInput == nil && gradWeight == nil { return }
-        if let gradWeight, !counted {
+        if let gradWeight {
             KernelCounters.conv2dWeightGradients += 1
             if n == 0 { gradWeight.update(repeating: 0, count: o * kg) }
         }
-        if (usesWinograd || usesFlatKernels) && !counted {
-            if gradInput != nil { KernelCounters.conv2dInputGradients += 1 }
-            // Each gradient goes to the first path that takes it: Winograd, the flat kernels, GEMM.
-            let winogradWeight = usesWinogradWeightGradient ? gradWeight : nil
-            if usesWinograd {
-                winogradBackward(gradOutput: g, input: x, weight: weight, forwardWeights: forwardWinogradWeights,
-                                 gradInput: gradInput, gradWeight: winogradWeight)
-            }
-            let flatInput = usesWinograd ? nil : gradInput
-            let flatWeight = winogradWeight == nil && usesFlatWeightGradient ? gradWeight : nil
-            if flatInput != nil || flatWeight != nil {
-                flatBackward(gradOutput: g, input: x, weight: weight, gradInput: flatInput, gradWeight: flatWeight)
-            }
-            if let gradWeight, winogradWeight == nil, flatWeight == nil {
-                backward(gradOutput: g, input: x, weight: weight, gradInput: nil, gradWeight: gradWeight, gradBias: nil,
-                         counted: true)
-            }
-            return
+        if gradInput != nil { KernelCounters.conv2dInputGradients += 1 }
+        // Each gradient goes to the kernel `plan` names for it; Winograd and the flat kernels
+        // compute both gradients in one call where both are theirs.
+        let winogradInput = usesWinograd ? gradInput : nil, winogradWeight = usesWinogradWeightGradient ? gradWeight : nil
+        if winogradInput != nil || winogradWeight != nil {
+            winogradBackward(gradOutput: g, input: x, weight: weight, forwardWeights: forwardWinogradWeights,
+                             gradInput: winogradInput, gradWeight: winogradWeight)
         }
-        if let gradInput {
-            KernelCounters.conv2dInputGradients += 1
-            if let dual = dualForInputGradient {
-                ScratchPool.shared.withBuffer(o * kg) { flipped in
-                    flippedTransposedWeight(weight, into: flipped)
-                    dual.forward(g, UnsafePointer(flipped), nil, gradInput)
-                }
-                if gradWeight == nil { return }
-                backward(gradOutput: g, input: x, weight: weight, gradInput: nil, gradWeight: gradWeight, gradBias: nil,
-                         counted: true)
-                return
+        let flatInput = plan.inputGradient == .flat ? gradInput : nil
+        let flatWeight = usesFlatWeightGradient ? gradWeight : nil
+        if flatInput != nil || flatWeight != nil {
+            flatBackward(gradOutput: g, input: x, weight: weight, gradInput: flatInput, gradWeight: flatWeight)
+        }
+        if plan.inputGradient == .dualGEMM, let gradInput, let dual = dualForInputGradient {
+            ScratchPool.shared.withBuffer(o * kg) { flipped in
+                flippedTransposedWeight(weight, into: flipped)
+                dual.forward(g, UnsafePointer(flipped), nil, gradInput)
             }
         }
+        let gemmInput = plan.inputGradient == .gemm ? gradInput : nil
+        let gemmWeight = plan.weightGradient == .gemm ? gradWeight : nil
+        if gemmInput != nil || gemmWeight != nil {
+            gemmBackward(g, x, weight, gradInput: gemmInput, gradWeight: gemmWeight)
+        }
+    }
+
+    /// The im2col + sgemm backward: by whole tiles per thread where there are enough, else tile by tile.
+    private func gemmBackward(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
+                              gradInput: UnsafeMutablePointer<Float>?, gradWeight: UnsafeMutablePointer<Float>?) {
         if let tiles = parallelTiles {
             backwardInParallel(tiles, g, x, weight, gradInput: gradInput, gradWeight: gradWeight)
             return

@@ -19,53 +19,16 @@ import Foundation
 // in chunk order, so a fixed thread count gives bit-identical results.
 
 extension ConvGeometry {
-    /// Off with `WORKBOOK_DIRECT_CONV=0`; tests switch it to compare against the GEMM path.
-    nonisolated(unsafe) static var flatKernelsEnabled: Bool =
-        engine_flat_conv_available() != 0 && ProcessInfo.processInfo.environment["WORKBOOK_DIRECT_CONV"] != "0"
-    /// Largest `C*kh*kw*O` whose weight gradient the lane-sum flat kernel computes (kernels other
-    /// than 3x3, which take the outer-product kernel at every size). Beyond it, or with
-    /// outputs smaller than 10x10 (where each image gives too few pixels per horizontal sum), the
-    /// GEMM path measured faster; forward passes and input gradients of every size measured faster
-    /// flat (idle machine, % of the 2-thread sgemm peak: ResNet-18 3x3 layers 46-71% vs 42-53%,
-    /// small-ResNet layers 35-61% vs 11-37%).
-    nonisolated(unsafe) static var flatWeightGradientLimit: Int =
-        ProcessInfo.processInfo.environment["WORKBOOK_DIRECT_CONV_LIMIT"].flatMap(Int.init) ?? 40_000
-    nonisolated(unsafe) static var flatWeightGradientMinimumPixels = 100
-
-    /// Forward passes and input gradients go through the flat kernels.
-    var usesFlatKernels: Bool {
-        ConvGeometry.flatKernelsEnabled && groups == 1 && (kh * kw > 1 || isSubsampledPointwise) && n > 0
-    }
+    // Which passes take the flat kernels is `plan`'s decision (ConvPlan.swift); these views of it
+    // name the cases the kernels below branch on.
+    var usesFlatKernels: Bool { plan.forward == .flat || plan.inputGradient == .flat || usesFlatWeightGradient }
+    var usesFlatWeightGradient: Bool { plan.weightGradient == .flat || usesOuterProductWeightGradient }
+    var usesOuterProductWeightGradient: Bool { plan.weightGradient == .flatOuterProduct }
 
     /// A 1x1 convolution with a stride and no padding (ResNets' downsampling projections) and at most
-    /// 8,192 weights: its plane holds only the pixels it reads. Measured (ms, both threads, forward /
-    /// input gradient / weight gradient, im2col + sgemm -> flat): small-ResNet 16->32 1.67 / 2.26 /
-    /// 1.99 -> 0.60 / 1.31 / 1.14, 32->64 1.07 / 1.39 / 1.09 -> 0.59 / 1.36 / 1.09; ResNet-18 64->128
-    /// 2.30 / 2.48 / 2.19 -> 1.50 / 1.64 / 1.65. Wider ones share each weight among few pixels per
-    /// image, where the whole-batch GEMM wins: ResNet-18 128->256 1.59 / 1.34 / 1.49 -> 1.39 / 1.91 /
-    /// 1.99, 256->512 forward 1.26 -> 2.65.
+    /// `subsampledPointwiseMaximumWeights` weights: its plane holds only the pixels it reads.
     var isSubsampledPointwise: Bool {
-        kh == 1 && kw == 1 && (sh > 1 || sw > 1) && ph == 0 && pw == 0 && c * o <= 8_192
-    }
-
-    var usesFlatWeightGradient: Bool {
-        guard usesFlatKernels else { return false }
-        if usesOuterProductWeightGradient { return true }
-        return c * kh * kw * o <= ConvGeometry.flatWeightGradientLimit && ohw >= ConvGeometry.flatWeightGradientMinimumPixels
-    }
-
-    /// Off with `WORKBOOK_OUTER_PRODUCT_DW=0` (tests switch it to compare with the other kernel).
-    nonisolated(unsafe) static var outerProductWeightGradientEnabled =
-        ProcessInfo.processInfo.environment["WORKBOOK_OUTER_PRODUCT_DW"] != "0"
-
-    /// Weight gradients of 3x3 kernels (any stride or dilation) go through
-    /// `engine_flat_conv_weight_grad9` at every size: dW accumulated as outer products of 16 outputs'
-    /// gradients and the nine values the taps read. Measured (ms, both threads, interleaved runs,
-    /// before -> after): small-ResNet stem 2.04 -> 1.10, 16->32/2 4.19 -> 2.97, 32 ch 14x14 5.39 ->
-    /// 4.93, 32->64/2 4.54 -> 3.61 and 64 ch 7x7 5.75 -> 3.79 (from GEMM), ResNet-18 layer2 3x3/2
-    /// 13.7 -> 10.1 (from GEMM); 16 ch 28x28 within noise (5.2 -> 5.7, 6.6 -> 5.7).
-    var usesOuterProductWeightGradient: Bool {
-        usesFlatKernels && kh * kw == 9 && ConvGeometry.outerProductWeightGradientEnabled
+        kh == 1 && kw == 1 && (sh > 1 || sw > 1) && ph == 0 && pw == 0 && c * o <= policy.subsampledPointwiseMaximumWeights
     }
 
     /// Where the taps of this convolution land on one image's flat phase planes.

@@ -99,7 +99,7 @@ final class ConvAffineTests: XCTestCase {
 
     /// A frozen weight keeps its Winograd transform in the fused call too.
     func testFusedCallUsesTheTransformCache() throws {
-        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
+        try XCTSkipUnless(winogradRuns, "no AVX-512 here: the Winograd path is off")
         let weight = Tensor.randn([32, 32, 3, 3], generator: Generator(seed: 82))
         _ = conv2dAffine(Tensor.randn([1, 32, 8, 8]), weight: weight, scale: Tensor.ones([32]), shift: Tensor.zeros([32]),
                          padding: (1, 1))

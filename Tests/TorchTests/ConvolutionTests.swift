@@ -84,21 +84,21 @@ final class ConvolutionTests: XCTestCase {
     /// Small chunk budgets split the batch into several lowered chunks; wide-image thresholds
     /// force the one-image path. Results must not depend on either.
     func testChunkingDoesNotChangeResults() {
-        let savedBudget = ConvGeometry.chunkBudget, savedWide = ConvGeometry.wideImage, savedThreads = Threads.count
-        defer { ConvGeometry.chunkBudget = savedBudget; ConvGeometry.wideImage = savedWide; Threads.count = savedThreads }
+        let savedThreads = Threads.count
+        defer { Threads.count = savedThreads }
         Threads.count = 1  // the budget is per thread; one thread makes the tile counts below exact
         for (i, c) in configs.enumerated() {
             let (x, w, b) = run(c, seed: UInt64(i * 10 + 3))
             let expected = referenceConv(x, w, b, c).values
             // 1500 floats split config 1's three images into chunks of 2 and 1.
             for (budget, wide) in [(1, 3136), (200, 3136), (1500, 3136), (1 << 22, 1)] {
-                ConvGeometry.chunkBudget = budget; ConvGeometry.wideImage = wide
-                assertClose(conv(x, w, b, c).scalars, expected, tolerance: 1e-4)
-                ConvGeometry.chunkBudget = budget; ConvGeometry.wideImage = wide
-                // Gradients through row bands (budget 1) and uneven image chunks (1500).
-                if i % 3 == 0 && (budget == 1 || budget == 1500) {
-                    assertGradientsMatch([x, w] + (b.map { [$0] } ?? [])) { t in
-                        self.conv(t[0], t[1], t.count > 2 ? t[2] : nil, c)
+                withConvPolicy({ $0.columnBudgetFloats = budget; $0.wideImagePixels = wide }) {
+                    assertClose(conv(x, w, b, c).scalars, expected, tolerance: 1e-4)
+                    // Gradients through row bands (budget 1) and uneven image chunks (1500).
+                    if i % 3 == 0 && (budget == 1 || budget == 1500) {
+                        assertGradientsMatch([x, w] + (b.map { [$0] } ?? [])) { t in
+                            self.conv(t[0], t[1], t.count > 2 ? t[2] : nil, c)
+                        }
                     }
                 }
             }
@@ -167,8 +167,8 @@ final class ConvolutionTests: XCTestCase {
     /// bits on one and two threads (the same single OpenBLAS call per tile either way); the backward
     /// deterministic for a thread count and close to one thread's.
     func testTilesInParallel() {
-        let savedBudget = ConvGeometry.chunkBudget, savedThreads = Threads.count
-        defer { ConvGeometry.chunkBudget = savedBudget; Threads.count = savedThreads }
+        let savedThreads = Threads.count
+        defer { Threads.count = savedThreads }
         // Column budgets (floats per thread) that give the tiles above.
         let configs: [(Config, Int)] = [
             (Config(input: [3, 6, 5, 7], outChannels: 4, kernel: (1, 1)), 64),
@@ -177,7 +177,7 @@ final class ConvolutionTests: XCTestCase {
             (Config(input: [3, 8, 6, 6], outChannels: 12, kernel: (3, 3), padding: (1, 1), groups: 4), 3000),
         ]
         for (i, (c, budget)) in configs.enumerated() {
-            ConvGeometry.chunkBudget = budget
+          withConvPolicy({ $0.columnBudgetFloats = budget }) {
             let (x, w, b) = run(c, seed: UInt64(300 + 10 * i))
             let expected = referenceConv(x, w, b, c).values
             var outputs: [[Float]] = [], gradients: [[[Float]]] = []
@@ -219,6 +219,7 @@ final class ConvolutionTests: XCTestCase {
             }
             XCTAssertEqual(outputs[0], outputs[1], "config \(i): one and two threads differ")
             for (one, two) in zip(gradients[0], gradients[1]) { assertClose(two, one, tolerance: 1e-5) }
+          }
         }
     }
 

@@ -50,9 +50,7 @@ final class FlatConvolutionTests: XCTestCase {
 
     /// Winograd is off in both runs: it would otherwise take the 3x3 stride-1 cases of 16+ channels.
     private func results(_ t: Case, flat: Bool, seed: UInt64) -> [[Float]] {
-        let saved = (ConvGeometry.flatKernelsEnabled, ConvGeometry.winogradEnabled)
-        defer { (ConvGeometry.flatKernelsEnabled, ConvGeometry.winogradEnabled) = saved }
-        (ConvGeometry.flatKernelsEnabled, ConvGeometry.winogradEnabled) = (flat, false)
+        withConvPolicy({ $0.flatKernels = flat; $0.winograd = false }) {
         let g = Generator(seed: seed)
         let x = Tensor.randn(t.input, generator: g).requiringGrad()
         let w = Tensor.randn([t.out, t.input[1], t.kernel.0, t.kernel.1], generator: g).requiringGrad()
@@ -62,6 +60,7 @@ final class FlatConvolutionTests: XCTestCase {
         let r = Tensor.randn(y.shape, generator: g)
         (y * r).sum().backward()
         return [y.scalars, x.grad!.scalars, w.grad!.scalars] + (b.map { [$0.grad!.scalars] } ?? [])
+        }
     }
 
     func testMatchesGemmPath() throws {
@@ -84,15 +83,15 @@ final class FlatConvolutionTests: XCTestCase {
     private func compareWithGemmPath(weightGradientLimit: Int, minimumPixels: Int, outerProduct: Bool,
                                      flatWeightGradient: (Case) -> Bool) throws {
         try XCTSkipUnless(engine_flat_conv_available_for_tests, "no AVX-512 on this CPU")
-        let saved = (ConvGeometry.flatWeightGradientLimit, ConvGeometry.flatWeightGradientMinimumPixels,
-                     ConvGeometry.outerProductWeightGradientEnabled)
-        defer {
-            (ConvGeometry.flatWeightGradientLimit, ConvGeometry.flatWeightGradientMinimumPixels,
-             ConvGeometry.outerProductWeightGradientEnabled) = saved
+        // Winograd off, as in `results`: it would take the 3x3 stride-1 cases of 16+ channels.
+        try withConvPolicy({
+            $0.winograd = false
+            $0.flatWeightGradientLimit = weightGradientLimit
+            $0.flatWeightGradientMinimumPixels = minimumPixels
+            $0.outerProductWeightGradient = outerProduct
+        }) {
+            try compareWithGemmPath(flatWeightGradient: flatWeightGradient)
         }
-        (ConvGeometry.flatWeightGradientLimit, ConvGeometry.flatWeightGradientMinimumPixels,
-         ConvGeometry.outerProductWeightGradientEnabled) = (weightGradientLimit, minimumPixels, outerProduct)
-        try compareWithGemmPath(flatWeightGradient: flatWeightGradient)
     }
 
     private func compareWithGemmPath(flatWeightGradient: (Case) -> Bool) throws {
@@ -123,4 +122,4 @@ final class FlatConvolutionTests: XCTestCase {
     }
 }
 
-private let engine_flat_conv_available_for_tests = ConvGeometry.flatKernelsEnabled
+private let engine_flat_conv_available_for_tests = ConvPlan.flatKernelsAvailable && ConvPolicy.environment.flatKernels

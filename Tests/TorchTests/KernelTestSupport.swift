@@ -51,3 +51,14 @@ final class EmptyTensorKernelTests: XCTestCase {
         XCTAssertEqual(w.grad?.scalars, [Float](repeating: 0, count: 108))
     }
 }
+
+/// Runs `body` under the convolution policy that `change` makes of the current one, scoped to
+/// `body` (and to the backward passes it runs): tests choose kernels without flipping globals.
+func withConvPolicy<R>(_ change: (inout ConvPolicy) -> Void, _ body: () throws -> R) rethrows -> R {
+    var policy = ConvPolicy.current.get()
+    change(&policy)
+    return try ConvPolicy.current.withValue(policy, operation: body)
+}
+
+/// Winograd runs on this machine: AVX-512, and not turned off by `WORKBOOK_WINOGRAD=0`.
+var winogradRuns: Bool { ConvPlan.winogradAvailable && ConvPolicy.environment.winograd }

@@ -42,17 +42,12 @@ final class WinogradTests: XCTestCase {
     /// Runs `body` with the Winograd path on (every channel count; with `allSizes`, the weight
     /// gradient by whole-batch GEMMs at every size) or with only the GEMM path.
     private func withPath<R>(winograd: Bool, allSizes: Bool = true, _ body: () -> R) -> R {
-        let saved = (ConvGeometry.winogradEnabled, ConvGeometry.winogradMinimumChannels, ConvGeometry.flatKernelsEnabled,
-                     ConvGeometry.winogradForAllSizes)
-        defer {
-            (ConvGeometry.winogradEnabled, ConvGeometry.winogradMinimumChannels, ConvGeometry.flatKernelsEnabled,
-             ConvGeometry.winogradForAllSizes) = saved
-        }
-        ConvGeometry.winogradEnabled = winograd && saved.0
-        ConvGeometry.winogradMinimumChannels = 1
-        ConvGeometry.winogradForAllSizes = allSizes
-        ConvGeometry.flatKernelsEnabled = false
-        return body()
+        withConvPolicy({
+            $0.winograd = winograd && $0.winograd
+            $0.winogradMinimumChannels = 1
+            $0.winogradGEMMWeightGradientForAllSizes = allSizes
+            $0.flatKernels = false
+        }, body)
     }
 
     private func assertClose(_ a: [Float], _ b: [Float], _ what: String, tolerance: Float = 2e-5,
@@ -64,7 +59,7 @@ final class WinogradTests: XCTestCase {
     }
 
     func testTakesThreeByThreeStrideOneOnly() throws {
-        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
+        try XCTSkipUnless(winogradRuns, "no AVX-512 here: the Winograd path is off")
         func geometry(stride: Int = 1, dilation: Int = 1, kernel: Int = 3, padding: Int = 1) -> ConvGeometry {
             ConvGeometry(input: Tensor.zeros([1, 32, 8, 8]), weight: Tensor.zeros([32, 32, kernel, kernel]), bias: nil,
                          stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation),
@@ -78,12 +73,10 @@ final class WinogradTests: XCTestCase {
     }
 
     func testForwardAndGradientsMatchGEMMPath() throws {
-        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
-        let savedTile = ConvGeometry.winogradForcedTile
-        defer { ConvGeometry.winogradForcedTile = savedTile }
+        try XCTSkipUnless(winogradRuns, "no AVX-512 here: the Winograd path is off")
         // F(4x4, 3x3) multiplies by larger constants (up to 8 and 1/24), so it rounds a little more.
         for (tile, tolerance) in [(2, Float(2e-5)), (4, Float(1e-4))] {
-            ConvGeometry.winogradForcedTile = tile
+          withConvPolicy({ $0.winogradTile = tile }) {
             for (i, t) in cases.enumerated() {
                 let g = Generator(seed: UInt64(40 + i))
                 let x = Tensor.randn([t.n, t.c, t.h, t.w], generator: g).requiringGrad()
@@ -108,6 +101,7 @@ final class WinogradTests: XCTestCase {
                     assertClose(results[0][k], results[1][k], "tile \(tile) case \(i) \(name)", tolerance: tolerance)
                 }
             }
+          }
         }
     }
 
@@ -116,10 +110,7 @@ final class WinogradTests: XCTestCase {
     /// the same products in the same order, so the same bits. Weights in training (a fresh pack kept
     /// by the graph) and frozen weights (the cached pack) both take that path.
     func testInputGradientFromTheForwardTransformIsBitIdentical() throws {
-        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
-        let saved = (ConvGeometry.winogradForcedTile, ConvGeometry.winogradReuseForInputGradient)
-        defer { (ConvGeometry.winogradForcedTile, ConvGeometry.winogradReuseForInputGradient) = saved }
-        ConvGeometry.winogradForcedTile = 2
+        try XCTSkipUnless(winogradRuns, "no AVX-512 here: the Winograd path is off")
         for (i, t) in cases.enumerated() {
             let g = Generator(seed: UInt64(90 + i))
             let x = Tensor.randn([t.n, t.c, t.h, t.w], generator: g).requiringGrad()
@@ -130,12 +121,13 @@ final class WinogradTests: XCTestCase {
                 let w = trained ? weight.detach().requiringGrad() : weight.detach()
                 var gradients: [[Float]] = []
                 for reuse in [true, false] {
-                    ConvGeometry.winogradReuseForInputGradient = reuse
                     w.winogradWeights = [:]
-                    gradients.append(withPath(winograd: true) {
+                    gradients.append(withConvPolicy({ $0.winogradTile = 2; $0.winogradReusesForwardWeights = reuse }) {
+                      withPath(winograd: true) {
                         x.zeroGrad()
                         (conv2d(x, weight: w, bias: nil, padding: (t.pad, t.pad)) * probe).sum().backward()
                         return x.grad!.scalars
+                      }
                     })
                 }
                 XCTAssertEqual(gradients[0], gradients[1], "case \(i), weight \(trained ? "in training" : "frozen")")
@@ -145,15 +137,11 @@ final class WinogradTests: XCTestCase {
 
     /// F(4x4) where it needs at most 3/4 of F(2x2)'s products and each thread has 128 tiles.
     func testTileSizeByImageAndBatch() throws {
-        let saved = ConvGeometry.winogradForcedTile
-        defer { ConvGeometry.winogradForcedTile = saved }
-        ConvGeometry.winogradForcedTile = nil
-        let threads = Threads.count
-        defer { Threads.count = threads }
-        Threads.count = 2
+        var policy = ConvPolicy.current.get()
+        policy.winogradTile = nil
         func tile(n: Int, channels: Int, side: Int) -> Int {
             ConvGeometry(n: n, c: channels, h: side, w: side, o: channels, kh: 3, kw: 3, padding: (1, 1),
-                         dilation: (1, 1)).winogradTile(channels: channels, outputHeight: side, outputWidth: side)
+                         dilation: (1, 1), policy: policy, threads: 2).winogradTile(channels: channels, outputHeight: side, outputWidth: side)
         }
         XCTAssertEqual(tile(n: 128, channels: 16, side: 28), 4)
         XCTAssertEqual(tile(n: 128, channels: 64, side: 7), 4)
@@ -166,7 +154,7 @@ final class WinogradTests: XCTestCase {
     }
 
     func testDeterministicForFixedThreadCount() throws {
-        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
+        try XCTSkipUnless(winogradRuns, "no AVX-512 here: the Winograd path is off")
         let g = Generator(seed: 3)
         let x = Tensor.randn([5, 24, 12, 12], generator: g).requiringGrad()
         let weight = Tensor.randn([20, 24, 3, 3], generator: g).requiringGrad()
@@ -186,13 +174,8 @@ final class WinogradTests: XCTestCase {
     /// against the GEMM path on every case, plus batches whose chunks hold several groups of images
     /// and a short last group (64 channels at 7x7: groups of 4 images).
     func testOuterProductWeightGradientMatchesGEMMPath() throws {
-        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
-        let saved = (ConvGeometry.winogradOuterProductWeightGradientEnabled,
-                     ConvGeometry.winogradOuterProductMinimumOutput)
-        defer {
-            (ConvGeometry.winogradOuterProductWeightGradientEnabled, ConvGeometry.winogradOuterProductMinimumOutput) = saved
-        }
-        ConvGeometry.winogradOuterProductWeightGradientEnabled = true
+        try XCTSkipUnless(winogradRuns, "no AVX-512 here: the Winograd path is off")
+        withConvPolicy({ $0.winogradOuterProductWeightGradient = true }) {
         // Outputs under 4x4 keep the direct kernel (measured faster there); the kernel handles them.
         let tiny = ConvGeometry(n: 2, c: 16, h: 3, w: 3, o: 16, kh: 3, kw: 3, padding: (1, 1), dilation: (1, 1))
         XCTAssertTrue(tiny.usesWinograd)
@@ -202,14 +185,11 @@ final class WinogradTests: XCTestCase {
         XCTAssertFalse(large.usesWinogradWeightGradient)
         XCTAssertTrue(ConvGeometry(n: 2, c: 16, h: 112, w: 112, o: 16, kh: 3, kw: 3, padding: (1, 1),
                                    dilation: (1, 1)).usesWinogradOuterProductWeightGradient)
-        ConvGeometry.winogradOuterProductMinimumOutput = 1
         let extra = [Case(n: 40, c: 64, o: 64, h: 7, w: 7, pad: 1, bias: false),
                      Case(n: 9, c: 16, o: 40, h: 12, w: 13, pad: 1, bias: false)]
-        let savedTile = ConvGeometry.winogradForcedTile
-        defer { ConvGeometry.winogradForcedTile = savedTile }
         // With 4x4 tiles forced, outputs up to 28 wide take F(4x4) here too (36 sums per pair).
         for (tile, tolerance) in [(nil, Float(2e-5)), (4, Float(1e-4))] as [(Int?, Float)] {
-        ConvGeometry.winogradForcedTile = tile
+        withConvPolicy({ $0.winogradOuterProductMinimumOutput = 1; $0.winogradTile = tile }) {
         for (i, t) in (cases + extra).enumerated() {
             let g = Generator(seed: UInt64(140 + i))
             let x = Tensor.randn([t.n, t.c, t.h, t.w], generator: g)
@@ -235,14 +215,14 @@ final class WinogradTests: XCTestCase {
                         tolerance: tolerance)
         }
         }
+        }
+        }
     }
 
     func testWinogradInputGradientWithFlatWeightGradient() throws {
         // A small layer: Winograd forward and input gradient, the flat kernels' weight gradient.
-        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
-        let savedOuter = ConvGeometry.winogradOuterProductWeightGradientEnabled
-        defer { ConvGeometry.winogradOuterProductWeightGradientEnabled = savedOuter }
-        ConvGeometry.winogradOuterProductWeightGradientEnabled = false
+        try XCTSkipUnless(winogradRuns, "no AVX-512 here: the Winograd path is off")
+        withConvPolicy({ $0.winogradOuterProductWeightGradient = false }) {
         let g = Generator(seed: 11)
         let x = Tensor.randn([3, 32, 10, 10], generator: g).requiringGrad()
         let weight = Tensor.randn([32, 32, 3, 3], generator: g).requiringGrad()
@@ -258,31 +238,29 @@ final class WinogradTests: XCTestCase {
             return [y.scalars, x.grad!.scalars, weight.grad!.scalars]
         }
         let mixed = run()
-        let saved = (ConvGeometry.winogradEnabled, ConvGeometry.flatKernelsEnabled)
-        defer { (ConvGeometry.winogradEnabled, ConvGeometry.flatKernelsEnabled) = saved }
-        (ConvGeometry.winogradEnabled, ConvGeometry.flatKernelsEnabled) = (false, false)
-        let reference = run()
+        let reference = withConvPolicy({ $0.winograd = false; $0.flatKernels = false }) { run() }
         for (k, name) in ["output", "input gradient", "weight gradient"].enumerated() {
             assertClose(mixed[k], reference[k], name)
+        }
         }
     }
 
     func testWeightGradientInSlicesOfTileRows() throws {
         // A budget of a few tile rows forces many slices, one of them split across images.
-        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
-        let saved = ConvGeometry.winogradGradientSliceFloats
-        defer { ConvGeometry.winogradGradientSliceFloats = saved }
+        try XCTSkipUnless(winogradRuns, "no AVX-512 here: the Winograd path is off")
+        let saved = ConvPolicy.current.get().winogradGradientSliceFloats
         let g = Generator(seed: 12)
         let x = Tensor.randn([3, 12, 9, 11], generator: g).requiringGrad()
         let weight = Tensor.randn([10, 12, 3, 3], generator: g).requiringGrad()
         let probe = Tensor.randn([3, 10, 9, 11], generator: g)
         var results: [[Float]] = []
         for (winograd, budget) in [(true, 16 * 22 * 6 * 3), (false, saved)] {
-            ConvGeometry.winogradGradientSliceFloats = budget
-            results.append(withPath(winograd: winograd) {
-                x.zeroGrad(); weight.zeroGrad()
-                (conv2d(x, weight: weight, bias: nil, padding: (1, 1)) * probe).sum().backward()
-                return weight.grad!.scalars
+            results.append(withConvPolicy({ $0.winogradGradientSliceFloats = budget }) {
+                withPath(winograd: winograd) {
+                    x.zeroGrad(); weight.zeroGrad()
+                    (conv2d(x, weight: weight, bias: nil, padding: (1, 1)) * probe).sum().backward()
+                    return weight.grad!.scalars
+                }
             })
         }
         assertClose(results[0], results[1], "weight gradient in slices of 3 tile rows")
@@ -291,7 +269,7 @@ final class WinogradTests: XCTestCase {
     /// Weights that cannot change between calls (no gradient recorded) keep their transform on the
     /// tensor; every way of writing new values into the weight invalidates it.
     func testTransformedWeightsCachedUntilTheWeightChanges() throws {
-        try XCTSkipUnless(ConvGeometry.winogradEnabled, "no AVX-512 here: the Winograd path is off")
+        try XCTSkipUnless(winogradRuns, "no AVX-512 here: the Winograd path is off")
         let g = Generator(seed: 61)
         let x = Tensor.randn([2, 32, 9, 9], generator: g)
         let weight = Tensor.randn([40, 32, 3, 3], generator: g).requiringGrad()

@@ -118,10 +118,6 @@ public final class BatchNorm2d: BatchNorm {
 }
 
 extension BatchNorm {
-    /// Off with `WORKBOOK_FOLD_BATCHNORM=0`: every batch norm then runs as its own pass.
-    nonisolated(unsafe) public static var foldsIntoConvolution =
-        ProcessInfo.processInfo.environment["WORKBOOK_FOLD_BATCHNORM"] != "0"
-
     /// Whether a forward pass now normalizes with the running statistics (evaluation mode, or a
     /// frozen layer keeping them), leaving every buffer unchanged.
     public var usesRunningStatistics: Bool {
@@ -139,7 +135,8 @@ extension BatchNorm {
                         reLU: Bool, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
         if isTraining && isFrozen && !updatesStatisticsWhenFrozen { warnIfStatisticsNeverTrained() }
         let tensors = [input, conv.weight] + [conv.bias, weight, bias, residual].compactMap { $0 }
-        guard BatchNorm.foldsIntoConvolution, usesRunningStatistics,
+        // `ConvPolicy.foldsBatchNorm`: off with `WORKBOOK_FOLD_BATCHNORM=0`, or in a scoped policy.
+        guard ConvPolicy.current.get().foldsBatchNorm, usesRunningStatistics,
               !(GradMode.isEnabled && tensors.contains(where: \.requiresGrad)),
               let runningMean, let runningVar, input.rank == 4, conv.outChannels == numFeatures else {
             let y = conv(input)
