@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["Torch", "NN", "SystemZlib"]),
         // Checkpoint: the constructors' `weights:` argument loads .pth/safetensors files.
         .target(name: "Models", dependencies: ["Torch", "NN", "Checkpoint"]),
-        .target(name: "Vision", dependencies: ["Torch", "CImageCodecs", "SystemZlib"]),
+        .target(name: "Vision", dependencies: ["Torch", "CImageCodecs", "SystemZlib"], exclude: ["README.md"]),
         // The typed protocol between a running program and its host (records, verdicts, stream markers).
         .target(name: "ProgramRecords"),
         // What lesson cells call to emit rich outputs (tables, images, plots, progress).

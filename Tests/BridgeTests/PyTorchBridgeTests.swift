@@ -257,7 +257,7 @@ struct ProcessRun {
         if let directory { process.currentDirectoryURL = directory }
         // A file rather than a pipe: a chatty child can never block on a full pipe buffer.
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("bridge-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
         let handle = try FileHandle(forWritingTo: log)
         defer { try? handle.close() }
