@@ -9,6 +9,10 @@ import Torch
 /// being run. Writing produces a file that `torch.load(path, weights_only=True)` returns as an
 /// OrderedDict of tensors, ready for `model.load_state_dict`.
 public enum PyTorchCheckpoint {
+    /// Most members accepted in a checkpoint's zip archive (one per storage, plus a few). Real models
+    /// hold hundreds to a few thousand; the cap bounds the work a hostile directory can ask for.
+    public static let maximumEntries = 150_000
+
     /// Keys under which training scripts commonly nest the model's weights.
     public static let nestedStateDictKeys = ["state_dict", "model_state_dict", "model", "net", "network"]
 
