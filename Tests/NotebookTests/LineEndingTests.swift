@@ -80,6 +80,13 @@ final class LineEndingTests: XCTestCase {
         }
     }
 
+    func testFencesUnderEachEnding() {
+        let text = "\u{FEFF}a\r\n\r\n~~~swift x\r\nlet y = 2\r\n~~~\r\n"
+        let blocks = MarkdownFences.codeBlocks(in: text)
+        XCTAssertEqual(blocks, [FencedCode(info: "swift x", code: "let y = 2\n", startLine: 3, endLine: 5)])
+        XCTAssertEqual(MarkdownFences.codeBlocks(in: text.replacingOccurrences(of: "\r\n", with: "\r")), blocks)
+    }
+
     func testNormalized() {
         XCTAssertEqual(MarkdownText.normalized("a\r\nb\rc\n\r\n"), "a\nb\nc\n\n")
         XCTAssertEqual(MarkdownText.normalized("\u{FEFF}x"), "x")
