@@ -80,6 +80,14 @@ func decode(_ format: Format, _ url: URL) throws {
 }
 
 func runWorker(_ arguments: [String]) -> Never {
+    // The self-check's workers: one traps, one spins, to show both are caught.
+    if arguments.first == "self-crash" { fatalError("self-check: a deliberate trap") }
+    if arguments.first == "self-hang" {
+        limitSelf(seconds: 1, megabytes: 1024)
+        var x: UInt64 = 1
+        while x != 0 { x = x &* 6364136223846793005 &+ 1442695040888963407 | 1 }
+        exit(0)
+    }
     guard arguments.count == 2, let format = Format(rawValue: arguments[0]) else {
         FileHandle.standardError.write(Data("usage: Fuzz --worker FORMAT FILE\n".utf8))
         exit(3)
@@ -306,14 +314,14 @@ struct Running {
     var started: Date
 }
 
-func spawnWorker(executable: String, format: Format, file: String, options: Options) -> pid_t? {
+func spawnWorker(executable: String, format: String, file: String, options: Options) -> pid_t? {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    let arguments = [executable, "--worker", format.rawValue, file]
+    let arguments = [executable, "--worker", format, file]
     let environment = ["FUZZ_CPU_SECONDS=\(options.seconds)", "FUZZ_MEMORY_MB=\(options.megabytes)",
                        "PATH=/usr/bin:/bin", "HOME=/tmp"]
     var argv = arguments.map { strdup($0) } + [nil]
@@ -368,9 +376,14 @@ func fuzz(_ format: Format, options: Options, executable: String, scratch: URL) 
             let input = format == .markdown ? mutateMarkdown(seed, seeds: seedFiles, rng: &rng)
                                             : mutate(seed, seeds: seedFiles, rng: &rng)
             let file = scratch.appendingPathComponent("\(format.rawValue)-\(next)").path
-            FileManager.default.createFile(atPath: file, contents: Data(input))
-            guard let pid = spawnWorker(executable: executable, format: format, file: file, options: options) else {
+            guard FileManager.default.createFile(atPath: file, contents: Data(input)) else {
+                print("fuzz: cannot write \(file)")
+                try? FileManager.default.removeItem(at: scratch)
+                exit(2)
+            }
+            guard let pid = spawnWorker(executable: executable, format: format.rawValue, file: file, options: options) else {
                 print("fuzz: cannot start \(executable): \(String(cString: strerror(errno)))")
+                try? FileManager.default.removeItem(at: scratch)
                 exit(2)
             }
             running[pid] = Running(index: next, file: file, input: input, started: Date())
@@ -395,6 +408,32 @@ func fuzz(_ format: Format, options: Options, executable: String, scratch: URL) 
     return tally
 }
 
+/// Shows the harness tells a trap and a spin from a clean run: a fuzzer that cannot see a crash
+/// would report zeros forever.
+func selfCheck(executable: String, options: Options) -> Bool {
+    var ok = true
+    for (mode, expected) in [("self-crash", "crash"), ("self-hang", "hang")] {
+        guard let pid = spawnWorker(executable: executable, format: mode, file: "/dev/null", options: options) else { return false }
+        var status: Int32 = 0
+        let started = Date()
+        var seen = "clean exit"
+        while true {
+            if waitpid(pid, &status, WNOHANG) == pid {
+                let signal = status & 0x7F
+                seen = signal == SIGXCPU ? "hang" : signal != 0 ? "crash" : (status >> 8) & 0xFF != 0 ? "crash" : "clean exit"
+                break
+            }
+            if Date().timeIntervalSince(started) > 30 { kill(pid, SIGKILL); waitpid(pid, &status, 0); seen = "hang"; break }
+            usleep(1000)
+        }
+        if seen != expected {
+            print("fuzz self-check: a worker that should \(expected == "crash" ? "trap" : "spin") was seen as a \(seen)")
+            ok = false
+        }
+    }
+    return ok
+}
+
 // MARK: Entry
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -405,9 +444,13 @@ let options = parseOptions(arguments)
 let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(getpid())")
 try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-defer { try? FileManager.default.removeItem(at: scratch) }
 let start = Date()
 var total = Tally()
+if !selfCheck(executable: executable, options: options) {
+    print("fuzz: the harness cannot detect crashes or hangs; no figures")
+    try? FileManager.default.removeItem(at: scratch)
+    exit(2)
+}
 for format in options.formats {
     let began = Date()
     let tally = fuzz(format, options: options, executable: executable, scratch: scratch)
