@@ -145,7 +145,14 @@ func idxFile(dims: [Int]) -> [UInt8] {
     return bytes
 }
 
+/// The test fixtures of each format, plus fuzz/regressions/FORMAT (inputs that once failed).
 func seeds(for format: Format, root: URL) -> [[UInt8]] {
+    let regressions = files(in: root.appendingPathComponent("fuzz/regressions/\(format.rawValue)"),
+                            extensions: ["md", "idx", "gz", "pth", "safetensors", "png", "jpg"])
+    return fixtureSeeds(for: format, root: root) + regressions
+}
+
+func fixtureSeeds(for format: Format, root: URL) -> [[UInt8]] {
     let images = root.appendingPathComponent("Tests/VisionTests/Fixtures/images")
     let checkpoints = root.appendingPathComponent("Tests/CheckpointTests/Fixtures")
     switch format {
