@@ -448,6 +448,7 @@ if arguments.first == "--worker" { runWorker(Array(arguments.dropFirst())) }
 if arguments.first == "save-checkpoint" { saveCheckpoint(Array(arguments.dropFirst())) }
 
 let options = parseOptions(arguments)
+setvbuf(stdout, nil, _IOLBF, 0)  // one line per format as it finishes, even into a pipe or a log
 let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(getpid())")
 try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
