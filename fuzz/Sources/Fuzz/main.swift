@@ -79,6 +79,9 @@ func decode(_ format: Format, _ url: URL) throws {
     }
 }
 
+/// A worker's exit status when the input was refused with an error (0: it decoded).
+let refusedStatus: Int32 = 4
+
 func runWorker(_ arguments: [String]) -> Never {
     // The self-check's workers: one traps, one spins, to show both are caught.
     if arguments.first == "self-crash" { fatalError("self-check: a deliberate trap") }
@@ -95,7 +98,7 @@ func runWorker(_ arguments: [String]) -> Never {
     let environment = ProcessInfo.processInfo.environment
     limitSelf(seconds: environment["FUZZ_CPU_SECONDS"].flatMap(Int.init) ?? 5,
               megabytes: environment["FUZZ_MEMORY_MB"].flatMap(Int.init) ?? 1024)
-    do { try decode(format, URL(fileURLWithPath: arguments[1])) } catch {}
+    do { try decode(format, URL(fileURLWithPath: arguments[1])) } catch { exit(refusedStatus) }
     exit(0)
 }
 
@@ -184,7 +187,8 @@ let boundaries: [UInt64] = [0, 1, 0x7F, 0x80, 0xFF, 0xFFFF, 0x7FFF_FFFF, 0x8000_
 /// endian, often in the header), truncation, inserted, deleted, duplicated or spliced bytes.
 func mutate(_ original: [UInt8], seeds: [[UInt8]], rng: inout SeededRandom) -> [UInt8] {
     var bytes = original
-    for _ in 0...rng.below(4) {
+    // One corruption half the time (most reach past the first check), else two to four.
+    for _ in 0..<(rng.below(2) == 0 ? 1 : 2 + rng.below(3)) {
         // Headers hold the sizes and offsets; aim there half the time.
         func position() -> Int {
             guard !bytes.isEmpty else { return 0 }
@@ -258,6 +262,99 @@ func mutateMarkdown(_ original: [UInt8], seeds: [[UInt8]], rng: inout SeededRand
             }
         }
         return [UInt8](lines.joined(separator: "\n").utf8)
+    }
+}
+
+// MARK: Checksum repair
+// PNG chunks and zip members carry CRC-32s, so nearly every raw mutation is refused at the first
+// checksum. Half the PNG and .pth mutants get their checksums recomputed, so the damage reaches
+// the decompressor, the decoder and the unpickler behind them.
+
+func crc(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+    bytes.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, UInt32($0.count))) }
+}
+
+func readBE32(_ b: [UInt8], _ at: Int) -> Int { Int(b[at]) << 24 | Int(b[at + 1]) << 16 | Int(b[at + 2]) << 8 | Int(b[at + 3]) }
+func readLE(_ b: [UInt8], _ at: Int, _ width: Int) -> Int { (0..<width).reduce(0) { $0 | Int(b[at + $1]) << (8 * $1) } }
+func writeLE32(_ b: inout [UInt8], _ at: Int, _ value: UInt32) { for i in 0..<4 { b[at + i] = UInt8((value >> (8 * UInt32(i))) & 0xFF) } }
+
+/// Recomputes each PNG chunk's CRC over its type and data, as far as the chunk lengths hold.
+func repairPNG(_ input: [UInt8]) -> [UInt8] {
+    var b = input
+    var at = 8
+    while at + 12 <= b.count {
+        let length = readBE32(b, at)
+        guard length <= b.count - at - 12 else { break }
+        let value = crc(b[(at + 4) ..< (at + 8 + length)])
+        for i in 0..<4 { b[at + 8 + length + i] = UInt8((value >> (8 * UInt32(3 - i))) & 0xFF) }
+        at += 12 + length
+    }
+    return b
+}
+
+/// Recomputes the CRC-32 of each stored zip member, in its local header and the central directory.
+func repairZip(_ input: [UInt8]) -> [UInt8] {
+    var b = input
+    guard b.count >= 22, let end = (0...(b.count - 22)).last(where: { b[$0] == 0x50 && b[$0 + 1] == 0x4B && b[$0 + 2] == 5 && b[$0 + 3] == 6 })
+    else { return b }
+    var at = readLE(b, end + 16, 4)
+    for _ in 0..<readLE(b, end + 10, 2) {
+        guard at >= 0, at + 46 <= b.count, readLE(b, at, 4) == 0x0201_4B50 else { break }
+        let size = readLE(b, at + 20, 4), method = readLE(b, at + 10, 2), local = readLE(b, at + 42, 4)
+        let next = at + 46 + readLE(b, at + 28, 2) + readLE(b, at + 30, 2) + readLE(b, at + 32, 2)
+        if method == 0, local + 30 <= b.count, readLE(b, local, 4) == 0x0403_4B50 {
+            let data = local + 30 + readLE(b, local + 26, 2) + readLE(b, local + 28, 2)
+            if data <= b.count, size <= b.count - data {
+                let value = crc(b[data ..< data + size])
+                writeLE32(&b, at + 16, value)
+                writeLE32(&b, local + 14, value)
+            }
+        }
+        at = next
+    }
+    return b
+}
+
+/// Replaces one number in a safetensors JSON header (a shape, an offset, the length prefix kept
+/// right) by a boundary value or a neighbour, so the mutant stays JSON and reaches the checks.
+func mutateSafetensorsNumber(_ input: [UInt8], rng: inout SeededRandom) -> [UInt8] {
+    guard input.count >= 8 else { return input }
+    let length = readLE(input, 0, 8)
+    guard length <= input.count - 8 else { return input }
+    var header = Array(input[8 ..< 8 + length])
+    var numbers: [Range<Int>] = []
+    var i = 0
+    while i < header.count {
+        if (0x30...0x39).contains(header[i]) {
+            let start = i
+            while i < header.count, (0x30...0x39).contains(header[i]) { i += 1 }
+            numbers.append(start ..< i)
+        } else { i += 1 }
+    }
+    guard !numbers.isEmpty else { return input }
+    let target = numbers[rng.below(numbers.count)]
+    let old = Int(String(decoding: header[target], as: UTF8.self)) ?? 0
+    let choices = [0, 1, old + 1, max(0, old - 1), old * 2, 1 << 31, 1 << 32, Int.max, 1 << 62, 4_294_967_295]
+    header.replaceSubrange(target, with: Array(String(choices[rng.below(choices.count)]).utf8))
+    var out = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) }
+    out += header
+    out += input[(8 + length)...]
+    return out
+}
+
+/// A mutant of `seed` for `format`.
+func mutant(_ format: Format, _ seed: [UInt8], seeds: [[UInt8]], rng: inout SeededRandom) -> [UInt8] {
+    switch format {
+    case .markdown: return mutateMarkdown(seed, seeds: seeds, rng: &rng)
+    case .png:
+        let bytes = mutate(seed, seeds: seeds, rng: &rng)
+        return rng.below(2) == 0 ? repairPNG(bytes) : bytes
+    case .pth:
+        let bytes = mutate(seed, seeds: seeds, rng: &rng)
+        return rng.below(2) == 0 ? repairZip(bytes) : bytes
+    case .safetensors:
+        return rng.below(2) == 0 ? mutateSafetensorsNumber(seed, rng: &rng) : mutate(seed, seeds: seeds, rng: &rng)
+    case .jpeg, .idx: return mutate(seed, seeds: seeds, rng: &rng)
     }
 }
 
@@ -365,6 +462,8 @@ func fuzz(_ format: Format, options: Options, executable: String, scratch: URL) 
         } else if signaled {
             tally.crashes += 1
             problem = "crash (signal \(signal))"
+        } else if code == refusedStatus {
+            tally.refused += 1
         } else if code != 0 {
             tally.crashes += 1
             problem = "crash (exit \(code))"
@@ -380,8 +479,7 @@ func fuzz(_ format: Format, options: Options, executable: String, scratch: URL) 
     while next < options.count || !running.isEmpty {
         while running.count < options.jobs && next < options.count {
             let seed = seedFiles[rng.below(seedFiles.count)]
-            let input = format == .markdown ? mutateMarkdown(seed, seeds: seedFiles, rng: &rng)
-                                            : mutate(seed, seeds: seedFiles, rng: &rng)
+            let input = mutant(format, seed, seeds: seedFiles, rng: &rng)
             let file = scratch.appendingPathComponent("\(format.rawValue)-\(next)").path
             guard FileManager.default.createFile(atPath: file, contents: Data(input)) else {
                 print("fuzz: cannot write \(file)")
@@ -465,8 +563,8 @@ for format in options.formats {
     total.inputs += tally.inputs
     total.crashes += tally.crashes
     total.hangs += tally.hangs
-    print(String(format: "fuzz %@: %d inputs, %d crashes, %d hangs, peak RSS %.1f MB, slowest %.2f s, %.1f s",
-                 format.rawValue, tally.inputs, tally.crashes, tally.hangs, Double(tally.peakKilobytes) / 1024,
+    print(String(format: "fuzz %@: %d inputs (%d refused with an error), %d crashes, %d hangs, peak RSS %.1f MB, slowest %.2f s, %.1f s",
+                 format.rawValue, tally.inputs, tally.refused, tally.crashes, tally.hangs, Double(tally.peakKilobytes) / 1024,
                  tally.slowest, Date().timeIntervalSince(began)))
 }
 print(String(format: "fuzz: %d inputs, %d crashes, %d hangs in %.1f s (seed %llu)", total.inputs, total.crashes, total.hangs,
