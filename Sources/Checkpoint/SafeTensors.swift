@@ -398,9 +398,18 @@ struct JSONParser {
     }
 
     mutating func hex4() throws -> UInt32 {
-        guard position + 4 <= bytes.count,
-              let v = UInt32(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[position..<position + 4]), as: UTF8.self), radix: 16)
-        else { throw failure("expected four hex digits after \\u") }
+        guard position + 4 <= bytes.count else { throw failure("expected four hex digits after \\u") }
+        var v: UInt32 = 0
+        for byte in bytes[position..<position + 4] {
+            let digit: UInt8
+            switch byte {
+            case 0x30...0x39: digit = byte - 0x30
+            case 0x41...0x46: digit = byte - 0x41 + 10
+            case 0x61...0x66: digit = byte - 0x61 + 10
+            default: throw failure("expected four hex digits after \\u")
+            }
+            v = v << 4 | UInt32(digit)
+        }
         position += 4
         return v
     }

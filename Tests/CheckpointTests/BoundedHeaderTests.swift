@@ -87,7 +87,7 @@ final class BoundedHeaderTests: XCTestCase {
         assertCheckpointError(.malformed, mentions: ["not valid JSON", "maximumHeaderDepth"]) {
             _ = try read("{\"a\":" + String(repeating: "[", count: 1000) + String(repeating: "]", count: 1000) + "}")
         }
-        for bad in [#"{"a":01}"#, #"{"a":1.}"#, #"{"a":"\x"}"#, "{\"a\":\"\u{01}\"}", #"{"a":tru}"#, #"{"a":1,}"#, #"{"a":1} x"#] {
+        for bad in [#"{"a":01}"#, #"{"a":1.}"#, #"{"a":"\x"}"#, "{\"a\":\"\u{01}\"}", #"{"a":tru}"#, #"{"a":1,}"#, #"{"a":1} x"#, #"{"a":"\u+123"}"#, #"{"a":"\u12"}"#] {
             assertCheckpointError(.malformed, mentions: ["not valid JSON", "at byte"]) { _ = try read(bad) }
         }
         assertCheckpointError(.malformed, mentions: ["tensor 'a'", "non-negative integers"]) {
