@@ -33,6 +33,7 @@ final class BoundedReaderTests: XCTestCase {
         try Data(hugeIDX).write(to: url)
         var message = ""
         let cost = try measureCost { XCTAssertThrowsError(try IDX.read(url)) { message = "\($0)" } }
+        print("BoundedReaderTests: the 24-byte IDX refused in \(cost.seconds) s, peak +\(cost.megabytes.map { "\($0) MB" } ?? "unmeasured")")
         XCTAssertLessThan(cost.seconds, 0.1, "refusing took \(cost.seconds) s")
         if let megabytes = cost.megabytes { XCTAssertLessThan(megabytes, 50, "refusing took \(megabytes) MB") }
         XCTAssertTrue(message.contains(url.path), message)
@@ -93,6 +94,7 @@ final class BoundedReaderTests: XCTestCase {
         XCTAssertEqual(decoded?.pixels.count, width * height * channels)
         XCTAssertEqual(decoded?[7, 5, 1], 12)
         let buffer = Double(width * height * channels) / 1_048_576
+        print("BoundedReaderTests: a \(buffer) MB PNG decoded with peak +\(cost.megabytes.map { "\($0) MB" } ?? "unmeasured")")
         if let megabytes = cost.megabytes {
             XCTAssertLessThan(megabytes, buffer * 1.4, "decoding a \(buffer) MB image took \(megabytes) MB at its peak")
         }
