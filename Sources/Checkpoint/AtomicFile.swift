@@ -10,8 +10,8 @@ import Glibc
 ///
 /// Nothing is left behind by a kill at any instant, or what is left is removed by the next save:
 /// on Linux the data goes to an unnamed `O_TMPFILE` inode (the kernel frees it if the process
-/// dies), linked as `.NAME.PID.tmp` only just before the rename; elsewhere, or where the file
-/// system lacks `O_TMPFILE`, the data is written to `.NAME.PID.tmp` directly. Every save first
+/// dies), linked as `.NAME.PID-N.tmp` only just before the rename; elsewhere, or where the file
+/// system lacks `O_TMPFILE`, the data is written to `.NAME.PID-N.tmp` directly. Every save first
 /// removes `.NAME.*.tmp` files whose process no longer exists.
 final class AtomicFileWriter {
     let destination: URL
@@ -36,9 +36,20 @@ final class AtomicFileWriter {
         }
     }
 
-    /// The temporary name of `destination` for process `pid`: hidden, beside it, derived from it.
-    static func temporaryName(for destination: URL, pid: Int32 = getpid()) -> String {
-        ".\(destination.lastPathComponent).\(pid).tmp"
+    /// The temporary name of `destination` for save number `sequence` of process `pid`: hidden,
+    /// beside it, derived from it (`.model.pth.4242-1.tmp`). The sequence keeps two saves of one
+    /// file from two threads apart.
+    static func temporaryName(for destination: URL, pid: Int32 = getpid(), sequence: Int) -> String {
+        ".\(destination.lastPathComponent).\(pid)-\(sequence).tmp"
+    }
+
+    private static let sequenceLock = NSLock()
+    private static var lastSequence = 0
+    private static func nextSequence() -> Int {
+        sequenceLock.lock()
+        defer { sequenceLock.unlock() }
+        lastSequence += 1
+        return lastSequence
     }
 
     /// Removes `.NAME.PID.tmp` siblings of `destination` left by processes that no longer exist.
@@ -47,7 +58,8 @@ final class AtomicFileWriter {
         let prefix = ".\(destination.lastPathComponent)."
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
         for name in names where name.hasPrefix(prefix) && name.hasSuffix(".tmp") {
-            guard let pid = Int32(name.dropFirst(prefix.count).dropLast(4)), pid > 0, pid != getpid() else { continue }
+            let middle = name.dropFirst(prefix.count).dropLast(4)  // "PID-N"
+            guard let pid = Int32(middle.prefix { $0 != "-" }), pid > 0, pid != getpid() else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH {
                 unlink(folder.appendingPathComponent(name).path)
             }
@@ -65,7 +77,7 @@ final class AtomicFileWriter {
             throw CheckpointError(.io, destination, "cannot write: \(destination.path) is a directory")
         }
         Self.removeStaleTemporaries(of: destination)
-        temporary = directory.appendingPathComponent(Self.temporaryName(for: destination))
+        temporary = directory.appendingPathComponent(Self.temporaryName(for: destination, sequence: Self.nextSequence()))
         var fd: Int32 = -1
         #if os(Linux)
         // O_TMPFILE is a macro the importer does not bring in; its value is __O_TMPFILE | O_DIRECTORY.
@@ -73,8 +85,13 @@ final class AtomicFileWriter {
         #endif
         unnamed = fd >= 0
         if fd < 0 {
-            unlink(temporary.path)  // our own leftover from an earlier failed save in this process
             fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            // This process never repeats a sequence, so an existing file is a dead process's
+            // whose PID we now have.
+            if fd < 0 && errno == EEXIST {
+                unlink(temporary.path)
+                fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            }
         }
         guard fd >= 0 else {
             throw CheckpointError(.io, destination, "cannot create a temporary file in \(directory.path): \(String(cString: strerror(errno)))")
@@ -146,8 +163,13 @@ final class AtomicFileWriter {
         if unnamed {
             // linkat(2) cannot replace a file, so the inode gets its temporary name first; a kill
             // before the rename below leaves only that name, which the next save removes.
-            unlink(temporary.path)
-            if linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", AT_FDCWD, temporary.path, AT_SYMLINK_FOLLOW) != 0 {
+            func link() -> Int32 { linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", AT_FDCWD, temporary.path, AT_SYMLINK_FOLLOW) }
+            var linked = link()
+            if linked != 0 && errno == EEXIST {  // a dead process's file under our PID, as above
+                unlink(temporary.path)
+                linked = link()
+            }
+            if linked != 0 {
                 throw failure("cannot link the temporary file into \(destination.deletingLastPathComponent().path)")
             }
             Self.testKill(after: .linked)

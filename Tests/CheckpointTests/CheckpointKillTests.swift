@@ -71,15 +71,31 @@ final class CheckpointKillTests: XCTestCase {
         }
     }
 
+    func testSavesFromManyThreadsAtOnceEachCommitWhole() throws {
+        let dir = TemporaryDirectory()
+        let url = dir.file("shared.safetensors")
+        let failures = NSLock()
+        var errors: [String] = []
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            do { try Checkpoint.save(dict(Float(i)), to: url) } catch {
+                failures.lock(); errors.append("\(error)"); failures.unlock()
+            }
+        }
+        XCTAssertEqual(errors, [])
+        XCTAssertEqual(try values(url).count, 1, "one save's values, whole")
+        XCTAssertEqual(dir.contents, ["shared.safetensors"])
+    }
+
     func testATemporaryFileOfALiveProcessIsKept() throws {
         let dir = TemporaryDirectory()
         let url = dir.file("model.safetensors")
-        XCTAssertEqual(AtomicFileWriter.temporaryName(for: url), ".model.safetensors.\(getpid()).tmp")
+        XCTAssertEqual(AtomicFileWriter.temporaryName(for: url, sequence: 3), ".model.safetensors.\(getpid())-3.tmp")
         // PID 1 (init) is always alive: its file stays; a dead process's file goes; other targets' stay.
-        let live = dir.file(AtomicFileWriter.temporaryName(for: url, pid: 1))
-        let dead = dir.file(AtomicFileWriter.temporaryName(for: url, pid: Int32.max - 1))
-        let other = dir.file(".other.safetensors.\(Int32.max - 1).tmp")
-        for file in [live, dead, other] { FileManager.default.createFile(atPath: file.path, contents: Data([1])) }
+        let live = dir.file(AtomicFileWriter.temporaryName(for: url, pid: 1, sequence: 1))
+        let dead = dir.file(AtomicFileWriter.temporaryName(for: url, pid: Int32.max - 1, sequence: 1))
+        let other = dir.file(".other.safetensors.\(Int32.max - 1)-1.tmp")
+        let oldStyle = dir.file(".model.safetensors.\(Int32.max - 1).tmp")  // a name without a sequence
+        for file in [live, dead, other, oldStyle] { FileManager.default.createFile(atPath: file.path, contents: Data([1])) }
         try Checkpoint.save(dict(1), to: url)
         XCTAssertEqual(Set(dir.contents), Set([url, live, other].map(\.lastPathComponent)))
     }
