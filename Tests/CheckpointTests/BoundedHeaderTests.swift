@@ -50,7 +50,7 @@ final class BoundedHeaderTests: XCTestCase {
         }
         // Linear: 4x the entries, about 4x the time; quadratic would be 16x.
         print("BoundedHeaderTests: 25k / 100k one-element safetensors loaded in \(seconds[0]) / \(seconds[1]) s")
-        XCTAssertLessThan(seconds[1], max(seconds[0] * 9, 0.5), "25k entries: \(seconds[0]) s, 100k entries: \(seconds[1]) s")
+        XCTAssertLessThan(seconds[1], max(seconds[0] * 10, 0.5), "25k entries: \(seconds[0]) s, 100k entries: \(seconds[1]) s")
     }
 
     func testEntryLimitCountsTensorsNotMetadata() throws {
@@ -115,7 +115,7 @@ final class BoundedHeaderTests: XCTestCase {
             XCTAssertEqual(dict["t\(count - 1)"]?.item(), Float(count - 1))
         }
         print("BoundedHeaderTests: 5k / 20k one-element .pth loaded in \(seconds[0]) / \(seconds[1]) s")
-        XCTAssertLessThan(seconds[1], max(seconds[0] * 9, 0.5), "5k entries: \(seconds[0]) s, 20k entries: \(seconds[1]) s")
+        XCTAssertLessThan(seconds[1], max(seconds[0] * 10, 0.5), "5k entries: \(seconds[0]) s, 20k entries: \(seconds[1]) s")
 
         // A directory that claims more members than the limit (through a ZIP64 end record, the only
         // way to count past 65535) is refused before any member is read.
