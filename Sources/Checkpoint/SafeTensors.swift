@@ -185,7 +185,11 @@ public enum SafeTensors {
         }
         // Validate the byte ranges in data order, like the reference: each range starts where the
         // previous one ended, matches its shape, and together they cover the whole buffer.
-        entries.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        // Names only break ties (zero-length tensors share an offset); comparing them always would
+        // copy every name through a tuple.
+        entries.sort { a, b in
+            a.begin != b.begin ? a.begin < b.begin : a.end != b.end ? a.end < b.end : a.name < b.name
+        }
         let dataStart = 8 + headerLength
         let bufferSize = data.count - dataStart
         var cursor = 0
