@@ -61,6 +61,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "Bench", dependencies: ["Workbook", "Notebook", "Grader", "Site"], path: "bench/Sources/Bench"),
+        // Mutated PNG/JPEG/safetensors/.pth/IDX/Markdown inputs, each decoded in a limited child process;
+        // also the child of the checkpoint kill test (`Fuzz save-checkpoint`).
+        .executableTarget(name: "Fuzz", dependencies: ["Checkpoint", "Vision", "Notebook", "Grader", "Torch", "SystemZlib"],
+                          path: "fuzz/Sources/Fuzz"),
 
         // The tests read their generators and fixtures through #filePath: not part of the targets.
         .testTarget(name: "TorchTests", dependencies: ["Torch"], exclude: ["make_kernel_expectations.py"]),

@@ -68,7 +68,8 @@ static void ic_jpeg_install(struct jpeg_error_mgr *pub, ic_jpeg_error *err, char
     err->warnings = 0;
 }
 
-int ic_jpeg_decode(const unsigned char *data, size_t size, ic_limits limits, ic_image *out) {
+int ic_jpeg_decode(const unsigned char *data, size_t size, ic_limits limits,
+                   unsigned char *pixels, size_t capacity, ic_image *out) {
     memset(out, 0, sizeof(*out));
     if (size < 4 || data[0] != 0xFF || data[1] != 0xD8) {
         snprintf(out->message, sizeof out->message, "not a JPEG file (bad signature)");
@@ -77,12 +78,10 @@ int ic_jpeg_decode(const unsigned char *data, size_t size, ic_limits limits, ic_
     struct jpeg_decompress_struct cinfo;
     ic_jpeg_error err;
     struct jpeg_progress_mgr progress;
-    unsigned char *volatile pixels = NULL;
     cinfo.err = &err.pub;
     ic_jpeg_install(&err.pub, &err, out->message);
     if (setjmp(err.jump)) {
         jpeg_destroy_decompress(&cinfo);
-        free(pixels);
         out->pixels = NULL;
         return 1;
     }
@@ -110,17 +109,30 @@ int ic_jpeg_decode(const unsigned char *data, size_t size, ic_limits limits, ic_
     default:
         cinfo.out_color_space = JCS_RGB;
     }
-    jpeg_start_decompress(&cinfo);
+    // The output size is known from the header; jpeg_start_decompress would already read a
+    // progressive file's whole scan data, which the header-only call must not do.
+    jpeg_calc_output_dimensions(&cinfo);
     int channels = cinfo.output_components;
     if (channels != 1 && channels != 3) {
         snprintf(out->message, sizeof out->message, "unsupported JPEG layout (%d components)", channels);
         longjmp(err.jump, 1);
     }
     size_t stride = (size_t)cinfo.output_width * (size_t)channels;
-    pixels = malloc(stride * cinfo.output_height);
-    if (!pixels) {
-        snprintf(out->message, sizeof out->message, "out of memory for a %ux%u image",
-                 cinfo.output_width, cinfo.output_height);
+    out->width = (int)cinfo.output_width;
+    out->height = (int)cinfo.output_height;
+    out->channels = channels;
+    if (!pixels) {  // header only: the caller allocates the final buffer and calls again
+        jpeg_destroy_decompress(&cinfo);
+        return 0;
+    }
+    if (capacity != stride * cinfo.output_height) {
+        snprintf(out->message, sizeof out->message, "buffer of %zu bytes for a %ux%ux%d image",
+                 capacity, cinfo.output_width, cinfo.output_height, channels);
+        longjmp(err.jump, 1);
+    }
+    jpeg_start_decompress(&cinfo);
+    if ((size_t)cinfo.output_width * (size_t)cinfo.output_components * cinfo.output_height != capacity) {
+        snprintf(out->message, sizeof out->message, "JPEG output size changed while decoding");
         longjmp(err.jump, 1);
     }
     while (cinfo.output_scanline < cinfo.output_height) {

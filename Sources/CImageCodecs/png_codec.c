@@ -42,7 +42,8 @@ static void ic_png_read(png_structp png, png_bytep dest, png_size_t length) {
     r->offset += length;
 }
 
-int ic_png_decode(const unsigned char *data, size_t size, ic_limits limits, ic_image *out) {
+int ic_png_decode(const unsigned char *data, size_t size, ic_limits limits,
+                  unsigned char *pixels, size_t capacity, ic_image *out) {
     memset(out, 0, sizeof(*out));
     if (size < 8 || png_sig_cmp(data, 0, 8) != 0) {
         snprintf(out->message, sizeof out->message, "not a PNG file (bad signature)");
@@ -57,10 +58,8 @@ int ic_png_decode(const unsigned char *data, size_t size, ic_limits limits, ic_i
         snprintf(out->message, sizeof out->message, "out of memory");
         return 1;
     }
-    unsigned char *volatile pixels = NULL;
     png_bytep *volatile rows = NULL;
     if (setjmp(png_jmpbuf(png))) {
-        free(pixels);
         free(rows);
         png_destroy_read_struct(&png, &info, NULL);
         if (out->message[0] == 0) snprintf(out->message, sizeof out->message, "corrupt PNG data");
@@ -107,9 +106,19 @@ int ic_png_decode(const unsigned char *data, size_t size, ic_limits limits, ic_i
         snprintf(out->message, sizeof out->message, "unexpected PNG row size %zu", rowbytes);
         png_longjmp(png, 1);
     }
-    pixels = malloc(rowbytes * height);
+    out->width = (int)width;
+    out->height = (int)height;
+    out->channels = channels;
+    if (!pixels) {  // header only: the caller allocates the final buffer and calls again
+        png_destroy_read_struct(&png, &info, NULL);
+        return 0;
+    }
+    if (capacity != rowbytes * height) {
+        snprintf(out->message, sizeof out->message, "buffer of %zu bytes for a %ux%ux%d image", capacity, width, height, channels);
+        png_longjmp(png, 1);
+    }
     rows = malloc(sizeof(png_bytep) * height);
-    if (!pixels || !rows) {
+    if (!rows) {
         snprintf(out->message, sizeof out->message, "out of memory for a %ux%u image", width, height);
         png_longjmp(png, 1);
     }

@@ -9,6 +9,14 @@ import Torch
 /// being run. Writing produces a file that `torch.load(path, weights_only=True)` returns as an
 /// OrderedDict of tensors, ready for `model.load_state_dict`.
 public enum PyTorchCheckpoint {
+    /// Most members accepted in a checkpoint's zip archive (one per storage, plus a few). Real models
+    /// hold hundreds to a few thousand; the cap bounds the work a hostile directory can ask for.
+    public static let maximumEntries = 150_000
+    /// Most values a checkpoint's pickle may decode to, counting each reference to a shared object
+    /// once more (and at most 64 per byte of `data.pkl`): the memo lets a few hundred bytes describe
+    /// a tuple of 2^40 tuples, which would otherwise expand until memory runs out.
+    public static let maximumObjects = 5_000_000
+
     /// Keys under which training scripts commonly nest the model's weights.
     public static let nestedStateDictKeys = ["state_dict", "model_state_dict", "model", "net", "network"]
 
@@ -92,7 +100,8 @@ public enum PyTorchCheckpoint {
         unpickler.storageIsBigEndian = bigEndian
         defer { unpickler.dismantle() }
         try unpickler.load()
-        var converter = PickleConverter(url: url, entryName: entryName)
+        var converter = PickleConverter(url: url, entryName: entryName,
+                                        budget: min(maximumObjects, max(100_000, 64 &* pickle.count)))
         return try converter.convert(unpickler.root)
     }
 
@@ -160,15 +169,24 @@ struct PickleConverter {
     let entryName: String
     private var visiting = Set<ObjectIdentifier>()
     private static let maximumDepth = 500
+    /// Values still allowed (see `PyTorchCheckpoint.maximumObjects`).
+    private var budget: Int
+    private let initialBudget: Int
 
-    init(url: URL, entryName: String) {
+    init(url: URL, entryName: String, budget: Int = PyTorchCheckpoint.maximumObjects) {
         self.url = url
         self.entryName = entryName
+        self.budget = budget
+        self.initialBudget = budget
     }
 
     mutating func convert(_ item: Unpickler.Item, depth: Int = 0) throws -> PickleValue {
         guard depth < PickleConverter.maximumDepth else {
             throw CheckpointError(.unsupported, url, "\(entryName): objects nested more than \(PickleConverter.maximumDepth) levels deep")
+        }
+        budget -= 1
+        guard budget >= 0 else {
+            throw CheckpointError(.unsupported, url, "\(entryName): decodes to more than \(initialBudget) values once shared references are expanded (the limit PyTorchCheckpoint.maximumObjects = \(PyTorchCheckpoint.maximumObjects), and at most 64 per byte of the pickle)")
         }
         switch item {
         case .none: return .none

@@ -10,6 +10,11 @@ import Torch
 public enum SafeTensors {
     /// Largest header accepted, as in the reference implementation.
     public static let maximumHeaderSize = 100_000_000
+    /// Most tensors accepted in one file. Real models hold hundreds to a few thousand; the cap keeps
+    /// a hostile header of tiny entries from costing seconds, and is checked while the header is read.
+    public static let maximumEntries = 150_000
+    /// Deepest JSON nesting accepted in a header (a valid one needs 3: header, entry, shape).
+    public static let maximumHeaderDepth = 16
 
     /// The tensors of a safetensors file, in the order of their data (the order they were written).
     public static func read(_ url: URL) throws -> StateDict {
@@ -115,11 +120,20 @@ public enum SafeTensors {
         guard String(data: headerData, encoding: .utf8) != nil else {
             throw fail("header is not valid UTF-8")
         }
+        let members = JSONParser.countTopLevelMembers(headerData)
+        if members > maximumEntries + 1 {
+            throw fail(.unsupported, "header lists \(members) entries, more than the limit SafeTensors.maximumEntries = \(maximumEntries) tensors (plus __metadata__)")
+        }
         let json: JSONValue
         do {
-            json = try JSONDecoder().decode(JSONValue.self, from: headerData)
-        } catch {
-            throw fail("header is not valid JSON: \(shortJSONError(error))")
+            json = try JSONParser.parse(headerData, maxDepth: maximumHeaderDepth, maxTopLevelMembers: maximumEntries + 1)
+        } catch let error as JSONParser.Failure {
+            switch error.kind {
+            case .syntax: throw fail("header is not valid JSON: \(error.message)")
+            case .depth: throw fail("header is not valid JSON for safetensors: it exceeds the limit SafeTensors.maximumHeaderDepth = \(maximumHeaderDepth): \(error.message)")
+            case .members:
+                throw fail(.unsupported, "header lists more than \(maximumEntries) tensors, the limit SafeTensors.maximumEntries (\(error.message))")
+            }
         }
         guard case .object(let object) = json else {
             throw fail("header JSON is not an object")
@@ -166,9 +180,16 @@ public enum SafeTensors {
             entries.append(Entry(name: name, type: type, shape: shape, begin: begin, end: end))
         }
 
+        if entries.count > maximumEntries {
+            throw fail(.unsupported, "header lists \(entries.count) tensors, more than the limit SafeTensors.maximumEntries = \(maximumEntries)")
+        }
         // Validate the byte ranges in data order, like the reference: each range starts where the
         // previous one ended, matches its shape, and together they cover the whole buffer.
-        entries.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        // Names only break ties (zero-length tensors share an offset); comparing them always would
+        // copy every name through a tuple.
+        entries.sort { a, b in
+            a.begin != b.begin ? a.begin < b.begin : a.end != b.end ? a.end < b.end : a.name < b.name
+        }
         let dataStart = 8 + headerLength
         let bufferSize = data.count - dataStart
         var cursor = 0
@@ -201,36 +222,10 @@ public enum SafeTensors {
     }
 }
 
-/// A parsed JSON value. Decoding is strict about kinds: `1` is never a Bool, `1.5` never an Int.
-enum JSONValue: Decodable, CustomStringConvertible {
+/// A parsed JSON value. Parsing is strict about kinds: `1` is never a Bool, `1.5` never an Int.
+enum JSONValue: CustomStringConvertible {
     case null, bool(Bool), int(Int), double(Double), string(String)
     case array([JSONValue]), object([String: JSONValue])
-
-    private struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
-    init(from decoder: Decoder) throws {
-        if let container = try? decoder.container(keyedBy: Key.self) {
-            var object: [String: JSONValue] = [:]
-            for key in container.allKeys { object[key.stringValue] = try container.decode(JSONValue.self, forKey: key) }
-            self = .object(object)
-        } else if var container = try? decoder.unkeyedContainer() {
-            var items: [JSONValue] = []
-            while !container.isAtEnd { items.append(try container.decode(JSONValue.self)) }
-            self = .array(items)
-        } else {
-            let single = try decoder.singleValueContainer()
-            if single.decodeNil() { self = .null }
-            else if let b = try? single.decode(Bool.self) { self = .bool(b) }
-            else if let i = try? single.decode(Int.self) { self = .int(i) }
-            else if let d = try? single.decode(Double.self) { self = .double(d) }
-            else { self = .string(try single.decode(String.self)) }
-        }
-    }
 
     var description: String {
         switch self {
@@ -245,17 +240,227 @@ enum JSONValue: Decodable, CustomStringConvertible {
     }
 }
 
-private func shortJSONError(_ error: Error) -> String {
-    if case DecodingError.dataCorrupted(let context) = error {
-        if let underlying = context.underlyingError {
-            let detail = (underlying as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
-            return detail ?? "\(underlying)"
-        }
-        return context.debugDescription
+/// A single-pass JSON parser over bytes: linear in the input, with a nesting limit so that no
+/// input can exhaust the stack, and a limit on the members of the outermost object checked as
+/// they are read. Errors give the byte offset.
+struct JSONParser {
+    struct Failure: Error {
+        enum Kind { case syntax, depth, members }
+        var message: String
+        var kind = Kind.syntax
     }
-    let nsError = error as NSError
-    if let detail = nsError.userInfo[NSDebugDescriptionErrorKey] as? String { return detail }
-    return nsError.localizedDescription
+
+    let bytes: UnsafeRawBufferPointer
+    let maxDepth: Int
+    let maxTopLevelMembers: Int
+    var position = 0
+
+    static func parse(_ data: Data, maxDepth: Int, maxTopLevelMembers: Int) throws -> JSONValue {
+        try data.withUnsafeBytes { raw in
+            var parser = JSONParser(bytes: raw, maxDepth: maxDepth, maxTopLevelMembers: maxTopLevelMembers)
+            parser.skipSpace()
+            let value = try parser.value(depth: 1)
+            parser.skipSpace()
+            if parser.position != raw.count { throw parser.failure("unexpected text after the JSON value") }
+            return value
+        }
+    }
+
+    func failure(_ message: String) -> Failure { Failure(message: "\(message) at byte \(position)") }
+
+    mutating func skipSpace() {
+        while position < bytes.count {
+            switch bytes[position] {
+            case 0x20, 0x09, 0x0A, 0x0D: position += 1
+            default: return
+            }
+        }
+    }
+
+    /// The members of the outermost object, counted by one scan that builds nothing (commas outside
+    /// strings at depth 1), so an oversized header is refused before any entry is parsed. Only an
+    /// upper bound for malformed text, which the full parse then rejects.
+    static func countTopLevelMembers(_ data: Data) -> Int {
+        data.withUnsafeBytes { raw in
+            guard let base = raw.bindMemory(to: UInt8.self).baseAddress else { return 0 }
+            var depth = 0, commas = 0, nonEmpty = false
+            var inString = false, escaped = false
+            var p = base
+            let end = base + raw.count
+            while p < end {
+                let byte = p.pointee
+                p += 1
+                if inString {
+                    if escaped { escaped = false } else if byte == 0x5C { escaped = true } else if byte == 0x22 { inString = false }
+                    continue
+                }
+                switch byte {
+                case 0x22: inString = true; if depth == 1 { nonEmpty = true }
+                case 0x7B, 0x5B: depth += 1
+                case 0x7D, 0x5D: depth -= 1
+                case 0x2C: if depth == 1 { commas += 1 }
+                default: break
+                }
+            }
+            return nonEmpty ? commas + 1 : 0
+        }
+    }
+
+    mutating func expect(_ byte: UInt8) throws {
+        guard position < bytes.count, bytes[position] == byte else {
+            throw failure("expected '\(Character(Unicode.Scalar(byte)))'")
+        }
+        position += 1
+    }
+
+    mutating func literal(_ word: String, _ value: JSONValue) throws -> JSONValue {
+        for byte in word.utf8 { try expect(byte) }
+        return value
+    }
+
+    mutating func value(depth: Int) throws -> JSONValue {
+        guard depth <= maxDepth else {
+            throw Failure(message: "nesting deeper than the limit of \(maxDepth) levels at byte \(position)", kind: .depth)
+        }
+        guard position < bytes.count else { throw failure("unexpected end of the JSON text") }
+        switch bytes[position] {
+        case UInt8(ascii: "{"):
+            position += 1
+            var object: [String: JSONValue] = [:]
+            skipSpace()
+            if position < bytes.count, bytes[position] == UInt8(ascii: "}") { position += 1; return .object(object) }
+            while true {
+                skipSpace()
+                let keyAt = position
+                guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw failure("expected a string key") }
+                let key = try string()
+                skipSpace()
+                try expect(UInt8(ascii: ":"))
+                skipSpace()
+                let item = try value(depth: depth + 1)
+                if object.updateValue(item, forKey: key) != nil {
+                    throw Failure(message: "duplicate key \(jsonString(key)) at byte \(keyAt)")
+                }
+                if depth == 1 && object.count > maxTopLevelMembers {
+                    throw Failure(message: "more than \(maxTopLevelMembers) entries at byte \(keyAt)", kind: .members)
+                }
+                skipSpace()
+                guard position < bytes.count else { throw failure("unexpected end inside an object") }
+                if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
+                try expect(UInt8(ascii: "}"))
+                return .object(object)
+            }
+        case UInt8(ascii: "["):
+            position += 1
+            var items: [JSONValue] = []
+            skipSpace()
+            if position < bytes.count, bytes[position] == UInt8(ascii: "]") { position += 1; return .array(items) }
+            while true {
+                skipSpace()
+                items.append(try value(depth: depth + 1))
+                skipSpace()
+                guard position < bytes.count else { throw failure("unexpected end inside an array") }
+                if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
+                try expect(UInt8(ascii: "]"))
+                return .array(items)
+            }
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): return try literal("true", .bool(true))
+        case UInt8(ascii: "f"): return try literal("false", .bool(false))
+        case UInt8(ascii: "n"): return try literal("null", .null)
+        default: return try number()
+        }
+    }
+
+    mutating func number() throws -> JSONValue {
+        let start = position
+        func digits() -> Int {
+            let from = position
+            while position < bytes.count, (0x30...0x39).contains(bytes[position]) { position += 1 }
+            return position - from
+        }
+        if position < bytes.count, bytes[position] == UInt8(ascii: "-") { position += 1 }
+        let integerStart = position
+        guard digits() > 0 else { position = start; throw failure("unexpected character") }
+        if position - integerStart > 1 && bytes[integerStart] == UInt8(ascii: "0") {
+            throw failure("a number cannot have a leading zero")
+        }
+        var isInteger = true
+        if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
+            position += 1; isInteger = false
+            guard digits() > 0 else { throw failure("expected digits after '.'") }
+        }
+        if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
+            position += 1; isInteger = false
+            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
+            guard digits() > 0 else { throw failure("expected digits in the exponent") }
+        }
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+        if isInteger, let i = Int(text) { return .int(i) }
+        guard let d = Double(text) else { throw Failure(message: "number \(text) out of range at byte \(start)") }
+        return .double(d)
+    }
+
+    mutating func hex4() throws -> UInt32 {
+        guard position + 4 <= bytes.count else { throw failure("expected four hex digits after \\u") }
+        var v: UInt32 = 0
+        for byte in bytes[position..<position + 4] {
+            let digit: UInt8
+            switch byte {
+            case 0x30...0x39: digit = byte - 0x30
+            case 0x41...0x46: digit = byte - 0x41 + 10
+            case 0x61...0x66: digit = byte - 0x61 + 10
+            default: throw failure("expected four hex digits after \\u")
+            }
+            v = v << 4 | UInt32(digit)
+        }
+        position += 4
+        return v
+    }
+
+    mutating func string() throws -> String {
+        position += 1  // the opening quote
+        var out: [UInt8] = []
+        var runStart = position
+        while true {
+            guard position < bytes.count else { throw failure("unterminated string") }
+            let byte = bytes[position]
+            if byte == UInt8(ascii: "\"") {
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<position]))
+                position += 1
+                return String(decoding: out, as: UTF8.self)
+            }
+            if byte < 0x20 { throw failure("control character in a string") }
+            if byte != UInt8(ascii: "\\") { position += 1; continue }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<position]))
+            position += 1
+            guard position < bytes.count else { throw failure("unterminated escape") }
+            let escape = bytes[position]
+            position += 1
+            switch escape {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escape)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = try hex4()
+                if (0xD800..<0xDC00).contains(scalar), position + 1 < bytes.count,
+                   bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") {
+                    position += 2
+                    let low = try hex4()
+                    guard (0xDC00..<0xE000).contains(low) else { throw failure("invalid surrogate pair") }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                }
+                out.append(contentsOf: Array(String(Unicode.Scalar(scalar).map(Character.init) ?? "\u{FFFD}").utf8))
+            default:
+                position -= 1
+                throw failure("invalid escape")
+            }
+            runStart = position
+        }
+    }
 }
 
 /// A JSON string literal with the escapes JSON requires.

@@ -153,14 +153,25 @@ struct Unpickler {
     /// containers hundreds of thousands deep in a few bytes each; letting Swift free such a tree
     /// recursively would overflow the stack. Here each item's children are moved to a work list
     /// (and boxes emptied) before the item itself is freed, so no release goes deeper than a level.
+    ///
+    /// Tuples are values that the memo may share many times over (a tuple of two copies of a tuple
+    /// of two copies of ...); each tuple buffer is visited once and kept until the end, outermost
+    /// first, so releasing them is shallow too and the walk stays linear in what was built.
     mutating func dismantle() {
         var pending = stack + Array(memo.values) + [root]
         stack = []
         memo = [:]
         root = .none
+        var seenTuples = Set<UnsafeRawPointer>()
+        var keptTuples: [Item] = []
+        defer { keptTuples.removeAll() }
         while let item = pending.popLast() {
             switch item {
-            case .tuple(let children): pending += children
+            case .tuple(let children):
+                guard let buffer = children.withUnsafeBufferPointer({ $0.baseAddress.map(UnsafeRawPointer.init) }),
+                      seenTuples.insert(buffer).inserted else { continue }
+                keptTuples.append(item)
+                pending += children
             case .list(let box): pending += box.items; box.items = []
             case .dict(let box):
                 for (k, v) in box.pairs { pending.append(k); pending.append(v) }

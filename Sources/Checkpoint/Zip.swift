@@ -78,6 +78,9 @@ struct ZipReader {
         guard directoryOffset <= data.count, directorySize <= data.count - directoryOffset else {
             throw fail("central directory [\(directoryOffset), +\(directorySize)] lies outside the file (\(data.count) bytes)", .truncated)
         }
+        guard count <= PyTorchCheckpoint.maximumEntries else {
+            throw fail("central directory lists \(count) entries, more than the limit PyTorchCheckpoint.maximumEntries = \(PyTorchCheckpoint.maximumEntries)", .unsupported)
+        }
         guard count <= directorySize / 46 else {
             throw fail("central directory claims \(count) entries but holds only \(directorySize) bytes")
         }

@@ -101,6 +101,13 @@ public struct Exercise: Sendable {
         self.roles = roles
         self.checks = checks
         (explanation, explanationLines) = Self.findExplanation(lesson)
+        // The handout drops the explanation and rewrites answer and hidden-check cells; one of those
+        // inside the explanation would be edited twice (the fuzzer's crash in studentVersion).
+        if let lines = explanationLines,
+           let cell = zip(lesson.cells, roles).first(where: { lines.contains($0.0.line) && [.answer, .hiddenCheck].contains($0.1) })?.0 {
+            throw NotebookError(file: lesson.path, line: cell.line,
+                                "\(roles[cell.index] == .answer ? "answer" : "hidden-check") cell '\(cell.id)' is inside the '## Explanation' section (lines \(lines.lowerBound)-\(lines.upperBound)), which the handout removes; end the explanation with a heading before the cell, or move it")
+        }
     }
 
     /// A solution region: the lines of a cell's source (0-based, inclusive of the markers) and the

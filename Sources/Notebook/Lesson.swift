@@ -4,7 +4,8 @@ public struct Lesson: Sendable {
     /// The path as given to the loader (e.g. `lessons/intro.md`); used in messages and
     /// `#sourceLocation` so compiler errors point at the Markdown file.
     public var path: String
-    /// The whole file as read.
+    /// The whole file as read, with line endings normalised to "\n" and any UTF-8 byte order mark
+    /// removed (`MarkdownText.normalized`); `MarkdownText.replacingCellCode` edits the file's own bytes.
     public var text: String
     public var frontMatter: FrontMatter
     public var blocks: [LessonBlock]

@@ -31,10 +31,13 @@ public struct LessonParser: Sendable {
     }
 
     /// Parses lesson text; `path` names the file in messages and `#sourceLocation`s.
-    public func parse(text: String, path: String) throws -> Lesson {
+    /// CRLF, lone CR and a UTF-8 byte order mark are accepted: the lesson's `text` is the file's
+    /// text with those normalised (`MarkdownText.normalized`), so every later reader splits at "\n"
+    /// and counts the same lines as cmark and as the user's editor.
+    public func parse(text rawText: String, path: String) throws -> Lesson {
+        let text = MarkdownText.normalized(rawText)
         var lines = text.components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }
-        lines = lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
 
         // Front matter: `---` on line 1 up to the next `---` (or `...`).
         var frontMatter = FrontMatter()
@@ -71,6 +74,12 @@ public struct LessonParser: Sendable {
         var index = 0
         var ids = Set<String>()
         for fence in fences where fence.language == "swift" {
+            // cmark and the split above agree on lines once endings are normalised; the guard keeps
+            // a disagreement (a bug) a message instead of a trap.
+            guard fence.startLine >= bodyStart, fence.endLine >= fence.startLine, fence.endLine <= lines.count else {
+                throw NotebookError(file: path, line: fence.startLine,
+                                    "internal error: cmark reports a ```swift cell on lines \(fence.startLine)-\(fence.endLine) of a \(lines.count)-line file")
+            }
             let closing = lines[fence.endLine - 1].trimmingCharacters(in: .whitespaces)
             if fence.endLine == fence.startLine || !(closing.hasPrefix("```") || closing.hasPrefix("~~~")) {
                 throw NotebookError(file: path, line: fence.startLine,

@@ -17,9 +17,11 @@ public struct FencedCode: Sendable, Equatable {
 
 /// Finds code blocks with cmark (CommonMark's own rules for fences, lists and quotes).
 public enum MarkdownFences {
+    /// Line endings may be LF, CRLF or CR and a byte order mark may lead (`MarkdownText.normalized`):
+    /// the code comes back with "\n" endings and lines counted as editors count them.
     public static func codeBlocks(in markdown: String) -> [FencedCode] {
         var blocks: [FencedCode] = []
-        let utf8 = Array(markdown.utf8)
+        let utf8 = Array(MarkdownText.normalized(markdown).utf8)
         guard let root = utf8.withUnsafeBufferPointer({ buffer in
             buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
                 cmark_parse_document($0, buffer.count, CMARK_OPT_DEFAULT)

@@ -10,6 +10,12 @@ public enum IDX {
         public let bytes: [UInt8]
     }
 
+    /// deflate never expands data by more than about 1032:1, so a gzip file of N bytes cannot hold
+    /// more than 1032 * N bytes: a cheap bound on a declared size before any data is read.
+    static let maxDeflateRatio = 1032
+    /// gzip data is decompressed in chunks of this size, so memory follows the data actually present.
+    static let streamChunk = 1 << 20
+
     /// Reads an IDX file (raw or gzip), checking the magic number, the type, the dimensions and
     /// that the data is exactly as long as the header says.
     public static func read(_ url: URL, maxBytes: Int = 1 << 31) throws -> Array {
@@ -17,7 +23,8 @@ public enum IDX {
         guard FileManager.default.fileExists(atPath: path) else { throw VisionError(file: path, "no such file") }
         guard let file = gzopen(path, "rb") else { throw VisionError(file: path, "cannot open the file") }
         defer { gzclose(file) }
-        func readExactly(_ count: Int, into buffer: UnsafeMutableRawPointer, what: String) throws {
+        func readExactly(_ count: Int, into buffer: UnsafeMutableRawPointer, what: String,
+                         after before: Int = 0, of whole: Int? = nil) throws {
             var done = 0
             while done < count {
                 let chunk = UInt32(min(count - done, 1 << 30))
@@ -28,7 +35,7 @@ public enum IDX {
                     throw VisionError(file: path, "corrupt data while reading \(what): \(message)")
                 }
                 if n == 0 {
-                    throw VisionError(file: path, "file is truncated: \(what) needs \(count) bytes, found \(done)")
+                    throw VisionError(file: path, "file is truncated: \(what) needs \(whole ?? count) bytes, found \(before + done)")
                 }
                 done += Int(n)
             }
@@ -50,13 +57,42 @@ public enum IDX {
         for size in shape {
             let (product, overflow) = total.multipliedReportingOverflow(by: size)
             guard !overflow, product <= maxBytes else {
-                throw VisionError(file: path, "dimensions \(shape) describe more than \(maxBytes) bytes")
+                throw VisionError(file: path, "dimensions \(shape) describe more than \(maxBytes) bytes (the reader's limit maxBytes = \(maxBytes))")
             }
             total = product
         }
-        var bytes = [UInt8](repeating: 0, count: total)
-        if total > 0 {
-            try bytes.withUnsafeMutableBytes { try readExactly(total, into: $0.baseAddress!, what: "the data for shape \(shape)") }
+        // Check the declared size against what the file can hold before allocating anything, so a
+        // tiny header declaring gigabytes is refused at once (a raw file: its size; gzip: deflate's
+        // largest ratio, then a buffer that grows only with data actually decompressed).
+        let headerBytes = 4 + 4 * rank
+        var status = stat()
+        let onDisk: Int? = stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG ? Int(status.st_size) : nil
+        let compressed = gzdirect(file) == 0
+        if let onDisk {
+            if !compressed && total > onDisk - headerBytes {
+                throw VisionError(file: path, "file is truncated: shape \(shape) needs \(total) bytes of data, but the file holds only \(max(0, onDisk - headerBytes)) after its \(headerBytes)-byte header (limit: the file's size, \(onDisk) bytes)")
+            }
+            let (bound, overflow) = onDisk.multipliedReportingOverflow(by: maxDeflateRatio)
+            if compressed && !overflow && total > bound {
+                throw VisionError(file: path, "file is truncated: shape \(shape) needs \(total) bytes of data, more than a \(onDisk)-byte gzip file can hold (limit: deflate's largest ratio \(maxDeflateRatio):1, \(bound) bytes)")
+            }
+        }
+        var bytes: [UInt8]
+        if compressed {
+            bytes = []
+            // Most real data compresses less than 8:1, so this is usually the one allocation.
+            bytes.reserveCapacity(min(total, max(streamChunk, (onDisk ?? 0) &* 8)))
+            var chunk = [UInt8](repeating: 0, count: min(total, streamChunk))
+            while bytes.count < total {
+                let want = min(total - bytes.count, chunk.count)
+                try chunk.withUnsafeMutableBytes { try readExactly(want, into: $0.baseAddress!, what: "the data for shape \(shape)", after: bytes.count, of: total) }
+                bytes.append(contentsOf: chunk[0..<want])
+            }
+        } else {
+            bytes = try [UInt8](unsafeUninitializedCapacity: total) { buffer, count in
+                if total > 0 { try readExactly(total, into: buffer.baseAddress!, what: "the data for shape \(shape)") }
+                count = total
+            }
         }
         var extra: UInt8 = 0
         let more = gzread(file, &extra, 1)

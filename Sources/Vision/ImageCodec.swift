@@ -66,23 +66,36 @@ extension Image {
             throw VisionError(file: name, data.isEmpty ? "the file is empty" :
                               "not a PNG or JPEG file (starts with \(head))")
         }
-        var decoded = ic_image()
         let cLimits = ic_limits(max_width: Int32(clamping: limits.maxWidth), max_height: Int32(clamping: limits.maxHeight),
                                 max_pixels: Int64(limits.maxPixels))
-        let status: Int32 = data.withUnsafeBytes { raw in
-            let base = raw.bindMemory(to: UInt8.self).baseAddress!
-            switch format {
-            case .png: return ic_png_decode(base, raw.count, cLimits, &decoded)
-            case .jpeg: return ic_jpeg_decode(base, raw.count, cLimits, &decoded)
+        // Two passes through the C decoder: the header (checked against the limits) gives the size,
+        // then the pixels are decoded straight into the image's own array, so a large image is in
+        // memory once, not once in C and once more in Swift.
+        func decode(_ pixels: UnsafeMutablePointer<UInt8>?, _ capacity: Int, _ out: inout ic_image) -> Int32 {
+            data.withUnsafeBytes { raw in
+                let base = raw.bindMemory(to: UInt8.self).baseAddress!
+                switch format {
+                case .png: return ic_png_decode(base, raw.count, cLimits, pixels, capacity, &out)
+                case .jpeg: return ic_jpeg_decode(base, raw.count, cLimits, pixels, capacity, &out)
+                }
             }
         }
-        guard status == 0, let pointer = decoded.pixels else {
-            let message = withUnsafeBytes(of: decoded.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            throw VisionError(file: name, "invalid \(format == .png ? "PNG" : "JPEG"): \(message.isEmpty ? "decoding failed" : message)")
+        func failure(_ out: ic_image) -> VisionError {
+            let message = withUnsafeBytes(of: out.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            return VisionError(file: name, "invalid \(format == .png ? "PNG" : "JPEG"): \(message.isEmpty ? "decoding failed" : message)")
         }
-        defer { ic_free(pointer) }
-        let width = Int(decoded.width), height = Int(decoded.height), channels = Int(decoded.channels)
-        let pixels = Array(UnsafeBufferPointer(start: pointer, count: width * height * channels))
+        var header = ic_image()
+        guard decode(nil, 0, &header) == 0 else { throw failure(header) }
+        let width = Int(header.width), height = Int(header.height), channels = Int(header.channels)
+        let count = width * height * channels
+        guard count > 0 else { throw VisionError(file: name, "invalid \(format == .png ? "PNG" : "JPEG"): empty \(width)x\(height) image") }
+        var decoded = ic_image()
+        var status: Int32 = 1
+        let pixels = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            status = decode(buffer.baseAddress!, count, &decoded)
+            initialized = status == 0 ? count : 0
+        }
+        guard status == 0 else { throw failure(decoded) }
         self.init(uncheckedWidth: width, height: height, channels: channels, pixels: pixels)
     }
 

@@ -32,8 +32,14 @@ typedef struct {
 } ic_buffer;
 
 /// Returns 0 on success; otherwise fills out->message.
-int ic_png_decode(const unsigned char *data, size_t size, ic_limits limits, ic_image *out);
-int ic_jpeg_decode(const unsigned char *data, size_t size, ic_limits limits, ic_image *out);
+/// Two calls decode an image straight into the caller's final buffer: with `pixels == NULL` only the
+/// header is read and checked against `limits`, and out->width/height/channels give the decoded
+/// size; then, with `pixels` pointing at `capacity == width * height * channels` bytes, the image is
+/// decoded into it (out->pixels is set to `pixels`; the caller owns and frees it in every case).
+int ic_png_decode(const unsigned char *data, size_t size, ic_limits limits,
+                  unsigned char *pixels, size_t capacity, ic_image *out);
+int ic_jpeg_decode(const unsigned char *data, size_t size, ic_limits limits,
+                   unsigned char *pixels, size_t capacity, ic_image *out);
 int ic_png_encode(const unsigned char *pixels, int width, int height, int channels,
                   int compression_level, ic_buffer *out);
 int ic_jpeg_encode(const unsigned char *pixels, int width, int height, int channels,
