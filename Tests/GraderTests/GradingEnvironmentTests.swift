@@ -198,3 +198,34 @@ extension GradingEnvironmentTests {
         }
     }
 }
+
+/// A submission saved on Windows (CRLF, a BOM) is graded like any other, beside the others.
+extension GradingEnvironmentTests {
+    func testCRLFSubmissionIsGradedBesideANormalOne() throws {
+        let (exercises, submissions, engine) = try makeClass()
+        let q1 = try Exercise.load(path: exercises.appendingPathComponent("q01-affine-map.md").path)
+        let windows = "\u{FEFF}" + q1.lesson.text.replacingOccurrences(of: "\n", with: "\r\n")
+        let crlfBroken = try GradingTests.answer(q1, ["answer": "let y = x * w +\nlet bigCount = 3"])
+            .replacingOccurrences(of: "\n", with: "\r\n")
+        for (student, text) in [("win", windows), ("winbroken", crlfBroken), ("cr", q1.lesson.text.replacingOccurrences(of: "\n", with: "\r"))] {
+            try FileManager.default.createDirectory(at: submissions.appendingPathComponent(student), withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: submissions.appendingPathComponent("\(student)/q01-affine-map.md"))
+        }
+        var run = try GradingRun(exercisesDirectory: exercises, submissions: submissions,
+                                 output: root.appendingPathComponent("gradebooks"), engine: engine,
+                                 workDirectory: root.appendingPathComponent("work"))
+        run.parallelism = 2
+        let grades = Dictionary(uniqueKeysWithValues: try run.run().grades.map { ($0.student, $0) })
+        XCTAssertEqual(grades["ann"]?.points, 4)
+        XCTAssertEqual(grades["bob"]?.points, 2)
+        XCTAssertEqual(grades["win"]?.status, .ok, grades["win"]?.message ?? "")
+        XCTAssertEqual(grades["win"]?.points, 4)
+        XCTAssertEqual(grades["cr"]?.points, 4, grades["cr"]?.message ?? "")
+        // A compile error in a CRLF file is reported at the file's own line.
+        let broken = try XCTUnwrap(grades["winbroken"])
+        XCTAssertEqual(broken.status, .compileError)
+        let line = (crlfBroken.components(separatedBy: "\r\n").firstIndex { $0.contains("x * w +") } ?? -2) + 1
+        XCTAssertTrue(broken.message.contains("q01-affine-map.md:\(line + 1):") || broken.message.contains("q01-affine-map.md:\(line):"),
+                      "line \(line): \(broken.message)")
+    }
+}

@@ -132,3 +132,17 @@ extension LessonRunTests {
         XCTAssertFalse(FileManager.default.fileExists(atPath: checkout.path), "--no-cache wrote into the checkout")
     }
 }
+
+/// A lesson saved with CRLF line endings runs, and its errors name the file's own lines.
+extension LessonRunTests {
+    func testCRLFLessonRunsAndReportsItsOwnLines() throws {
+        let text = "---\r\ntitle: Windows\r\n---\r\n# CRLF\r\n\r\n```swift\r\nprint(\"one\")\r\n```\r\n\r\n```swift\r\nlet xs = [1]\r\nprint(xs[3])\r\n```\r\n"
+        let url = directory.appendingPathComponent("lessons/crlf.md")
+        try Data(text.utf8).write(to: url)
+        let run = try pipeline().run(path: url.path)
+        XCTAssertEqual(run.result.cells.map(\.status), [.ok, .error])
+        XCTAssertEqual(run.result.cells[0].outputs, [CellOutput(kind: .stdout, text: "one\n")])
+        XCTAssertEqual(run.result.cells[1].line, 10)
+        XCTAssertEqual(run.result.cells[1].error, "\(url.path):12: in cell 2: Fatal error: Index out of range")
+    }
+}

@@ -158,6 +158,7 @@ final class WebDriver: @unchecked Sendable {
         return content
     }
 
+    @discardableResult
     func command(_ method: String, _ path: String, _ body: [String: Any]? = nil) throws -> Any? {
         try request(method, "/session/\(session)" + path, body)
     }
