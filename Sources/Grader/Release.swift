@@ -46,16 +46,9 @@ public struct Release {
     public var exercisesDirectory: URL
     public init(exercisesDirectory: URL) { self.exercisesDirectory = exercisesDirectory }
 
-    /// The exercise files in a folder: `*.md` except `FORMAT.md`/`README.md`, sorted by name.
+    /// The exercise files in a folder (`CourseFiles.pages`), sorted by name.
     public static func exerciseFiles(in directory: URL) throws -> [URL] {
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-        } catch {
-            throw NotebookError(file: directory.path, line: nil, "cannot list the exercises folder (\(error.localizedDescription))")
-        }
-        return names.filter { $0.hasSuffix(".md") && !["FORMAT.md", "README.md"].contains($0) }.sorted()
-            .map { directory.appendingPathComponent($0) }
+        try CourseFiles.pages(in: directory).map { directory.appendingPathComponent($0) }
     }
 
     /// Writes every student version into `output`, replacing it as a whole: the new folder is

@@ -16,56 +16,18 @@ public enum CellRole: String, Sendable, Equatable {
     case check
 }
 
-/// The exercise-specific part of the site: which cells are starters and solutions, and what the
-/// parser must accept. The grader defines the exercise markers; it plugs its own conformance
-/// into `SiteBuilder.Options.exercises`.
-public protocol ExerciseConventions: Sendable {
-    /// Front matter keys and cell options exercises may use beyond the lesson format.
-    var parserConfiguration: LessonParser.Configuration { get }
-    func role(of cell: Cell, in exercise: Lesson) -> CellRole
-    /// The lesson to execute for an exercise (for example with starter cells made `no-run`).
-    func runnable(_ exercise: Lesson) -> Lesson
-    /// For a `.solution` cell: the code a student starts from, shown before the solution (and
-    /// alone with `--no-solutions`); nil shows none.
-    func starterSource(of cell: Cell, in exercise: Lesson) -> String?
-    /// For a `.solution` cell: the code to show as the solution (e.g. without grading markers);
-    /// nil shows the cell's source.
-    func solutionSource(of cell: Cell, in exercise: Lesson) -> String?
-    /// File lines (1-based) of prose that belongs to the solution (an explanation section): left
-    /// out with `--no-solutions`, cells inside included.
-    func solutionLines(in exercise: Lesson) -> [ClosedRange<Int>]
-    /// Throws a `file:line` error when the exercise breaks the exercise format.
-    func validate(_ exercise: Lesson) throws
-}
-
-extension ExerciseConventions {
-    public func starterSource(of cell: Cell, in exercise: Lesson) -> String? { nil }
-    public func solutionSource(of cell: Cell, in exercise: Lesson) -> String? { nil }
-    public func solutionLines(in exercise: Lesson) -> [ClosedRange<Int>] { [] }
-    public func validate(_ exercise: Lesson) throws {}
-}
-
-/// Until the grader's markers land: cell options `starter`, `solution` and `hidden`
-/// (```` ```swift solution ````); starter cells are not run.
-public struct DefaultExerciseConventions: ExerciseConventions {
-    public init() {}
-    public var parserConfiguration: LessonParser.Configuration {
-        LessonParser.Configuration(extraFrontMatterKeys: ["difficulty"], extraCellOptions: ["starter", "solution", "hidden"])
-    }
-    public func role(of cell: Cell, in exercise: Lesson) -> CellRole {
-        if cell.options.extra["solution"] != nil { return .solution }
-        if cell.options.extra["starter"] != nil { return .starter }
-        if cell.options.extra["hidden"] != nil { return .hidden }
-        return .normal
-    }
-    public func runnable(_ exercise: Lesson) -> Lesson {
-        var lesson = exercise
-        lesson.blocks = lesson.blocks.map { block in
-            guard case .cell(var cell) = block, role(of: cell, in: exercise) == .starter else { return block }
-            cell.options.noRun = true
-            return .cell(cell)
+extension Exercise {
+    /// What `cell` is on the exercise's page: given cells show and run; an answer cell shows the
+    /// handout's starter code, then the reference solution behind a toggle; visible checks show,
+    /// not run; hidden checks stay out.
+    public func role(of cell: Cell) -> CellRole {
+        guard cell.index < roles.count else { return .normal }
+        switch roles[cell.index] {
+        case .given: return .normal
+        case .answer: return .solution
+        case .check: return .check
+        case .hiddenCheck: return .hidden
         }
-        return lesson
     }
 }
 

@@ -95,12 +95,11 @@ public struct SiteBuilder {
     public init(options: Options) { self.options = options }
 
     /// Reads the course's Markdown files (no execution).
-    public static func loadCourse(root: URL, exercises: any ExerciseConventions) throws -> (course: Course, errors: [String]) {
+    public static func loadCourse(root: URL) throws -> (course: Course, errors: [String]) {
         var errors: [String] = []
         func load(_ folder: String, configuration: LessonParser.Configuration) -> [Lesson] {
             let dir = root.appendingPathComponent(folder)
-            let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
-                .filter { $0.hasSuffix(".md") && !$0.hasPrefix(".") && !["FORMAT.md", "README.md"].contains($0) }.sorted()
+            let names = (try? CourseFiles.pages(in: dir)) ?? []
             return names.compactMap { name in
                 let path = "\(folder)/\(name)"
                 do {
@@ -113,10 +112,10 @@ public struct SiteBuilder {
             }
         }
         var lessons = load("lessons", configuration: LessonParser.Configuration())
-        let intro = lessons.first { $0.name == "index" }
-        lessons.removeAll { $0.name == "index" }
-        let exerciseLessons = load("exercises", configuration: exercises.parserConfiguration).filter { exercise in
-            do { try exercises.validate(exercise); return true } catch { errors.append("\(error)"); return false }
+        let intro = lessons.first { $0.path == "lessons/" + CourseFiles.intro }
+        lessons.removeAll { $0.path == "lessons/" + CourseFiles.intro }
+        let exerciseLessons = load("exercises", configuration: Exercise.parserConfiguration).filter { exercise in
+            do { _ = try Exercise(lesson: exercise); return true } catch { errors.append("\(error)"); return false }
         }
         let title = intro.map { CoursePage(kind: .lesson, lesson: $0, result: nil).title }.flatMap { $0 == "index" ? nil : $0 } ?? "Workbook"
         let course = Course(title: title, intro: intro,
@@ -142,14 +141,14 @@ public struct SiteBuilder {
         var report = Report()
         // First of all, so that even a build that fails puts back a site a killed build left aside.
         Self.recoverInterrupted(options.output)
-        let loaded = try Self.loadCourse(root: options.root, exercises: options.renderer.exercises)
+        let loaded = try Self.loadCourse(root: options.root)
         var course = loaded.course
         report.failures += loaded.errors
 
         func run(_ pages: inout [CoursePage]) {
             for i in pages.indices {
                 let page = pages[i]
-                let runnable = page.kind == .exercise ? options.renderer.exercises.runnable(page.lesson) : page.lesson
+                let runnable = page.kind == .exercise ? ((try? Exercise(lesson: page.lesson))?.runnableLesson ?? page.lesson) : page.lesson
                 do {
                     let reason = executor.missReason(runnable)
                     let (result, cached) = try executor.execute(runnable)

@@ -12,7 +12,6 @@ public struct SiteRenderer {
         public var includeSolutions = true
         /// Let lessons use raw HTML (cmark's unsafe mode).
         public var allowRawHTML = false
-        public var exercises: any ExerciseConventions = DefaultExerciseConventions()
         /// The folder lesson paths are relative to (default: the current directory).
         public var sourceRoot: URL?
         /// Report broken internal links, anchors and `@fig-` references as warnings instead of
@@ -210,15 +209,17 @@ public struct SiteRenderer {
         let view = CellView(assets: assets, root: root)
         var cells: [Int: String] = [:]
         var cellText: [Int: String] = [:]
-        let solutionLines = kind == .exercise ? options.exercises.solutionLines(in: lesson) : []
+        // An exercise page shows its cells by their roles (see `Exercise.role(of:)`).
+        let exercise = kind == .exercise ? try? Exercise(lesson: lesson) : nil
+        let solutionLines = exercise?.explanationLines.map { [$0] } ?? []
         func inSolutionProse(_ line: Int) -> Bool { solutionLines.contains { $0.contains(line) } }
         for cell in lesson.cells {
-            let role = kind == .exercise ? options.exercises.role(of: cell, in: lesson) : .normal
+            let role = exercise?.role(of: cell) ?? .normal
             // The home page's intro is not run (no result): its cells are plain code.
             let cellResult = result.flatMap { r in cell.index < r.cells.count ? r.cells[cell.index] : nil }
             var html = ""
             var text = ""
-            if role == .solution, let starter = options.exercises.starterSource(of: cell, in: lesson) {
+            if role == .solution, let starter = try? Exercise.starterSource(of: cell, path: lesson.path) {
                 var starterCell = cell
                 starterCell.source = starter
                 starterCell.id = cell.id + "-starter"
@@ -230,7 +231,7 @@ public struct SiteRenderer {
             let hidden = role == .hidden || (!options.includeSolutions && (role == .solution || inSolutionProse(cell.line)))
             if !hidden {
                 var shown = cell
-                if role == .solution, let source = options.exercises.solutionSource(of: cell, in: lesson) { shown.source = source }
+                if role == .solution { shown.source = Exercise.solutionSource(of: cell) }
                 let ctx = try view.context(cell: shown, result: cellResult, role: role, file: lesson.path,
                                            figure: shown.options.label.flatMap { labels[$0]?.name })
                 html += try theme.render("cell", ctx)

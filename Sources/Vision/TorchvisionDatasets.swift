@@ -39,18 +39,21 @@ enum CIFARFiles {
     }
 }
 
-/// CIFAR-10 (`torchvision.datasets.CIFAR10`): 50,000 training and 10,000 test 32x32 RGB images
-/// in 10 classes, from the binary distribution (`cifar-10-batches-bin`) under `root`.
-/// `download: true` downloads nothing: it fails with a message saying what to fetch and where
-/// to put it when the files are missing. See `CIFAR` for the reader itself.
-public struct CIFAR10: Dataset {
+/// What `CIFAR10` and `CIFAR100` share: torchvision's initialisers over one `CIFAR` reader.
+/// `download: true` downloads nothing: it fails with a message saying what to fetch and where to
+/// put it when the files are missing. See `CIFAR` for the reader itself.
+public protocol TorchvisionCIFAR: Dataset {
+    static var variant: CIFAR.Variant { get }
     /// The underlying reader (`CIFAR`).
-    public let base: CIFAR
+    var base: CIFAR { get }
+    init(base: CIFAR)
+}
 
+extension TorchvisionCIFAR {
     /// `CIFAR10(root: "data", train: true, download: true, transform: t)`.
     public init(root: URL, train: Bool = true, download: Bool = false, transform: (any Transform)? = nil) throws {
-        if let problem = CIFARFiles.missing(.cifar10, root: root, train: train, download: download) { throw problem }
-        base = try CIFAR(.cifar10, root: root, train: train, transform: transform)
+        if let problem = CIFARFiles.missing(Self.variant, root: root, train: train, download: download) { throw problem }
+        self.init(base: try CIFAR(Self.variant, root: root, train: train, transform: transform))
     }
 
     /// `CIFAR10(root: "data", train: true, download: true, transform: t)`, with the root as a path.
@@ -77,42 +80,20 @@ public struct CIFAR10: Dataset {
     public func sample(at index: Int, generator: Generator) -> (ImageOrTensor, Int) { base.sample(at: index, generator: generator) }
 }
 
+/// CIFAR-10 (`torchvision.datasets.CIFAR10`): 50,000 training and 10,000 test 32x32 RGB images
+/// in 10 classes, from the binary distribution (`cifar-10-batches-bin`) under `root`.
+public struct CIFAR10: TorchvisionCIFAR {
+    public static var variant: CIFAR.Variant { .cifar10 }
+    public let base: CIFAR
+    public init(base: CIFAR) { self.base = base }
+}
+
 /// CIFAR-100 (`torchvision.datasets.CIFAR100`): 100 fine classes, from the binary distribution
 /// (`cifar-100-binary`) under `root`.
-/// `download: true` downloads nothing: it fails with a message saying what to fetch and where
-/// to put it when the files are missing. See `CIFAR` for the reader itself.
-public struct CIFAR100: Dataset {
-    /// The underlying reader (`CIFAR`).
+public struct CIFAR100: TorchvisionCIFAR {
+    public static var variant: CIFAR.Variant { .cifar100(coarse: false) }
     public let base: CIFAR
-
-    /// `CIFAR100(root: "data", train: true, download: true, transform: t)`.
-    public init(root: URL, train: Bool = true, download: Bool = false, transform: (any Transform)? = nil) throws {
-        if let problem = CIFARFiles.missing(.cifar100(coarse: false), root: root, train: train, download: download) { throw problem }
-        base = try CIFAR(.cifar100(coarse: false), root: root, train: train, transform: transform)
-    }
-
-    /// `CIFAR100(root: "data", train: true, download: true, transform: t)`, with the root as a path.
-    public init(root: String, train: Bool = true, download: Bool = false, transform: (any Transform)? = nil) throws {
-        try self.init(root: URL(fileURLWithPath: root), train: train, download: download, transform: transform)
-    }
-
-    /// torchvision's own argument order: `CIFAR100(root: "data", train: true, transform: t, download: true)`.
-    public init(root: URL, train: Bool = true, transform: (any Transform)?, download: Bool) throws {
-        try self.init(root: root, train: train, download: download, transform: transform)
-    }
-
-    /// torchvision's own argument order, with the root as a path.
-    public init(root: String, train: Bool = true, transform: (any Transform)?, download: Bool) throws {
-        try self.init(root: URL(fileURLWithPath: root), train: train, download: download, transform: transform)
-    }
-
-    public var count: Int { base.count }
-    public var classes: [String] { base.classes }
-    public var transform: (any Transform)? { base.transform }
-    /// The raw 32x32 RGB image at `index`.
-    public func image(at index: Int) -> Image { base.image(at: index) }
-    public func label(at index: Int) -> Int { base.label(at: index) }
-    public func sample(at index: Int, generator: Generator) -> (ImageOrTensor, Int) { base.sample(at: index, generator: generator) }
+    public init(base: CIFAR) { self.base = base }
 }
 
 extension CIFAR {

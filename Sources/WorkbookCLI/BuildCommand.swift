@@ -4,65 +4,6 @@ import Grader
 import Notebook
 import Site
 
-/// The site's view of the grader's exercise format (exercises/FORMAT.md): given cells are shown
-/// and run; answer cells show the handout's starter code, then the reference solution with its
-/// outputs behind a toggle; visible checks are shown, not run; hidden checks and (with
-/// --no-solutions) the `## Explanation` section are left out.
-struct GraderExerciseConventions: ExerciseConventions {
-    var parserConfiguration: LessonParser.Configuration { Exercise.parserConfiguration }
-
-    func validate(_ exercise: Lesson) throws { _ = try Exercise(lesson: exercise) }
-
-    func role(of cell: Cell, in exercise: Lesson) -> CellRole {
-        guard let roles = try? Exercise(lesson: exercise).roles, cell.index < roles.count else { return .normal }
-        switch roles[cell.index] {
-        case .given: return .normal
-        case .answer: return .solution
-        case .check: return .check
-        case .hiddenCheck: return .hidden
-        }
-    }
-
-    func starterSource(of cell: Cell, in exercise: Lesson) -> String? {
-        guard let handout = try? Exercise(lesson: exercise).studentVersion(),
-              let lesson = try? LessonParser(configuration: parserConfiguration).parse(text: handout, path: exercise.path)
-        else { return nil }
-        return lesson.cells.first { $0.id == cell.id }?.source
-    }
-
-    /// The solution without its `// BEGIN SOLUTION` / `// END SOLUTION` markers and starter lines.
-    func solutionSource(of cell: Cell, in exercise: Lesson) -> String? {
-        var out: [Substring] = []
-        var inStarter = false
-        for line in cell.source.split(separator: "\n", omittingEmptySubsequences: false) {
-            let t = line.trimmingCharacters(in: .whitespaces)
-            if t == Exercise.beginSolution { continue }
-            if t == Exercise.starter { inStarter = true; continue }
-            if t == Exercise.endSolution { inStarter = false; continue }
-            if !inStarter { out.append(line) }
-        }
-        return out.joined(separator: "\n")
-    }
-
-    func solutionLines(in exercise: Lesson) -> [ClosedRange<Int>] {
-        (try? Exercise(lesson: exercise).explanationLines).flatMap { $0 }.map { [$0] } ?? []
-    }
-
-    /// Checks are closures over the student's exports, not lesson code: the site runs the
-    /// reference solution with the given cells only.
-    func runnable(_ exercise: Lesson) -> Lesson {
-        guard let roles = try? Exercise(lesson: exercise).roles else { return exercise }
-        var lesson = exercise
-        lesson.blocks = lesson.blocks.map { block in
-            guard case .cell(var cell) = block, cell.index < roles.count,
-                  roles[cell.index] == .check || roles[cell.index] == .hiddenCheck else { return block }
-            cell.options.noRun = true
-            return .cell(cell)
-        }
-        return lesson
-    }
-}
-
 /// Options shared by `workbook build` and `workbook serve`.
 struct SiteBuildOptions: ParsableArguments {
     @Option(help: "Output folder (default: _site in the package root).")
@@ -99,7 +40,6 @@ struct SiteBuildOptions: ParsableArguments {
         options.renderer.includeSolutions = !noSolutions
         options.renderer.allowRawHTML = allowHtml
         options.renderer.allowBrokenLinks = allowBrokenLinks
-        options.renderer.exercises = GraderExerciseConventions()
         _ = FileManager.default.changeCurrentDirectoryPath(root.path)
         var pipelineOptions = LessonPipeline.Options()
         pipelineOptions.force = force

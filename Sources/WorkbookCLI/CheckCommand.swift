@@ -19,10 +19,9 @@ struct CheckCommand: ParsableCommand {
         let pipeline = LessonPipeline(engine: engine)
         var files = paths
         if files.isEmpty {
-            let fm = FileManager.default
             for folder in ["lessons", "exercises"] {
-                let names = (try? fm.contentsOfDirectory(atPath: folder))?
-                    .filter { $0.hasSuffix(".md") && !["FORMAT.md", "README.md", "index.md"].contains($0) }.sorted() ?? []
+                // The home page's introduction is rendered, not run: nothing to compile.
+                let names = ((try? CourseFiles.pages(in: URL(fileURLWithPath: folder))) ?? []).filter { $0 != CourseFiles.intro }
                 files += names.map { "\(folder)/\($0)" }
             }
             if files.isEmpty {
@@ -48,13 +47,11 @@ struct CheckCommand: ParsableCommand {
     /// cells (hidden ones included) compiled into the grader's checker program, so a typo in a
     /// hidden check shows up here rather than as failed checks for every student.
     static func checkExercise(_ path: String, with pipeline: LessonPipeline) -> [String] {
-        let conventions = GraderExerciseConventions()
         do {
-            let lesson = try LessonParser(configuration: conventions.parserConfiguration).load(path: path)
-            try conventions.validate(lesson)
-            let problems = pipeline.check(conventions.runnable(lesson))
+            let exercise = try Exercise.load(path: path)
+            let problems = pipeline.check(exercise.runnableLesson)
             if !problems.isEmpty { return problems }
-            return try checkerProblems(Exercise(lesson: lesson), engine: pipeline.engine)
+            return try checkerProblems(exercise, engine: pipeline.engine)
         } catch {
             return ["\(error)"]
         }

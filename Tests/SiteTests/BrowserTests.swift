@@ -18,8 +18,7 @@ final class BrowserTests: XCTestCase {
         guard WebDriver.chromium != nil, WebDriver.chromedriver != nil else { return }
         do {
             let fixture = try CourseFixture()
-            var options = fixture.options()
-            options.renderer.exercises = FixtureConventions()
+            let options = fixture.options()
             _ = try SiteBuilder(options: options).build(executor: FixtureExecutor())
             shared = (try WebDriver(), fixture, options.output)
         } catch {

@@ -96,18 +96,22 @@ struct CourseFixture {
     ---
     Write a function.
 
-    ```swift starter
-    func freeze() { /* your code */ }
-    ```
-
     ## Solution notes
 
-    ```swift solution
+    ```swift id=answer
+    // BEGIN SOLUTION
     func freeze() { print("SOLUTION_SECRET_42") }
     freeze()
+    // STARTER
+    // let STARTER_CODE_1 = 0
+    // END SOLUTION
     ```
 
-    ```swift hidden
+    ```swift check id=visible points=1
+    try expect(VISIBLE_CHECK_CODE, "shown to students")
+    ```
+
+    ```swift hidden-check id=grader points=1
     assert(GRADER_ONLY_CHECK)
     ```
 
@@ -170,7 +174,7 @@ struct FixtureExecutor: LessonExecutor {
             4: [["kind": "stdout", "text": (1...40).map { "LONG_LINE_\($0)" }.joined(separator: "\n")
                     + "\nexport sizes = {\"list\":[{\"int\":4800},{\"int\":600}]}\n"]],
         ],
-        "exercises/freeze.md": [1: [["kind": "stdout", "text": "SOLUTION_SECRET_42\n"]]],
+        "exercises/freeze.md": [0: [["kind": "stdout", "text": "SOLUTION_SECRET_42\n"]]],
     ]
     /// path -> cell index -> (status, error)
     var statuses: [String: [Int: (String, String)]] = [
@@ -231,28 +235,5 @@ struct BuiltSite {
         return regex.matches(in: html, range: NSRange(html.startIndex..., in: html)).map {
             HTML.decodeEntities(String(html[Range($0.range(at: 1), in: html)!]))
         }
-    }
-}
-
-/// Exercise conventions with every hook used: starters, displayed solutions, an explanation
-/// section, visible checks.
-struct FixtureConventions: ExerciseConventions {
-    var base = DefaultExerciseConventions()
-    var parserConfiguration: LessonParser.Configuration { base.parserConfiguration }
-    func role(of cell: Cell, in exercise: Lesson) -> CellRole {
-        cell.options.extra["hidden"] != nil ? .check : base.role(of: cell, in: exercise)
-    }
-    func runnable(_ exercise: Lesson) -> Lesson { base.runnable(exercise) }
-    func starterSource(of cell: Cell, in exercise: Lesson) -> String? { "let STARTER_CODE_1 = 0" }
-    func solutionSource(of cell: Cell, in exercise: Lesson) -> String? {
-        cell.source.replacingOccurrences(of: "freeze()\n", with: "")
-    }
-    func solutionLines(in exercise: Lesson) -> [ClosedRange<Int>] {
-        let lines = exercise.text.components(separatedBy: "\n")
-        guard let start = lines.firstIndex(of: "## Explanation"), let end = lines.firstIndex(of: "## After") else { return [] }
-        return [(start + 1)...end]
-    }
-    func validate(_ exercise: Lesson) throws {
-        if exercise.text.contains("INVALID_EXERCISE") { throw NotebookError(file: exercise.path, line: 2, "not a valid exercise") }
     }
 }

@@ -248,27 +248,30 @@ final class SiteBuildTests: XCTestCase {
         let page = try site.page("exercises/freeze.html")
         XCTAssertTrue(page.contains("Starter code"))
         XCTAssertTrue(page.contains("Solution notes"), "prose stays")
-        // The exercise ran with its starter cell made no-run.
+        // The exercise ran its reference answer; check cells are closures over exports, never run.
         let ran = try XCTUnwrap(executor.log.executed.first { $0.path == "exercises/freeze.md" })
-        XCTAssertTrue(ran.cells[0].options.noRun)
-        XCTAssertFalse(ran.cells[1].options.noRun)
+        XCTAssertFalse(ran.cells[0].options.noRun)
+        XCTAssertTrue(ran.cells[1].options.noRun)
+        XCTAssertTrue(ran.cells[2].options.noRun)
     }
 
     func testExerciseHooks() throws {
-        let (site, _) = try build { $0.renderer.exercises = FixtureConventions() }
+        let (site, _) = try build()
         let page = try site.page("exercises/freeze.html")
         // The starter comes before the solution toggle, with its own id.
-        let starter = try XCTUnwrap(page.range(of: "<div class=\"cell starter\" id=\"cell-2-starter\">"))
+        let starter = try XCTUnwrap(page.range(of: "<div class=\"cell starter\" id=\"answer-starter\">"))
         let solution = try XCTUnwrap(page.range(of: "<details class=\"solution\">"))
         XCTAssertLessThan(starter.lowerBound, solution.lowerBound)
         XCTAssertTrue(page.contains("STARTER_CODE_1"))
-        XCTAssertFalse(page.contains("freeze()\n"), "the displayed solution comes from solutionSource")
+        XCTAssertFalse(page.contains("BEGIN SOLUTION") || page.contains("// STARTER"),
+                       "the displayed solution comes from Exercise.solutionSource, without markers")
         XCTAssertTrue(page.contains("<p class=\"cell-label\">Check</p>"))
-        XCTAssertTrue(page.contains("GRADER_ONLY_CHECK"), "a visible check is shown")
+        XCTAssertTrue(page.contains("VISIBLE_CHECK_CODE"), "a visible check is shown")
+        XCTAssertFalse(page.contains("GRADER_ONLY_CHECK"), "a hidden check is not")
         XCTAssertTrue(page.contains("EXPLANATION_SECRET"))
-        XCTAssertEqual(page.components(separatedBy: "id=\"cell-2\"").count - 1, 1, "ids stay unique")
+        XCTAssertEqual(page.components(separatedBy: "id=\"answer\"").count - 1, 1, "ids stay unique")
 
-        let (student, _) = try build({ $0.renderer.exercises = FixtureConventions(); $0.renderer.includeSolutions = false })
+        let (student, _) = try build({ $0.renderer.includeSolutions = false })
         for file in student.files() {
             let text = String(decoding: try Data(contentsOf: student.root.appendingPathComponent(file)), as: UTF8.self)
             XCTAssertFalse(text.contains("EXPLANATION_SECRET"), "explanation in \(file)")
@@ -279,10 +282,10 @@ final class SiteBuildTests: XCTestCase {
         XCTAssertTrue(handout.contains("Back to the question."), "prose after the explanation stays")
         XCTAssertTrue(handout.contains("Solution notes"))
 
-        // validate() errors stop the build, naming the file.
-        try "---\ntitle: x\n---\nINVALID_EXERCISE\n".write(to: fixture.root.appendingPathComponent("exercises/bad.md"), atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try build { $0.renderer.exercises = FixtureConventions() }) { error in
-            XCTAssertTrue("\(error)".contains("exercises/bad.md:2: error: not a valid exercise"), "\(error)")
+        // An exercise that breaks the exercise format stops the build, naming the file and line.
+        try "---\ntitle: x\n---\n```swift check points=1\nprint(1)\n```\n".write(to: fixture.root.appendingPathComponent("exercises/bad.md"), atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try build()) { error in
+            XCTAssertTrue("\(error)".contains("exercises/bad.md:4: error: a check cell needs a name"), "\(error)")
         }
     }
 

@@ -161,7 +161,7 @@ final class SiteFeatureTests: XCTestCase {
         XCTAssertTrue(page.contains("href=\"lessons/02-more.html#next-steps\""))
         XCTAssertTrue(page.contains("<svg"), "charts stay vector graphics")
         XCTAssertTrue(page.contains("SOLUTION_SECRET_42"))
-        let (student, _) = try build { $0.renderer.includeSolutions = false; $0.renderer.exercises = FixtureConventions() }
+        let (student, _) = try build { $0.renderer.includeSolutions = false }
         let printed = try student.page("print.html")
         XCTAssertTrue(printed.contains("Freeze the body</h1>"))
         XCTAssertFalse(printed.contains("SOLUTION_SECRET_42"))

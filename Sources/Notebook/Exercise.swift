@@ -1,7 +1,8 @@
 import Foundation
-import Notebook
 
-/// An exercise: a lesson file (`exercises/qNN-slug.md`) whose cells have roles.
+/// An exercise: a lesson file (`exercises/qNN-slug.md`) whose cells have roles. It sits beside
+/// `Lesson` because every command reads it: the runner and the site (which cells run and show),
+/// `workbook check`, and the grader.
 ///
 /// See `exercises/FORMAT.md` for the syntax. In short:
 /// - ```` ```swift id=NAME ```` cells containing `// BEGIN SOLUTION` ... `// END SOLUTION` regions
@@ -23,6 +24,13 @@ public struct Exercise: Sendable {
         public var hidden: Bool
         /// The cell index in the exercise.
         public var cell: Int
+
+        public init(id: String, points: Double, hidden: Bool, cell: Int) {
+            self.id = id
+            self.points = points
+            self.hidden = hidden
+            self.cell = cell
+        }
     }
 
     public var lesson: Lesson
@@ -163,7 +171,7 @@ public struct Exercise: Sendable {
 
     /// The student's version of an answer cell's code: each solution region replaced by its
     /// starter lines, or by `// YOUR CODE HERE` and `fatalError("not yet answered")`.
-    static func starterSource(of cell: Cell, path: String) throws -> String {
+    public static func starterSource(of cell: Cell, path: String) throws -> String {
         let regions = try solutionRegions(in: cell, path: path)
         var lines = cell.source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         for r in regions.reversed() {
@@ -172,6 +180,34 @@ public struct Exercise: Sendable {
             lines.replaceSubrange(r.begin...r.end, with: replacement)
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// An answer cell's solution as a reader should see it: without the `// BEGIN SOLUTION`,
+    /// `// STARTER` and `// END SOLUTION` markers and without the (commented) starter lines.
+    public static func solutionSource(of cell: Cell) -> String {
+        var out: [Substring] = []
+        var inStarter = false
+        for line in cell.source.split(separator: "\n", omittingEmptySubsequences: false) {
+            let t = line.trimmingCharacters(in: .whitespaces)
+            if t == beginSolution { continue }
+            if t == starter { inStarter = true; continue }
+            if t == endSolution { inStarter = false; continue }
+            if !inStarter { out.append(line) }
+        }
+        return out.joined(separator: "\n")
+    }
+
+    /// The exercise as a lesson to run (the site, `workbook check`): the reference solution with
+    /// the given cells; check cells are left out, since they are closures over a student's exports.
+    public var runnableLesson: Lesson {
+        var runnable = lesson
+        runnable.blocks = runnable.blocks.map { block in
+            guard case .cell(var cell) = block, cell.index < roles.count,
+                  roles[cell.index] == .check || roles[cell.index] == .hiddenCheck else { return block }
+            cell.options.noRun = true
+            return .cell(cell)
+        }
+        return runnable
     }
 
     static func findExplanation(_ lesson: Lesson) -> (String?, ClosedRange<Int>?) {
