@@ -143,13 +143,21 @@ struct UIDLease {
         let start = range.contains(preferred) ? preferred - range.lowerBound : 0
         for step in 0..<count {
             let uid = range.lowerBound + (start + step) % count
-            if getpwuid(uid) != nil { continue }
+            if isAccount(uid) { continue }
             let fd = open("\(directory)/\(uid)", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
             if fd < 0 { break }
             if flock(fd, LOCK_EX | LOCK_NB) == 0 { return UIDLease(uid: uid, fd: fd) }
             close(fd)
         }
         throw NotebookError(file: directory, line: nil, "no free sandbox uid in \(range.lowerBound)...\(range.upperBound): \(String(cString: strerror(errno)))")
+    }
+
+    /// Whether `uid` is in the passwd database (`getpwuid_r`: leases are taken from several threads).
+    static func isAccount(_ uid: UInt32) -> Bool {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        return getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0 && result != nil
     }
 
     func release() {

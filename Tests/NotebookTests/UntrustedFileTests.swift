@@ -35,3 +35,20 @@ extension Result {
         return nil
     }
 }
+
+/// Two sandboxed programs running at once never share a uid (each kills every process of its uid).
+final class UIDLeaseTests: XCTestCase {
+    func testLeasesAreExclusiveAcrossHoldersAndSkipAccounts() throws {
+        guard getuid() == 0 else { throw XCTSkip("leases live under /run, which only root writes") }
+        let first = try UIDLease.acquire(preferring: 61000)
+        let second = try UIDLease.acquire(preferring: first.uid)
+        XCTAssertNotEqual(first.uid, second.uid)
+        XCTAssertFalse(UIDLease.isAccount(first.uid))
+        XCTAssertTrue(UIDLease.isAccount(0), "root is an account, never lent")
+        first.release()
+        let again = try UIDLease.acquire(preferring: first.uid)
+        XCTAssertEqual(again.uid, first.uid, "a released uid is lent again")
+        again.release()
+        second.release()
+    }
+}
