@@ -297,11 +297,9 @@ public final class ExerciseGrader: @unchecked Sendable {
             let piece = program.pieces[c]
             var line = piece.line
             // A trap's own statement, when its stack leads into this cell.
-            if let executable, stderr.contains("Current stack trace:") {
+            if let executable {
                 let span = (piece.line + 1)...(piece.line + max(1, piece.source.split(separator: "\n", omittingEmptySubsequences: false).count))
-                let thrown = stderr.contains("Error raised at top level")
-                line = TrapLocation.locate(stderr: stderr, executable: executable, thrown: thrown).lazy
-                    .compactMap { $0.line(in: piece.file, within: span) }.first ?? line
+                line = TrapLocation.statementLine(stderr: stderr, executable: executable, file: piece.file, within: span) ?? line
             }
             place = piece.fromStudent ? " in your cell '\(piece.id)' (\(piece.file):\(line))"
                                       : " in the given cell at \(piece.file):\(line)"

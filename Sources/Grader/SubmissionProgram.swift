@@ -77,8 +77,6 @@ public struct SubmissionProgram: Sendable {
         self.ignoredCells = ignored
     }
 
-    static func escape(_ s: String) -> String { ProgramGenerator.escape(s) }
-
     /// `main.swift`: the pieces through the one program generator, with `#sourceLocation`s pointing
     /// into the student's Markdown file (and the exercise's, for given cells).
     public func source(seed: UInt64?, threads: Int?) -> String {
@@ -99,8 +97,8 @@ public struct SubmissionProgram: Sendable {
             let cell = cells[check.cell]
             var code = cell.source
             if !code.isEmpty && !code.hasSuffix("\n") { code += "\n" }
-            out += "    CheckSession._Check(id: \"\(escape(check.id))\") { answers in\n"
-            out += "#sourceLocation(file: \"\(escape(exercise.path))\", line: \(cell.codeLine))\n"
+            out += "    CheckSession._Check(id: \"\(ProgramGenerator.escape(check.id))\") { answers in\n"
+            out += "#sourceLocation(file: \"\(ProgramGenerator.escape(exercise.path))\", line: \(cell.codeLine))\n"
             out += code
             out += "#sourceLocation()\n    },\n"
         }

@@ -147,7 +147,7 @@ public struct LessonPipeline {
             let d = output.diagnostics[i]
             if d.file == lesson.path {
                 output.diagnostics[i].cell = cells.first { d.line > $0.line && d.line < max($0.endLine, $0.line + 2) }?.index
-            } else if d.file == "main.swift (generated)" {
+            } else if d.file == ProgramCompiler.generatedFileName {
                 output.diagnostics[i].file = "generated program for \(lesson.path)"
             }
         }

@@ -174,17 +174,15 @@ public struct OutputCollector: Sendable {
             found.removeSubrange(r)
         }
         // An error thrown at top level: the reader wants the error's own words.
-        let thrownPrefix = "Fatal error: Error raised at top level: "
-        let thrown = found.hasPrefix(thrownPrefix)
-        if thrown { found.removeFirst(thrownPrefix.count) }
+        if found.hasPrefix(TrapLocation.thrownMessagePrefix) { found.removeFirst(TrapLocation.thrownMessagePrefix.count) }
         // Engine errors carry their caller's `#fileID`/`#line`: already the statement.
         if found.contains(lesson.path) { return found }
         let cells = lesson.cells
         var line = result.line + 1
-        if result.index >= 0, result.index < cells.count, let executable {
-            let span = cells[result.index].codeLine...cells[result.index].endLine
-            let locations = TrapLocation.locate(stderr: stderrText, executable: executable, thrown: thrown)
-            if let statement = locations.lazy.compactMap({ $0.line(in: lesson.path, within: span) }).first { line = statement }
+        if result.index >= 0, result.index < cells.count, let executable,
+           let statement = TrapLocation.statementLine(stderr: stderrText, executable: executable, file: lesson.path,
+                                                      within: cells[result.index].codeLine...cells[result.index].endLine) {
+            line = statement
         }
         return "\(lesson.path):\(line): in cell \(result.index + 1): \(found)"
     }

@@ -40,6 +40,9 @@ public struct ProgramCompiler: Sendable {
     /// The program's module name: `#fileID` then reads `<moduleName>/<file>.md`.
     public var moduleName: String
 
+    /// How diagnostics name the generated `main.swift` itself.
+    public static let generatedFileName = "main.swift (generated)"
+
     public init(engine: EngineBuild, moduleCache: URL? = nil, moduleName: String = ProgramGenerator.moduleName) {
         self.engine = engine
         self.moduleCache = moduleCache
@@ -82,7 +85,7 @@ public struct ProgramCompiler: Sendable {
         let log = String(decoding: result.stderr + result.stdout, as: UTF8.self)
         let ok = result.termination == .exited(0) && fm.fileExists(atPath: executable.path)
         return Output(executable: ok ? executable : nil,
-                      diagnostics: Diagnostic.parse(log, mainPath: main.path, generatedName: "main.swift (generated)"),
+                      diagnostics: Diagnostic.parse(log, mainPath: main.path, generatedName: Self.generatedFileName),
                       log: log, seconds: Date().timeIntervalSince(start), timedOut: result.termination == .killed)
     }
 

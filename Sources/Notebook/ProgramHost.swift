@@ -72,9 +72,17 @@ public enum ProgramHost {
         public var outputCap: Int?
         /// Wall-clock seconds before the process group is killed (nil: none).
         public var wallSeconds: Double?
-        public init(outputCap: Int? = nil, wallSeconds: Double? = nil) {
+        /// Longest record line read; longer ones are dropped (a lesson's images need large ones).
+        public var recordLineBytes: Int
+        /// Records (or verdicts) kept, the latest ones (nil: all): an untrusted program could
+        /// otherwise grow the host's memory without bound through fd 3.
+        public var recordsKept: Int?
+        public init(outputCap: Int? = nil, wallSeconds: Double? = nil,
+                    recordLineBytes: Int = RecordChannel.maximumLineBytes, recordsKept: Int? = nil) {
             self.outputCap = outputCap
             self.wallSeconds = wallSeconds
+            self.recordLineBytes = recordLineBytes
+            self.recordsKept = recordsKept
         }
     }
 
@@ -142,6 +150,7 @@ public enum ProgramHost {
             while let newline = lineBuffer.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = Data(lineBuffer[lineBuffer.startIndex..<newline])
                 lineBuffer.removeSubrange(lineBuffer.startIndex...newline)
+                if line.count > bounds.recordLineBytes { continue }
                 switch launch.channel {
                 case .records:
                     if let record = RecordChannel.decode(Record.self, line: line) {
@@ -154,8 +163,13 @@ public enum ProgramHost {
                     break
                 }
             }
-            // A line without end from an untrusted program: drop it rather than grow without bound.
-            if lineBuffer.count > RecordChannel.maximumLineBytes { lineBuffer.removeAll() }
+            // A line without end: drop it rather than grow without bound.
+            if lineBuffer.count > bounds.recordLineBytes { lineBuffer.removeAll() }
+            // Past the cap, keep the latest half (how a program ended is in its last records).
+            if let kept = bounds.recordsKept {
+                if records.count > kept { records.removeFirst(records.count - kept / 2) }
+                if verdicts.count > kept { verdicts.removeFirst(verdicts.count - kept / 2) }
+            }
         }
 
         while !open.isEmpty {

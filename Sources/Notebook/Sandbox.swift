@@ -18,6 +18,9 @@ public struct SandboxLimits: Sendable, Hashable {
     public var fileBytes: Int = 2 << 20
     /// RLIMIT_NPROC for the process's own uid (isolated mode only: it counts per user).
     public var processes: Int = 256
+    /// Longest record line on fd 3 the host reads, and how many records it keeps (the latest).
+    public var recordLineBytes: Int = 64 << 10
+    public var recordsKept: Int = 100_000
     public init() {}
 }
 
@@ -105,7 +108,8 @@ public struct Sandbox: Sendable {
             wrapped.arguments = limitArgs + ["--", launch.executable] + launch.arguments
             wrapped.directory = directory
         }
-        return (wrapped, ProgramHost.Bounds(outputCap: limits.outputBytes, wallSeconds: limits.wallSeconds))
+        return (wrapped, ProgramHost.Bounds(outputCap: limits.outputBytes, wallSeconds: limits.wallSeconds,
+                                            recordLineBytes: limits.recordLineBytes, recordsKept: limits.recordsKept))
     }
 
     /// Kills every process of `uid` (escaped, double-forked children included).

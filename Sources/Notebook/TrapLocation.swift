@@ -49,9 +49,9 @@ public struct TrapLocation: Sendable, Equatable {
     }
 
     /// The source locations of the frames in `executable`, innermost first (the statement that
-    /// trapped is the first of them in the cell). An error thrown at top level lands in the program's shared error block, which has no line,
-    /// so for `thrown` the stack of the latest `throw` is read instead. Nil when there is no such
-    /// frame or no symbolizer.
+    /// trapped is the first of them in the cell). An error thrown at top level lands in the
+    /// program's shared error block, which has no line, so for `thrown` the stack of the latest
+    /// `throw` is read instead. Empty when there is no such frame or no symbolizer.
     public static func locate(stderr: String, executable: URL, thrown: Bool = false) -> [TrapLocation] {
         let name = executable.lastPathComponent
         // Return addresses: the call each returns from starts before it.
@@ -61,6 +61,18 @@ public struct TrapLocation: Sendable, Equatable {
         let process = ChildProcess(executable: symbolizer, arguments: ["--obj=\(executable.path)"] + offsets)
         guard let result = try? process.run(), result.termination == .exited(0) else { return [] }
         return parse(symbolized: String(decoding: result.stdout, as: UTF8.self))
+    }
+
+    /// What the Swift runtime prints before the description of an error thrown at top level.
+    public static let thrownMessagePrefix = "Fatal error: Error raised at top level: "
+
+    /// The line in `file` (within `lines`) of the statement that trapped, read from a program's
+    /// stderr: the first frame of `executable` that lands there. For an error thrown at top level
+    /// (the runtime's message says so) the latest `throw`'s stack is read.
+    public static func statementLine(stderr: String, executable: URL, file: String, within lines: ClosedRange<Int>) -> Int? {
+        let thrown = stderr.contains(thrownMessagePrefix)
+        return locate(stderr: stderr, executable: executable, thrown: thrown).lazy
+            .compactMap { $0.line(in: file, within: lines) }.first
     }
 
     /// Reads `function\nfile:line:column` (the innermost inlined frame first).

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Notebook
+import ProgramRecords
 
 final class UntrustedFileTests: XCTestCase {
     func testOnlyRegularUnlinkedFilesAreReadAndCapped() throws {
@@ -50,5 +51,30 @@ final class UIDLeaseTests: XCTestCase {
         XCTAssertEqual(again.uid, first.uid, "a released uid is lent again")
         again.release()
         second.release()
+    }
+}
+
+/// A hostile program floods its record channel: the sandboxed host keeps a bounded number of
+/// records and drops over-long lines, so the grader's memory stays bounded.
+final class RecordFloodTests: XCTestCase {
+    func testSandboxedHostBoundsRecordsAndLineLength() throws {
+        var limits = SandboxLimits()
+        limits.wallSeconds = 60
+        limits.recordsKept = 1_000
+        limits.recordLineBytes = 4 << 10
+        let script = """
+        yes '{"seq":1,"kind":"text","text":"forged"}' | head -n 30000 >&3
+        head -c 2000000 /dev/zero | tr '\\0' 'a' >&3
+        printf '\\n{"seq":7,"kind":"done"}\\n' >&3
+        """
+        let outcome = try ProgramHost.run(
+            ProgramHost.Launch(executable: "/bin/sh", arguments: ["-c", script], directory: FileManager.default.temporaryDirectory,
+                               environment: [:], channel: .records),
+            policy: .sandboxed(Sandbox(limits: limits, isolates: false)))
+        XCTAssertEqual(outcome.ending, .exited(0))
+        XCTAssertLessThanOrEqual(outcome.records.count, 1_000)
+        XCTAssertGreaterThan(outcome.records.count, 0)
+        XCTAssertEqual(outcome.records.last, Record(seq: 7, cell: nil, body: .done), "the latest records are the ones kept")
+        XCTAssertFalse(outcome.records.contains { if case .text(let t) = $0.body { return t.count > 100 } else { return false } })
     }
 }
