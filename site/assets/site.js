@@ -33,6 +33,10 @@
   if (system && system.addEventListener) {
     system.addEventListener("change", function () { apply(stored()); });
   }
+  // A choice made in another tab or page of the course reaches this one too.
+  window.addEventListener("storage", function (event) {
+    if (event.key === null || event.key === "workbook-theme") apply(stored());
+  });
 
   // Copy buttons: the code's text as written (highlighting spans are not part of it).
   function fallbackCopy(text) {
