@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // System libraries from Debian.
@@ -38,7 +39,7 @@ let package = Package(
         .target(name: "Torch", dependencies: ["CBLAS", "CEngineSupport"], exclude: ["README.md"]),
         .target(name: "NN", dependencies: ["Torch"]),
         .target(name: "Optim", dependencies: ["Torch", "NN"]),
-        .target(name: "Checkpoint", dependencies: ["Torch", "NN", "SystemZlib"]),
+        .target(name: "Checkpoint", dependencies: ["Torch", "NN", "ZIPFoundation"]),
         // Checkpoint: the constructors' `weights:` argument loads .pth/safetensors files.
         .target(name: "Models", dependencies: ["Torch", "NN", "Checkpoint"]),
         .target(name: "Vision", dependencies: ["Torch", "CImageCodecs", "SystemZlib"], exclude: ["README.md"]),

@@ -43,7 +43,7 @@ public enum Checkpoint {
         try decode(try readFileBytes(url), url)
     }
 
-    /// `load` for contents already in memory; `url` names the file in errors.
+    /// `load` for the file at `url` whose bytes `data` already holds.
     static func decode(_ data: Data, _ url: URL) throws -> StateDict {
         switch try format(of: data, url) {
         case .safetensors: return try SafeTensors.decode(data, url).stateDict

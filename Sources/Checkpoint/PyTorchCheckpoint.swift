@@ -47,10 +47,11 @@ public enum PyTorchCheckpoint {
         try decodeObject(try readFileBytes(url), url)
     }
 
-    /// Decodes file contents already in memory; `url` names the file in errors.
+    /// Decodes the checkpoint in the file at `url`, whose bytes `data` holds (mapped): the pickle
+    /// and storages are read from the file through ZIPFoundation.
     static func decodeObject(_ data: Data, _ url: URL) throws -> PickleValue {
         try checkIsZip(data, url)
-        let zip = try ZipReader(data: data, url: url)
+        let zip = try ZipReader(url: url, size: data.count)
 
         let pickles = zip.entries.map(\.name).filter { $0 == "data.pkl" || $0.hasSuffix("/data.pkl") }
         guard let pickleName = pickles.min(by: { $0.split(separator: "/").count < $1.split(separator: "/").count }),
@@ -125,12 +126,12 @@ public enum PyTorchCheckpoint {
     }
 
     /// Writes `dict` as a `torch.save`-style zip (pickle protocol 2, one storage per tensor,
-    /// storages 64-byte aligned), atomically.
+    /// stored entries), atomically.
     public static func write(_ dict: StateDict, to url: URL) throws {
         let folder = "archive"
         let pickle = PickleWriter.stateDictPickle(dict)
         try writeAtomically(to: url) { out in
-            var zip = ZipWriter(out)
+            let zip = try ZipWriter(out)
             try zip.add("\(folder)/data.pkl", bytes: pickle)
             try zip.add("\(folder)/byteorder", bytes: Array("little".utf8))
             for (index, (_, tensor)) in dict.enumerated() {

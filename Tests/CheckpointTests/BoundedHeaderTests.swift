@@ -104,7 +104,7 @@ final class BoundedHeaderTests: XCTestCase {
         return url
     }
 
-    func testManyPthEntriesLoadInLinearTimeAndTheLimitNamesItself() throws {
+    func testManyPthEntriesLoadInLinearTimeAndAFalseCountCostsNothing() throws {
         let dir = TemporaryDirectory()
         var seconds: [Double] = []
         for count in [5_000, 20_000] {
@@ -117,8 +117,9 @@ final class BoundedHeaderTests: XCTestCase {
         print("BoundedHeaderTests: 5k / 20k one-element .pth loaded in \(seconds[0]) / \(seconds[1]) s")
         XCTAssertLessThan(seconds[1], max(seconds[0] * 10, 0.5), "5k entries: \(seconds[0]) s, 20k entries: \(seconds[1]) s")
 
-        // A directory that claims more members than the limit (through a ZIP64 end record, the only
-        // way to count past 65535) is refused before any member is read.
+        // An end record that claims more members than the directory holds (through a ZIP64 end
+        // record, the only way to count past 65535) costs nothing: members are read only while
+        // the directory really has them, and never more than PyTorchCheckpoint.maximumEntries.
         let bytes = [UInt8](try Data(contentsOf: try pthFile(2, in: dir)))
         let eocd = try XCTUnwrap((0...(bytes.count - 22)).last { bytes[$0] == 0x50 && bytes[$0 + 1] == 0x4B && bytes[$0 + 2] == 5 && bytes[$0 + 3] == 6 })
         func le(_ value: Int, _ width: Int) -> [UInt8] { (0..<width).map { UInt8((value >> (8 * $0)) & 0xFF) } }
@@ -131,8 +132,6 @@ final class BoundedHeaderTests: XCTestCase {
         end.replaceSubrange(8..<12, with: [0xFF, 0xFF, 0xFF, 0xFF])
         let url = dir.file("claims.pth")
         try Data(Array(bytes[..<eocd]) + zip64 + locator + end).write(to: url)
-        assertCheckpointError(.unsupported, mentions: ["zip archive", "200000 entries", "PyTorchCheckpoint.maximumEntries = 150000"]) {
-            _ = try PyTorchCheckpoint.read(url)
-        }
+        XCTAssertEqual(try PyTorchCheckpoint.read(url).count, 2)
     }
 }

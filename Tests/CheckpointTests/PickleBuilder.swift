@@ -48,10 +48,10 @@ struct PickleBuilder {
 }
 
 /// Writes a zip archive with the given (name, bytes) entries, in order, as the engine's writer does.
-func writeZip(_ entries: [(String, [UInt8])], to url: URL, alignment: Int = 64) throws {
+func writeZip(_ entries: [(String, [UInt8])], to url: URL) throws {
     try writeAtomically(to: url) { out in
-        var zip = ZipWriter(out)
-        for (name, bytes) in entries { try zip.add(name, bytes: bytes, alignment: alignment) }
+        let zip = try ZipWriter(out)
+        for (name, bytes) in entries { try zip.add(name, bytes: bytes) }
         try zip.finish()
     }
 }
