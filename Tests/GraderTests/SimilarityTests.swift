@@ -75,6 +75,11 @@ final class SimilarityTests: XCTestCase {
     export("predictions", predictions)
     """
 
+    static let givenOnlyRenamedAgain = """
+    let    classes = Tensor.zerosInt64([10])
+    let share = 1.0   // TODO
+    """
+
     static let exerciseName = "q22-test-accuracy"
 
     /// The exercises folder (q22 copied from the course) and a submissions folder.
@@ -135,11 +140,11 @@ final class SimilarityTests: XCTestCase {
     func testStarterAndGivenCodeNeverCount() throws {
         let (exercises, submissions, _) = try makeClass([
             "erin": nil, "frank": nil,  // untouched handouts
-            "gina": Self.givenOnly, "hank": Self.givenOnly, "ivan": Self.givenOnlyRenamed,
+            "gina": Self.givenOnly, "hank": Self.givenOnly, "ivan": Self.givenOnlyRenamed, "judy": Self.givenOnlyRenamedAgain,
         ])
         let report = try report(exercises, submissions)
         XCTAssertEqual(report.pairs.count, 0, report.summary())
-        XCTAssertEqual(report.exercises.first?.answers, 5)
+        XCTAssertEqual(report.exercises.first?.answers, 6)
         XCTAssertEqual(report.exercises.first?.fingerprinted, 0, "no answer has code of its own")
         XCTAssertTrue(report.problems.isEmpty, "\(report.problems)")
     }

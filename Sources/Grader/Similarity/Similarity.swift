@@ -102,7 +102,8 @@ public struct SimilarityRun {
         var result = Answer(student: student, file: file.path, cells: [], fingerprints: [])
         for (cell, role) in zip(exercise.lesson.cells, exercise.roles) where role == .answer {
             guard let mine = lesson.cells.first(where: { $0.options.id == cell.id }) else { continue }
-            let lines = mine.source.split(separator: "\n", omittingEmptySubsequences: false)
+            var lines = mine.source.split(separator: "\n", omittingEmptySubsequences: false)
+            if lines.last == "" { lines.removeLast() }  // the source's final newline
             result.cells.append((cell.id, lines.enumerated().map { (mine.codeLine + $0.offset, String($0.element)) }))
             let given = lines.map { handout.lines.contains(Self.collapse($0)) }
             let tokens = SwiftTokens.tokenize(mine.source)

@@ -113,8 +113,8 @@ public struct SimilarityReport {
         body{font-family:system-ui,sans-serif;max-width:90rem;margin:2rem auto;padding:0 1rem;line-height:1.4;color:#1b1b1b;background:#fff}
         .note{border:2px solid #b58900;background:#fdf6e3;padding:.6rem .9rem;border-radius:6px}
         table{border-collapse:collapse}td,th{padding:.2rem .6rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-        .side{width:100%;table-layout:fixed}.side td{width:50%;padding:0}
-        pre{margin:0;font-size:.85rem;overflow-x:auto}pre span{display:block;white-space:pre}
+        .side{width:100%;table-layout:fixed}.side td{width:50%;padding:0 .5rem 0 0}
+        pre{margin:0;font-size:.85rem;overflow-x:auto}pre>span{display:block;white-space:pre}
         .n{display:inline-block;width:3.5em;color:#888;user-select:none}
         .m{background:#ffe08a}.problems li{font-family:monospace}
         section.pair{border-top:3px solid #444;margin-top:2rem}
