@@ -46,7 +46,7 @@ struct SimilarityCommand: ParsableCommand {
         let run = try SimilarityRun(exercisesDirectory: URL(fileURLWithPath: exercises).standardizedFileURL,
                                     submissions: URL(fileURLWithPath: submissions).standardizedFileURL, options: options)
         let report = try run.run()
-        for problem in report.problems { FileHandle.standardError.write(Data("error: \(problem)\n".utf8)) }
+        for problem in report.problems { FileHandle.standardError.write(Data("\(SimilarityReport.plain(problem))\n".utf8)) }
         let page = try report.write(to: URL(fileURLWithPath: out).standardizedFileURL)
         print(report.summary(), terminator: "")
         print(String(format: "report: %@ (%.1f s)", page.path, Date().timeIntervalSince(start)))

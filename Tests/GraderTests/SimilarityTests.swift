@@ -225,9 +225,13 @@ final class SimilarityTests: XCTestCase {
         for (guess, truth) in zip(predictions.int64Scalars, testY.int64Scalars) where guess == truth { hits += 1 }
         let accuracy = Double(hits) / Double(predictions.shape[0])
         """
-        let (exercises, submissions, _) = try makeClass(["<img src=x onerror=alert(1)>": hostile, "mallory & co": hostile])
+        let (exercises, submissions, _) = try makeClass(["<img src=x onerror=alert(1)>": hostile, "mallory & co": hostile,
+                                                      "term\u{1b}[2J": hostile])
         let report = try report(exercises, submissions, threshold: 0.5)
-        XCTAssertEqual(report.pairs.count, 1)
+        XCTAssertEqual(report.pairs.count, 3)
+        // The terminal gets no escape sequence from a folder name.
+        XCTAssertFalse(report.summary().contains("\u{1b}"))
+        XCTAssertTrue(report.summary().contains("term?[2J"), report.summary())
         let html = report.html()
         XCTAssertFalse(html.contains("<script"), "student text must be shown as text")
         XCTAssertFalse(html.contains("<img"))

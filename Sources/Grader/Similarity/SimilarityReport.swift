@@ -72,9 +72,9 @@ public struct SimilarityReport {
     static func percent(_ x: Double) -> String { String(format: "%.0f%%", x * 100) }
 
     /// Names as the terminal shows them: control characters (a student's folder name could hold
-    /// escape sequences) become `?`.
-    static func plain(_ s: String) -> String {
-        String(s.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : Character($0) })
+    /// escape sequences) become `?`; line breaks stay.
+    public static func plain(_ s: String) -> String {
+        String(s.unicodeScalars.map { $0 != "\n" && $0.properties.generalCategory == .control ? "?" : Character($0) })
     }
 
     /// The plain terminal summary.
