@@ -31,6 +31,9 @@ struct SimilarityCommand: ParsableCommand {
     @Option(help: "Ignore fingerprints found in more than this many students' answers (common knowledge).")
     var maxSharing = SimilarityRun.Options().maxStudentsPerFingerprint
 
+    @Option(help: "Pairs shown with their code on the page (the others are listed in its table only).")
+    var detailedPairs = SimilarityRun.Options().detailedPairs
+
     func validate() throws {
         guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1 (it is \(threshold))") }
         guard kgram >= 1, window >= 1 else { throw ValidationError("--kgram and --window must be at least 1") }
@@ -42,6 +45,7 @@ struct SimilarityCommand: ParsableCommand {
         options.threshold = threshold
         options.winnowing = Winnowing(k: kgram, window: window)
         options.maxStudentsPerFingerprint = maxSharing
+        options.detailedPairs = max(0, detailedPairs)
         let start = Date()
         let run = try SimilarityRun(exercisesDirectory: URL(fileURLWithPath: exercises).standardizedFileURL,
                                     submissions: URL(fileURLWithPath: submissions).standardizedFileURL, options: options)

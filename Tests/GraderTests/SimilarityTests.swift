@@ -241,6 +241,11 @@ final class SimilarityTests: XCTestCase {
         XCTAssertTrue(html.contains("never a grade"))
         // Self-contained: nothing fetched from elsewhere.
         XCTAssertFalse(html.contains("http://") || html.contains("https://") || html.contains("<link") || html.contains("src=\""))
+        // A large class: only the first pairs carry their code; all are listed.
+        var short = report
+        short.options.detailedPairs = 1
+        let listed = short.html()
+        XCTAssertTrue(listed.contains("id=\"pair-1\"") && !listed.contains("id=\"pair-2\"") && listed.contains("<td>3</td>"))
         let page = try report.write(to: root.appendingPathComponent("out"))
         XCTAssertEqual(try String(contentsOf: page, encoding: .utf8), html)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("out").path), [page.lastPathComponent])

@@ -15,6 +15,9 @@ public struct SimilarityRun {
         public var threshold = 0.5
         /// A fingerprint in more answers than this is ignored.
         public var maxStudentsPerFingerprint = 10
+        /// Pairs shown with their code on the page (the rest are listed in its table only), so a
+        /// large class still gets a page a browser opens.
+        public var detailedPairs = 200
         public init() {}
     }
 

@@ -144,11 +144,15 @@ public struct SimilarityReport {
             h += "<table><thead><tr><th>#</th><th>Student A</th><th>Student B</th><th>Overall</th><th>Exercises at or above the threshold</th></tr></thead><tbody>\n"
             for (i, pair) in pairs.enumerated() {
                 let list = flagged(pair).map { "\(Self.escape($0.exercise)) \(Self.percent($0.score))" }.joined(separator: ", ")
-                h += "<tr><td><a href=\"#pair-\(i + 1)\">\(i + 1)</a></td><td>\(Self.escape(pair.a))</td><td>\(Self.escape(pair.b))</td><td>\(Self.percent(pair.score))</td><td>\(list)</td></tr>\n"
+                let number = i < options.detailedPairs ? "<a href=\"#pair-\(i + 1)\">\(i + 1)</a>" : "\(i + 1)"
+                h += "<tr><td>\(number)</td><td>\(Self.escape(pair.a))</td><td>\(Self.escape(pair.b))</td><td>\(Self.percent(pair.score))</td><td>\(list)</td></tr>\n"
             }
             h += "</tbody></table>\n"
         }
-        for (i, pair) in pairs.enumerated() {
+        if pairs.count > options.detailedPairs {
+            h += "<p>The code of the first \(options.detailedPairs) pairs is shown below; the other \(pairs.count - options.detailedPairs) are listed above only (raise the number with --detailed-pairs).</p>\n"
+        }
+        for (i, pair) in pairs.prefix(options.detailedPairs).enumerated() {
             h += "<section class=\"pair\" id=\"pair-\(i + 1)\"><h2>\(i + 1). \(Self.escape(pair.a)) and \(Self.escape(pair.b)): \(Self.percent(pair.score)) overall</h2>\n"
             for match in flagged(pair) { h += exerciseHTML(match) }
             h += "</section>\n"
