@@ -143,6 +143,7 @@ public struct SimilarityRun {
         var answersByExercise: [[Answer]] = []
         var setsByExercise: [[Set<UInt64>]] = []
         var counts: [String: Int] = [:]  // student -> fingerprints over all exercises
+        var commonByExercise: [String: Set<UInt64>] = [:]
         for exercise in exercises {
             let handout: Handout
             do { handout = try handoutCode(of: exercise) } catch {
@@ -165,6 +166,7 @@ public struct SimilarityRun {
                 for hash in Set(answer.fingerprints.map(\.hash)) { holders[hash, default: []].append(index) }
             }
             let common = Set(holders.filter { $0.value.count > options.maxStudentsPerFingerprint }.keys)
+            commonByExercise[exercise.name] = common
             let sets = answers.map { Set($0.fingerprints.map(\.hash)).subtracting(common) }
             compared.append((exercise.name, answers.count, sets.filter { !$0.isEmpty }.count))
             for (answer, set) in zip(answers, sets) { counts[answer.student, default: 0] += set.count }
@@ -192,7 +194,7 @@ public struct SimilarityRun {
                 let exercise = exercises[f.exercise]
                 let match = SimilarityReport.ExerciseMatch(
                     exercise: exercise.name, title: exercise.title, shared: f.shared, countA: sa.count, countB: sb.count,
-                    a: a, b: b, blocks: Self.blocks(a: a, b: b, shared: sa.intersection(sb)))
+                    a: a, b: b, blocks: [])
                 return a.student == key.nameA ? match : match.swapped()
             })
             // Overall: the Jaccard index over all exercises' fingerprints together.
@@ -203,6 +205,15 @@ public struct SimilarityRun {
             results.append(result)
         }
         results.sort { ($0.score, $0.maxScore, $1.a, $1.b) > ($1.score, $1.maxScore, $0.a, $0.b) }
+        // The matching passages, for the pairs whose code the page shows.
+        for i in results.indices.prefix(options.detailedPairs) {
+            for j in results[i].exercises.indices where results[i].exercises[j].score >= options.threshold {
+                let m = results[i].exercises[j]
+                let shared = Set(m.a.fingerprints.map(\.hash)).intersection(m.b.fingerprints.map(\.hash))
+                    .subtracting(commonByExercise[m.exercise] ?? [])
+                results[i].exercises[j].blocks = Self.blocks(a: m.a, b: m.b, shared: shared)
+            }
+        }
         return SimilarityReport(date: Date(), students: students, exercises: compared, pairs: results,
                                 problems: problems, options: options)
     }

@@ -20,6 +20,7 @@ public struct SimilarityReport {
         public var countB: Int
         public var a: SimilarityRun.Answer
         public var b: SimilarityRun.Answer
+        /// The matching passages (filled for the pairs the page shows with their code).
         public var blocks: [Block]
 
         /// The Jaccard index of the two fingerprint sets.
