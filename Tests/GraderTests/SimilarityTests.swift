@@ -163,6 +163,21 @@ final class SimilarityTests: XCTestCase {
         }
     }
 
+    /// The answer most of the class writes is common knowledge (MOSS's -m), not evidence.
+    func testAnswerSharedByMoreThanMaxSharingStudentsIsIgnored() throws {
+        var answers: [String: String?] = [:]
+        for i in 0..<11 { answers["s\(i)"] = Self.carol }
+        answers["alice"] = Self.alice
+        answers["bob"] = Self.bob
+        let (exercises, submissions, _) = try makeClass(answers)
+        let report = try report(exercises, submissions, threshold: 0.5)
+        XCTAssertEqual(report.pairs.map { [$0.a, $0.b] }, [["alice", "bob"]], report.summary())
+        var options = SimilarityRun.Options()
+        options.maxStudentsPerFingerprint = 11
+        let everyone = try SimilarityRun(exercisesDirectory: exercises, submissions: submissions, options: options).run()
+        XCTAssertEqual(everyone.pairs.count, 1 + 11 * 10 / 2, everyone.summary())
+    }
+
     func testTokensNormaliseNamesAndLiteralsAndKeepStructure() {
         let tokens = SwiftTokens.tokenize("""
         let x1 = 0x1F + 2.5e3 // comment
