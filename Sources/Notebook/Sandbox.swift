@@ -30,7 +30,7 @@ public struct SandboxLimits: Sendable, Hashable {
 
 /// Runs untrusted programs (student submissions) with limits and, where the machine allows it,
 /// isolated by bubblewrap (`bwrap`): an empty root holding read-only binds of only the system
-/// libraries, the toolchain's runtime, the engine's libraries, the dataset folders and the
+/// libraries (with /etc/alternatives and the loader's cache), the toolchain's runtime, the engine's libraries, the dataset folders and the
 /// program's declared inputs; its working folder (`/scratch`), /tmp and /dev/shm are small
 /// tmpfs mounts that vanish with it; its own user, pid, network (loopback only), ipc and uts
 /// namespaces; no new user namespaces inside; a new session; killed with its host process.
@@ -238,6 +238,11 @@ public struct Sandbox: Sendable {
                 args += ["--ro-bind", path, path]
             }
         }
+        // Debian's alternatives (libopenblas.so.0 is a link through /etc/alternatives) and the
+        // loader's cache: links and library paths only, nothing else of /etc.
+        for path in ["/etc/alternatives", "/etc/ld.so.cache"] where fm.fileExists(atPath: path) {
+            args += ["--ro-bind", path, path]
+        }
         var loaderPath: [String] = []
         if let runtime = Self.toolchainRuntime {
             args += ["--ro-bind", try stage.reachable(runtime), runtime]
@@ -412,28 +417,44 @@ extension Sandbox {
         }
 
         /// `path` itself when the run's user can reach it; else a copy kept (by path, size and
-        /// modification time) under the root folder for the next runs.
+        /// modification time) under the root folder for the next runs, replacing older copies of
+        /// the same path (an engine rebuilt).
         func reachable(_ path: String) throws -> String {
             guard uid != nil, !Self.isReachable(path) else { return path }
-            let attributes = (try? FileManager.default.attributesOfItem(atPath: path)) ?? [:]
-            var h = SHA256()
-            h.update("\(path)\n\(attributes[.size] ?? "")\n\(attributes[.modificationDate] ?? "")\n")
-            let cached = URL(fileURLWithPath: Self.rootFolder).appendingPathComponent("shared-\(h.finalize().prefix(16))")
             let fm = FileManager.default
+            let attributes = (try? fm.attributesOfItem(atPath: path)) ?? [:]
+            var place = SHA256(), version = SHA256()
+            place.update(path)
+            version.update("\(attributes[.size] ?? "")\n\(attributes[.modificationDate] ?? "")\n")
+            let prefix = "shared-\(place.finalize().prefix(12))-"
+            let base = URL(fileURLWithPath: Self.rootFolder)
+            let cached = base.appendingPathComponent(prefix + version.finalize().prefix(12))
             let copy = cached.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent)
             if fm.fileExists(atPath: copy.path) { return copy.path }
-            let temporary = URL(fileURLWithPath: Self.rootFolder).appendingPathComponent(".shared-\(UUID().uuidString)")
+            let temporary = base.appendingPathComponent(".shared-\(UUID().uuidString)")
             try fm.createDirectory(at: temporary, withIntermediateDirectories: true)
             try fm.copyItem(at: URL(fileURLWithPath: path), to: temporary.appendingPathComponent(copy.lastPathComponent))
+            // Readable by every leased uid: folders searchable, files readable.
             chmod(temporary.path, 0o755)
-            _ = try? ChildProcess(executable: "/bin/chmod", arguments: ["-R", "a+rX", temporary.path]).run()
-            if !(try AtomicRename.renameNoReplace(temporary, to: cached)) { try? fm.removeItem(at: temporary) }
+            for item in fm.enumerator(atPath: temporary.path)?.allObjects as? [String] ?? [] {
+                let itemPath = temporary.appendingPathComponent(item).path
+                var info = stat()
+                guard lstat(itemPath, &info) == 0, (info.st_mode & S_IFMT) != S_IFLNK else { continue }
+                chmod(itemPath, (info.st_mode & 0o7777) | ((info.st_mode & S_IFMT) == S_IFDIR ? 0o555 : 0o444))
+            }
+            if try AtomicRename.renameNoReplace(temporary, to: cached) {
+                for old in (try? fm.contentsOfDirectory(atPath: base.path)) ?? [] where old.hasPrefix(prefix) && old != cached.lastPathComponent {
+                    try? fm.removeItem(at: base.appendingPathComponent(old))
+                }
+            } else {
+                try? fm.removeItem(at: temporary)
+            }
             return copy.path
         }
 
         /// Whether any user can reach and read `path`: every folder above it searchable by others,
         /// the item itself readable (and a folder searchable).
-        static func isReachable(_ path: String, byOthers: Bool = true) -> Bool {
+        static func isReachable(_ path: String) -> Bool {
             var prefix = ""
             let components = URL(fileURLWithPath: path).standardizedFileURL.pathComponents.dropFirst()
             for (index, component) in components.enumerated() {
