@@ -245,16 +245,16 @@ public struct Sandbox: Sendable {
         }
         var loaderPath: [String] = []
         if let runtime = Self.toolchainRuntime {
-            args += ["--ro-bind", try stage.reachable(runtime), runtime]
+            args += ["--ro-bind", try stage.shared(runtime, onlyIfUnreachable: true), runtime]
             loaderPath.append(runtime)
         }
         for library in libraries {
-            args += ["--ro-bind", try stage.reachable(library.path), "\(Self.librariesInside)/\(library.lastPathComponent)"]
+            args += ["--ro-bind", try stage.shared(library.path, onlyIfUnreachable: false), "\(Self.librariesInside)/\(library.lastPathComponent)"]
         }
         if !libraries.isEmpty { loaderPath.insert(Self.librariesInside, at: 0) }
         for folder in sharedFolders where fm.fileExists(atPath: folder) {
             try refuseHidden(folder)
-            args += ["--ro-bind", try stage.reachable(folder), folder]
+            args += ["--ro-bind", try stage.shared(folder, onlyIfUnreachable: true), folder]
         }
         args += ["--proc", "/proc", "--dev", "/dev",
                  "--size", String(limits.temporaryBytes), "--tmpfs", "/dev/shm",
@@ -357,12 +357,16 @@ public struct Sandbox: Sendable {
 }
 
 extension Sandbox {
-    /// The host side of one isolated run: a private folder holding the output files (owned by the
-    /// run's uid when root) and copies of what the run binds, reachable by that uid (bwrap
-    /// resolves every bind source as the user it runs as, and a checkout under /root is not).
-    /// Removed after the run: nothing the program wrote survives but what the host read back.
+    /// The host side of one isolated run: a folder holding the output files (owned by the run's
+    /// uid when root) and copies of the program, its inputs and its libraries. Copies, because
+    /// bwrap resolves every bind source as the user it runs as (a checkout under /root is out of
+    /// a leased uid's reach), and because a bind's source path shows in the program's
+    /// /proc/self/mountinfo (the checkout's paths must not). Removed after the run: nothing the
+    /// program wrote survives but what the host read back.
     final class Stage {
         let folder: URL
+        /// Where the stages and the shared copies live.
+        let base: URL
         let uid: UInt32?
         private var copies = 0
 
@@ -372,15 +376,10 @@ extension Sandbox {
         init(sandbox: Sandbox) throws {
             let fm = FileManager.default
             uid = Sandbox.isRoot ? sandbox.uid : nil
-            let base: URL
-            if uid != nil {
-                base = URL(fileURLWithPath: Self.rootFolder)
-                mkdir(base.path, 0o711)
-                chmod(base.path, 0o711)
-            } else {
-                base = fm.temporaryDirectory.appendingPathComponent("workbook-sandbox-\(getuid())")
-                mkdir(base.path, 0o700)
-            }
+            base = uid != nil ? URL(fileURLWithPath: Self.rootFolder)
+                : fm.temporaryDirectory.appendingPathComponent("workbook-sandbox-\(getuid())")
+            mkdir(base.path, uid != nil ? 0o711 : 0o700)
+            if uid != nil { chmod(base.path, 0o711) }
             folder = base.appendingPathComponent(UUID().uuidString)
             guard mkdir(folder.path, 0o711) == 0 else {
                 throw NotebookError(file: folder.path, line: nil, "cannot make the sandbox's folder: \(String(cString: strerror(errno)))")
@@ -402,9 +401,9 @@ extension Sandbox {
             return file.path
         }
 
-        /// `url` itself when the run's user can read it, else a copy in this stage.
+        /// A copy of the file `url` in this stage. The checkout's paths never appear in a bind's
+        /// source, which the program can read in /proc/self/mountinfo.
         func copy(_ url: URL) throws -> String {
-            if uid == nil || Self.isReachable(url.path) { return url.path }
             copies += 1
             let target = folder.appendingPathComponent("in-\(copies)-\(url.lastPathComponent)")
             do {
@@ -416,18 +415,17 @@ extension Sandbox {
             return target.path
         }
 
-        /// `path` itself when the run's user can reach it; else a copy kept (by path, size and
-        /// modification time) under the root folder for the next runs, replacing older copies of
-        /// the same path (an engine rebuilt).
-        func reachable(_ path: String) throws -> String {
-            guard uid != nil, !Self.isReachable(path) else { return path }
+        /// A copy of `path` kept (by path, size and modification time) beside the stages for the
+        /// next runs, replacing older copies of the same path (an engine rebuilt); or, with
+        /// `onlyIfUnreachable`, `path` itself when the run's user can reach it (system folders).
+        func shared(_ path: String, onlyIfUnreachable: Bool) throws -> String {
+            if onlyIfUnreachable && (uid == nil || Self.isReachable(path)) { return path }
             let fm = FileManager.default
             let attributes = (try? fm.attributesOfItem(atPath: path)) ?? [:]
             var place = SHA256(), version = SHA256()
             place.update(path)
             version.update("\(attributes[.size] ?? "")\n\(attributes[.modificationDate] ?? "")\n")
             let prefix = "shared-\(place.finalize().prefix(12))-"
-            let base = URL(fileURLWithPath: Self.rootFolder)
             let cached = base.appendingPathComponent(prefix + version.finalize().prefix(12))
             let copy = cached.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent)
             if fm.fileExists(atPath: copy.path) { return copy.path }

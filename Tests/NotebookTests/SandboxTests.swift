@@ -69,6 +69,7 @@ final class SandboxTests: XCTestCase {
             while read l; do case "$l" in *:*) echo "NET ${l%%:*}";; esac; done < /proc/net/dev
             for p in /proc/[0-9]*; do echo "PID $p"; done
             echo "PWD $PWD HOME $HOME"
+            while read l; do echo "MOUNT $l"; done < /proc/self/mountinfo
             """
         let (outcome, lines) = try runShell(script, environment: ["PKG": package, "HOSTROOT": root.path, "MARK": mark])
         XCTAssertEqual(outcome.ending, .exited(0), String(decoding: outcome.stderr, as: UTF8.self))
@@ -85,6 +86,10 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(Set(lines.filter { $0.hasPrefix("NET ") }), ["NET lo"], "network interfaces besides loopback")
         XCTAssertLessThanOrEqual(lines.filter { $0.hasPrefix("PID ") }.count, 4, "sees processes outside its own: \(lines)")
         XCTAssertTrue(lines.contains("PWD /scratch HOME /scratch"), "\(lines)")
+        // Bind sources show in mountinfo: none is the checkout or the host folder of the input.
+        let mounts = lines.filter { $0.hasPrefix("MOUNT ") }
+        XCTAssertGreaterThan(mounts.count, 5)
+        XCTAssertEqual(mounts.filter { $0.contains(package) || $0.contains(root.path) }, [], "host paths in mountinfo")
         // The answers come back; everything else it wrote is gone with it.
         guard case .success(let answers)? = outcome.outputFiles["answers.jsonl"] else {
             return XCTFail("no answers: \(String(describing: outcome.outputFiles))")
