@@ -380,11 +380,38 @@ extension Sandbox {
                 : fm.temporaryDirectory.appendingPathComponent("workbook-sandbox-\(getuid())")
             mkdir(base.path, uid != nil ? 0o711 : 0o700)
             if uid != nil { chmod(base.path, 0o711) }
-            folder = base.appendingPathComponent(UUID().uuidString)
+            Self.sweepOnce(base)
+            let name = UUID().uuidString
+            folder = base.appendingPathComponent(name)
+            // Held while the stage exists; a stage whose lock nobody holds is a dead grader's.
+            lock = open(base.appendingPathComponent(name + ".lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            if lock >= 0 { flock(lock, LOCK_EX) }
             guard mkdir(folder.path, 0o711) == 0 else {
+                if lock >= 0 { unlink(folder.path + ".lock"); close(lock) }
                 throw NotebookError(file: folder.path, line: nil, "cannot make the sandbox's folder: \(String(cString: strerror(errno)))")
             }
             chmod(folder.path, 0o711)
+        }
+
+        private let lock: Int32
+        private static let sweepLock = NSLock()
+        nonisolated(unsafe) private static var swept: Set<String> = []
+
+        /// Removes, once per process, the stages of graders that died mid-run (their locks are free).
+        static func sweepOnce(_ base: URL) {
+            sweepLock.lock()
+            defer { sweepLock.unlock() }
+            guard swept.insert(base.path).inserted else { return }
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: base.path)) ?? [] where entry.hasSuffix(".lock") {
+                let lockPath = base.appendingPathComponent(entry).path
+                let fd = open(lockPath, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
+                guard fd >= 0 else { continue }
+                if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+                    try? FileManager.default.removeItem(at: base.appendingPathComponent(String(entry.dropLast(5))))
+                    unlink(lockPath)
+                }
+                close(fd)
+            }
         }
 
         /// An empty file for `name`, writable by the run.
@@ -486,6 +513,8 @@ extension Sandbox {
 
         func remove() {
             try? FileManager.default.removeItem(at: folder)
+            unlink(folder.path + ".lock")
+            if lock >= 0 { close(lock) }
         }
     }
 }

@@ -175,6 +175,27 @@ final class SandboxTests: XCTestCase {
                        String(decoding: outcome.stderr, as: UTF8.self))
     }
 
+    /// A grader killed mid-run leaves its stage (the answers file) behind; the next one removes
+    /// stages whose lock nobody holds, never a live one.
+    func testStagesOfDeadGradersAreSwept() throws {
+        let base = root.appendingPathComponent("stages")
+        let fm = FileManager.default
+        for name in ["dead", "alive"] {
+            try fm.createDirectory(at: base.appendingPathComponent(name), withIntermediateDirectories: true)
+            try Data("answer".utf8).write(to: base.appendingPathComponent("\(name)/out-answers.jsonl"))
+        }
+        let dead = open(base.appendingPathComponent("dead.lock").path, O_RDWR | O_CREAT, 0o600)
+        close(dead)
+        let alive = open(base.appendingPathComponent("alive.lock").path, O_RDWR | O_CREAT, 0o600)
+        // A lock held through another open file description, as another grader's would be.
+        XCTAssertEqual(flock(alive, LOCK_EX), 0)
+        defer { close(alive) }
+        Sandbox.Stage.sweepOnce(base)
+        XCTAssertFalse(fm.fileExists(atPath: base.appendingPathComponent("dead").path))
+        XCTAssertFalse(fm.fileExists(atPath: base.appendingPathComponent("dead.lock").path))
+        XCTAssertTrue(fm.fileExists(atPath: base.appendingPathComponent("alive/out-answers.jsonl").path))
+    }
+
     /// The file a program hands back is capped by RLIMIT_FSIZE and read back capped.
     func testOutputsAreCappedAndNeverFollowed() throws {
         var limits = SandboxLimits()
