@@ -175,6 +175,17 @@ final class SandboxTests: XCTestCase {
                        String(decoding: outcome.stderr, as: UTF8.self))
     }
 
+    /// A descriptor the host holds without close-on-exec (left by a careless parent: a host
+    /// folder) does not reach the program.
+    func testInheritedDescriptorsDoNotReachTheProgram() throws {
+        let folder = open(root.path, O_RDONLY | O_DIRECTORY)
+        XCTAssertGreaterThan(folder, 3)
+        defer { close(folder) }
+        let (outcome, lines) = try runShell("[ -e /proc/self/fd/\(folder) ] && echo LEAKED; echo checked")
+        XCTAssertEqual(outcome.ending, .exited(0))
+        XCTAssertEqual(lines, ["checked"])
+    }
+
     /// A grader killed mid-run leaves its stage (the answers file) behind; the next one removes
     /// stages whose lock nobody holds, never a live one.
     func testStagesOfDeadGradersAreSwept() throws {
