@@ -375,11 +375,19 @@ extension Sandbox {
         /// Where stages live when root: a folder every leased uid can traverse but not list.
         static let rootFolder = "/run/workbook-sandbox"
 
+        /// Where they live otherwise: the user's runtime folder (a tmpfs that allows executables,
+        /// where /tmp may be mounted noexec), else the temporary folder.
+        static let userFolder: URL = {
+            if let runtime = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"], !runtime.isEmpty,
+               access(runtime, W_OK | X_OK) == 0 {
+                return URL(fileURLWithPath: runtime).appendingPathComponent("workbook-sandbox")
+            }
+            return FileManager.default.temporaryDirectory.appendingPathComponent("workbook-sandbox-\(getuid())")
+        }()
+
         init(sandbox: Sandbox) throws {
-            let fm = FileManager.default
             uid = Sandbox.isRoot ? sandbox.uid : nil
-            base = uid != nil ? URL(fileURLWithPath: Self.rootFolder)
-                : fm.temporaryDirectory.appendingPathComponent("workbook-sandbox-\(getuid())")
+            base = uid != nil ? URL(fileURLWithPath: Self.rootFolder) : Self.userFolder
             mkdir(base.path, uid != nil ? 0o711 : 0o700)
             if uid != nil { chmod(base.path, 0o711) }
             Self.sweepOnce(base)

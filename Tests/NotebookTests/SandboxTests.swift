@@ -45,7 +45,7 @@ final class SandboxTests: XCTestCase {
 
     /// Folders a stage of this user's runs lives in.
     var stageFolder: String {
-        getuid() == 0 ? Sandbox.Stage.rootFolder : FileManager.default.temporaryDirectory.appendingPathComponent("workbook-sandbox-\(getuid())").path
+        getuid() == 0 ? Sandbox.Stage.rootFolder : Sandbox.Stage.userFolder.path
     }
 
     /// Every check of what a sandboxed program sees and leaves; run as root and as `nobody`.
