@@ -30,10 +30,11 @@ public struct SandboxLimits: Sendable, Hashable {
 
 /// Runs untrusted programs (student submissions) with limits and, where the machine allows it,
 /// isolated by bubblewrap (`bwrap`): an empty root holding read-only binds of only the system
-/// libraries (with /etc/alternatives and the loader's cache), the toolchain's runtime, the engine's libraries, the dataset folders and the
-/// program's declared inputs; its working folder (`/scratch`), /tmp and /dev/shm are small
-/// tmpfs mounts that vanish with it; its own user, pid, network (loopback only), ipc and uts
-/// namespaces; no new user namespaces inside; a new session; killed with its host process.
+/// libraries (with /etc/alternatives and the loader's cache), the toolchain's runtime, and copies
+/// of the engine's libraries, the program and its inputs (see `Stage`), plus the dataset folders;
+/// its working folder (`/scratch`), /tmp and /dev/shm are small tmpfs mounts that vanish with it;
+/// its own user, pid, network (loopback only), ipc and uts namespaces; no new user namespaces
+/// inside; a new session; no inherited descriptor (`SpawnedProcess`); killed with its host process.
 /// When the host is root the sandbox runs as a leased uid of its own (`UIDLease`); otherwise as
 /// the host's user through an unprivileged user namespace. Where neither works (no bwrap, user
 /// namespaces disabled) only the resource limits apply (`prlimit`); `isolated` tells which.
