@@ -120,6 +120,19 @@ public struct EngineBuild: Sendable {
             let map = sources.appendingPathComponent(dir).appendingPathComponent("module.modulemap")
             if fm.fileExists(atPath: map.path) { maps.append(map) }
         }
+        // System-library targets of the package's dependencies (ZIPFoundation's CZlib) keep their
+        // maps in the checkout.
+        // The build folder is `<scratch>/release` or `<scratch>/<triple>/release`; its checkouts sit in `<scratch>`.
+        let scratch = [buildDirectory.deletingLastPathComponent(), buildDirectory.deletingLastPathComponent().deletingLastPathComponent()]
+        let checkouts = scratch.map { $0.appendingPathComponent("checkouts") }.first { fm.fileExists(atPath: $0.path) }
+            ?? packageRoot.appendingPathComponent(".build/checkouts")
+        for package in (try? fm.contentsOfDirectory(atPath: checkouts.path))?.sorted() ?? [] {
+            let dependencySources = checkouts.appendingPathComponent(package).appendingPathComponent("Sources")
+            for dir in (try? fm.contentsOfDirectory(atPath: dependencySources.path))?.sorted() ?? [] {
+                let map = dependencySources.appendingPathComponent(dir).appendingPathComponent("module.modulemap")
+                if fm.fileExists(atPath: map.path) { maps.append(map) }
+            }
+        }
         for dir in (try? fm.contentsOfDirectory(atPath: buildDirectory.path))?.sorted() ?? [] where dir.hasSuffix(".build") {
             let map = buildDirectory.appendingPathComponent(dir).appendingPathComponent("module.modulemap")
             if fm.fileExists(atPath: map.path) { maps.append(map) }
