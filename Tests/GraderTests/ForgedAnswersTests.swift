@@ -1,0 +1,191 @@
+import XCTest
+@testable import Grader
+import Notebook
+
+/// A student's answer cell runs in the same process as the given cells after it, so it can forge
+/// what that process exports. With the course's Q22 (test accuracy), three forgeries that used to
+/// score full marks with no work (consistent fake `predictions`, `referencePredictions`, `labels`
+/// and `accuracy`) must now earn no more than the untouched starter, because every hidden check
+/// compares with the grader's own reference run. Also: a failed hidden check shows neither the
+/// expected value nor the check's code, in the gradebook or the feedback.
+final class ForgedAnswersTests: XCTestCase {
+    struct Fixture {
+        var root: URL
+        var work: URL
+        var grades: [ExerciseGrade]
+        var written: Gradebook.Written
+    }
+
+    nonisolated(unsafe) static var fixture: Fixture?
+    nonisolated(unsafe) static var problem: String?
+
+    static let exerciseName = "q22-test-accuracy"
+
+    /// Starter answers first (what an honest student who did nothing hands in), then the forgery.
+    static let starter = """
+        let predictions = Tensor.zerosInt64([1000])
+        let accuracy = 0.0
+        """
+
+    /// JSON lines that are consistent with each other: every image "predicted" as its own label,
+    /// accuracy 1 (the old checks compared these with each other).
+    static let forgedLines = """
+        var forgedLines = ""
+        for name in ["predictions", "referencePredictions", "labels"] {
+            forgedLines += "{\\"name\\":\\"\\(name)\\",\\"value\\":\\(testY.answer.json)}\\n"
+        }
+        forgedLines += "{\\"name\\":\\"accuracy\\",\\"value\\":{\\"num\\":1}}\\n"
+        """
+
+    static let forgeries: [String: String] = [
+        // (1) An exit handler appends the forged lines after the given cells' exports ("a later
+        // export of the same name replaces an earlier one").
+        "atexit": starter + "\n" + forgedLines + """
+
+            try! forgedLines.write(toFile: "forged.jsonl", atomically: true, encoding: .utf8)
+            atexit {
+                guard let path = getenv("WORKBOOK_ANSWERS_FILE"), let handle = FileHandle(forWritingAtPath: String(cString: path)),
+                      let forged = FileManager.default.contents(atPath: "forged.jsonl") else { return }
+                handle.seekToEndOfFile()
+                handle.write(forged)
+                try? handle.close()
+            }
+            """,
+        // (2) A top-level `export` with Workbook's signature shadows it for the hand-in cell.
+        "shadow": starter + """
+
+            func export(_ name: String, _ value: some AnswerConvertible) {
+                var forged = value.answer
+                if ["predictions", "referencePredictions", "labels"].contains(name) { forged = testY.answer }
+                if name == "accuracy" { forged = .number(1) }
+                guard let path = ProcessInfo.processInfo.environment["WORKBOOK_ANSWERS_FILE"],
+                      let handle = FileHandle(forWritingAtPath: path) else { return }
+                handle.seekToEndOfFile()
+                handle.write(Data("{\\"name\\":\\"\\(name)\\",\\"value\\":\\(forged.json)}\\n".utf8))
+                try? handle.close()
+            }
+            """,
+        // (3) The answers file written directly, then exit(0) before the given cells run.
+        "direct": starter + "\n" + forgedLines + """
+
+            try! forgedLines.write(toFile: ProcessInfo.processInfo.environment["WORKBOOK_ANSWERS_FILE"]!,
+                                   atomically: false, encoding: .utf8)
+            exit(0)
+            """,
+    ]
+
+    static func makeFixture() throws -> Fixture {
+        let engine = try GradingTests.engine()
+        let fm = FileManager.default
+        let root = fm.temporaryDirectory.appendingPathComponent("forged-answers-\(UUID().uuidString.prefix(8))")
+        let exercises = root.appendingPathComponent("exercises")
+        let submissions = root.appendingPathComponent("submissions")
+        try fm.createDirectory(at: exercises, withIntermediateDirectories: true)
+        try fm.copyItem(at: CourseExercisesTests.exercisesDirectory.appendingPathComponent(exerciseName + ".md"),
+                        to: exercises.appendingPathComponent(exerciseName + ".md"))
+        let q22 = try Exercise.load(path: exercises.appendingPathComponent(exerciseName + ".md").path)
+        func put(_ student: String, _ text: String) throws {
+            let folder = submissions.appendingPathComponent(student)
+            try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+            try text.write(to: folder.appendingPathComponent(exerciseName + ".md"), atomically: true, encoding: .utf8)
+        }
+        try put("honest", try GradingTests.answer(q22, ["answer": starter]))
+        try put("solved", q22.lesson.text)
+        for (student, code) in forgeries { try put(student, try GradingTests.answer(q22, ["answer": code])) }
+        let work = root.appendingPathComponent("work")
+        var run = try GradingRun(exercisesDirectory: exercises, submissions: submissions,
+                                 output: root.appendingPathComponent("gradebooks"), engine: engine, workDirectory: work)
+        run.parallelism = 2
+        let (grades, written) = try run.run()
+        return Fixture(root: root, work: work, grades: grades, written: written)
+    }
+
+    override func setUpWithError() throws {
+        if Self.fixture == nil && Self.problem == nil {
+            do { _ = try GradingTests.engine() } catch { Self.problem = "\(error)" }
+            if Self.problem == nil { Self.fixture = try Self.makeFixture() }
+        }
+        if let problem = Self.problem {
+            throw XCTSkip("needs the engine built with `swift build -c release --product WorkbookKit`: \(problem)")
+        }
+    }
+
+    override class func tearDown() {
+        if let root = fixture?.root { try? FileManager.default.removeItem(at: root) }
+        fixture = nil
+    }
+
+    var f: Fixture { Self.fixture! }
+
+    func grade(_ student: String) throws -> ExerciseGrade {
+        try XCTUnwrap(f.grades.first { $0.student == student }, "no grade for \(student)")
+    }
+
+    /// The reference run's exports, as the checker read them.
+    func referenceExports() throws -> [String: [String: Any]] {
+        let folder = f.work.appendingPathComponent("references")
+        let file = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            .first { $0.hasPrefix(Self.exerciseName) && $0.hasSuffix(".jsonl") }, "no kept reference run")
+        var out: [String: [String: Any]] = [:]
+        for line in try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8).split(separator: "\n") {
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            out[object["name"] as! String] = object["value"] as? [String: Any]
+        }
+        return out
+    }
+
+    func testForgedAnswersEarnNoMoreThanTheStarter() throws {
+        let honest = try grade("honest")
+        XCTAssertEqual(honest.checks.map(\.status), [.passed, .failed, .failed], "\(honest.checks)")
+        for student in Self.forgeries.keys.sorted() {
+            let forged = try grade(student)
+            XCTAssertLessThanOrEqual(forged.points, honest.points,
+                                     "\(student): " + forged.checks.map { "\($0.name)=\($0.status.rawValue)" }.joined(separator: " "))
+            XCTAssertEqual(forged.checks.first { $0.name == "predictions" }?.status, .failed, student)
+            XCTAssertEqual(forged.checks.first { $0.name == "accuracy" }?.status, .failed, student)
+        }
+        // The grader went on: everyone has a grade, and the real solution still earns full marks.
+        XCTAssertEqual(Set(f.grades.map(\.student)), Set(["honest", "solved"]).union(Self.forgeries.keys))
+        let solved = try grade("solved")
+        XCTAssertEqual(solved.points, solved.maxPoints, "\(solved.message) \(solved.checks)")
+        // The reference run's own exports hold no forged value.
+        let exports = try referenceExports()
+        XCTAssertNil(exports["referencePredictions"])
+        XCTAssertNotNil(exports["predictions"])
+    }
+
+    func testFailedHiddenChecksShowNeitherExpectedValuesNorCode() throws {
+        let exports = try referenceExports()
+        let predictions = try XCTUnwrap((exports["predictions"]?["tensor"] as? [String: Any])?["values"] as? [Any])
+            .map { "\($0)" }
+        let accuracy = try XCTUnwrap(exports["accuracy"]?["num"] as? Double)
+        let honest = try grade("honest")
+        XCTAssertEqual(honest.checks.first { $0.name == "predictions" }?.message,
+                       "the predicted classes (argmax over each image's logits)")
+        XCTAssertEqual(honest.checks.first { $0.name == "accuracy" }?.message, "the test accuracy")
+
+        // The honest student's rows (the solved student's printed output holds the accuracy).
+        let csv = try String(contentsOf: f.written.csv, encoding: .utf8).split(separator: "\n")
+            .filter { $0.hasPrefix("honest,") }.joined(separator: "\n")
+        XCTAssertEqual(csv.split(separator: "\n").count, 4, csv)
+        var book = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: f.written.json)) as? [String: Any])
+        for key in ["rows", "exercises"] {
+            book[key] = (book[key] as? [[String: Any]] ?? []).filter { $0["student"] as? String == "honest" }
+        }
+        XCTAssertEqual((book["rows"] as? [Any])?.count, 4)
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: book), as: UTF8.self)
+        let feedback = try String(contentsOf: f.written.feedback.appendingPathComponent("honest.html"), encoding: .utf8)
+        for (name, text) in [("csv", csv), ("json", json), ("feedback", feedback)] {
+            // The expected classes, as `expectEqual` would print them, and the expected accuracy.
+            for separator in [", ", ","] {
+                let run = predictions.prefix(12).joined(separator: separator)
+                XCTAssertFalse(text.contains(run), "\(name) holds the expected predictions")
+            }
+            XCTAssertFalse(text.contains(String(accuracy)), "\(name) holds the expected accuracy \(accuracy)")
+            // Nothing of the checks' code.
+            for code in ["reference.tensor", "reference.number", "expectEqual", "int64Scalars", "hidden-check"] {
+                XCTAssertFalse(text.contains(code), "\(name) holds check code: \(code)")
+            }
+        }
+    }
+}
