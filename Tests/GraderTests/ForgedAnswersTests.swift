@@ -6,8 +6,11 @@ import Notebook
 /// what that process exports. With the course's Q22 (test accuracy), three forgeries that used to
 /// score full marks with no work (consistent fake `predictions`, `referencePredictions`, `labels`
 /// and `accuracy`) must now earn no more than the untouched starter, because every hidden check
-/// compares with the grader's own reference run. Also: a failed hidden check shows neither the
-/// expected value nor the check's code, in the gradebook or the feedback.
+/// compares with the grader's own reference run. The same forgeries graded against the old Q22
+/// (Fixtures/q90-forgeable-accuracy.md, whose checks read "reference" values exported by a given
+/// cell in the student's process) still take full marks there: that shows each forgery runs and
+/// is read. Also: a failed hidden check shows neither the expected value nor the check's code, in
+/// the gradebook or the feedback.
 final class ForgedAnswersTests: XCTestCase {
     struct Fixture {
         var root: URL
@@ -20,6 +23,7 @@ final class ForgedAnswersTests: XCTestCase {
     nonisolated(unsafe) static var problem: String?
 
     static let exerciseName = "q22-test-accuracy"
+    static let forgeableName = "q90-forgeable-accuracy"
 
     /// Starter answers first (what an honest student who did nothing hands in), then the forgery.
     static let starter = """
@@ -83,15 +87,19 @@ final class ForgedAnswersTests: XCTestCase {
         try fm.createDirectory(at: exercises, withIntermediateDirectories: true)
         try fm.copyItem(at: CourseExercisesTests.exercisesDirectory.appendingPathComponent(exerciseName + ".md"),
                         to: exercises.appendingPathComponent(exerciseName + ".md"))
-        let q22 = try Exercise.load(path: exercises.appendingPathComponent(exerciseName + ".md").path)
-        func put(_ student: String, _ text: String) throws {
-            let folder = submissions.appendingPathComponent(student)
-            try fm.createDirectory(at: folder, withIntermediateDirectories: true)
-            try text.write(to: folder.appendingPathComponent(exerciseName + ".md"), atomically: true, encoding: .utf8)
+        try fm.copyItem(at: engine.packageRoot.appendingPathComponent("Tests/GraderTests/Fixtures/\(forgeableName).md"),
+                        to: exercises.appendingPathComponent(forgeableName + ".md"))
+        for name in [exerciseName, forgeableName] {
+            let exercise = try Exercise.load(path: exercises.appendingPathComponent(name + ".md").path)
+            func put(_ student: String, _ text: String) throws {
+                let folder = submissions.appendingPathComponent(student)
+                try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+                try text.write(to: folder.appendingPathComponent(name + ".md"), atomically: true, encoding: .utf8)
+            }
+            try put("honest", try GradingTests.answer(exercise, ["answer": starter]))
+            try put("solved", exercise.lesson.text)
+            for (student, code) in forgeries { try put(student, try GradingTests.answer(exercise, ["answer": code])) }
         }
-        try put("honest", try GradingTests.answer(q22, ["answer": starter]))
-        try put("solved", q22.lesson.text)
-        for (student, code) in forgeries { try put(student, try GradingTests.answer(q22, ["answer": code])) }
         let work = root.appendingPathComponent("work")
         var run = try GradingRun(exercisesDirectory: exercises, submissions: submissions,
                                  output: root.appendingPathComponent("gradebooks"), engine: engine, workDirectory: work)
@@ -117,8 +125,8 @@ final class ForgedAnswersTests: XCTestCase {
 
     var f: Fixture { Self.fixture! }
 
-    func grade(_ student: String) throws -> ExerciseGrade {
-        try XCTUnwrap(f.grades.first { $0.student == student }, "no grade for \(student)")
+    func grade(_ student: String, _ exercise: String = exerciseName) throws -> ExerciseGrade {
+        try XCTUnwrap(f.grades.first { $0.student == student && $0.exercise == exercise }, "no grade for \(student)/\(exercise)")
     }
 
     /// The reference run's exports, as the checker read them.
@@ -143,7 +151,12 @@ final class ForgedAnswersTests: XCTestCase {
                                      "\(student): " + forged.checks.map { "\($0.name)=\($0.status.rawValue)" }.joined(separator: " "))
             XCTAssertEqual(forged.checks.first { $0.name == "predictions" }?.status, .failed, student)
             XCTAssertEqual(forged.checks.first { $0.name == "accuracy" }?.status, .failed, student)
+            // Against checks that trust the student's process, the same forgery takes everything.
+            let fooled = try grade(student, Self.forgeableName)
+            XCTAssertEqual(fooled.points, fooled.maxPoints,
+                           "\(student) on \(Self.forgeableName): \(fooled.message) " + fooled.checks.map { "\($0.name)=\($0.status.rawValue)" }.joined(separator: " "))
         }
+        XCTAssertEqual(try grade("honest", Self.forgeableName).points, honest.points)
         // The grader went on: everyone has a grade, and the real solution still earns full marks.
         XCTAssertEqual(Set(f.grades.map(\.student)), Set(["honest", "solved"]).union(Self.forgeries.keys))
         let solved = try grade("solved")
@@ -166,11 +179,13 @@ final class ForgedAnswersTests: XCTestCase {
 
         // The honest student's rows (the solved student's printed output holds the accuracy).
         let csv = try String(contentsOf: f.written.csv, encoding: .utf8).split(separator: "\n")
-            .filter { $0.hasPrefix("honest,") }.joined(separator: "\n")
+            .filter { $0.hasPrefix("honest,\(Self.exerciseName),") }.joined(separator: "\n")
         XCTAssertEqual(csv.split(separator: "\n").count, 4, csv)
         var book = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: f.written.json)) as? [String: Any])
         for key in ["rows", "exercises"] {
-            book[key] = (book[key] as? [[String: Any]] ?? []).filter { $0["student"] as? String == "honest" }
+            book[key] = (book[key] as? [[String: Any]] ?? []).filter {
+                $0["student"] as? String == "honest" && $0["exercise"] as? String == Self.exerciseName
+            }
         }
         XCTAssertEqual((book["rows"] as? [Any])?.count, 4)
         let json = String(decoding: try JSONSerialization.data(withJSONObject: book), as: UTF8.self)
