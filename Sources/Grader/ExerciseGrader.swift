@@ -14,8 +14,9 @@ import ProgramRecords
 /// the trusted side of every check, kept across grading runs (hidden); `modules/` the shared
 /// module cache.
 public final class ExerciseGrader: @unchecked Sendable {
-    /// Part of the grade cache key: bump when grading changes meaning.
-    public static let version = 1
+    /// Part of the grade cache key: bump when grading changes meaning (2: checks compare with
+    /// the reference run's exports).
+    public static let version = 2
 
     public var engine: EngineBuild
     public var workDirectory: URL
@@ -194,7 +195,7 @@ public final class ExerciseGrader: @unchecked Sendable {
     public func cachedReference(exercise: Exercise, uid: UInt32) -> ReferenceRun {
         let fm = FileManager.default
         let key = cacheKey(exercise: exercise, extra: Data("reference".utf8))
-        let stem = referencesDirectory.appendingPathComponent("\(Self.safeName(exercise.name))-\(key ?? UUID().uuidString)")
+        let stem = referencesDirectory.appendingPathComponent("\(Self.safeName(exercise.name))-\(key ?? UUID().uuidString.replacingOccurrences(of: "-", with: ""))")
         let answersFile = stem.appendingPathExtension("jsonl"), gradeFile = stem.appendingPathExtension("json")
         if key != nil, fm.fileExists(atPath: answersFile.path), let data = try? Data(contentsOf: gradeFile),
            var stored = try? JSONDecoder().decode(ExerciseGrade.self, from: data), Self.referenceProblem(stored) == nil {
@@ -210,6 +211,12 @@ public final class ExerciseGrader: @unchecked Sendable {
             // The answers first: a grade file marks a complete entry.
             try exported.write(to: answersFile, options: .atomic)
             try JSONEncoder().encode(grade).write(to: gradeFile, options: .atomic)
+            // Entries of an earlier version of this exercise (or engine) are never read again.
+            let prefix = "\(Self.safeName(exercise.name))-", current = stem.lastPathComponent
+            for name in (try? fm.contentsOfDirectory(atPath: referencesDirectory.path)) ?? []
+            where name.hasPrefix(prefix) && !name.hasPrefix(current + ".") && !name.dropFirst(prefix.count).contains("-") {
+                try? fm.removeItem(at: referencesDirectory.appendingPathComponent(name))
+            }
         } catch {
             var failed = grade
             failed.status = .crash

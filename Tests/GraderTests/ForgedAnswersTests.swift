@@ -14,6 +14,7 @@ import Notebook
 final class ForgedAnswersTests: XCTestCase {
     struct Fixture {
         var root: URL
+        var exercises: URL
         var work: URL
         var grades: [ExerciseGrade]
         var written: Gradebook.Written
@@ -105,7 +106,7 @@ final class ForgedAnswersTests: XCTestCase {
                                  output: root.appendingPathComponent("gradebooks"), engine: engine, workDirectory: work)
         run.parallelism = 2
         let (grades, written) = try run.run()
-        return Fixture(root: root, work: work, grades: grades, written: written)
+        return Fixture(root: root, exercises: exercises, work: work, grades: grades, written: written)
     }
 
     override func setUpWithError() throws {
@@ -202,5 +203,43 @@ final class ForgedAnswersTests: XCTestCase {
                 XCTAssertFalse(text.contains(code), "\(name) holds check code: \(code)")
             }
         }
+    }
+
+    /// A later grading run reuses the kept reference run while the exercise is unchanged, and
+    /// runs the reference again (dropping the old entry) once the exercise file changes.
+    func testReferenceRunIsKeptAcrossGradingRuns() throws {
+        let fm = FileManager.default
+        let engine = try GradingTests.engine()
+        let submissions = f.root.appendingPathComponent("later")
+        try fm.createDirectory(at: submissions.appendingPathComponent("late"), withIntermediateDirectories: true)
+        let file = f.exercises.appendingPathComponent(Self.exerciseName + ".md")
+        let original = try String(contentsOf: file, encoding: .utf8)
+        try GradingTests.answer(try Exercise.load(path: file.path), ["answer": Self.starter])
+            .write(to: submissions.appendingPathComponent("late/\(Self.exerciseName).md"), atomically: true, encoding: .utf8)
+        func grade() throws -> (ExerciseGrade, ExerciseGrade) {
+            var run = try GradingRun(exercisesDirectory: f.exercises, submissions: submissions,
+                                     output: f.root.appendingPathComponent("later-gradebooks"), engine: engine, workDirectory: f.work)
+            run.useCache = false
+            let (grades, _) = try run.run()
+            let mine = try XCTUnwrap(grades.first { $0.exercise == Self.exerciseName })
+            return (mine, try XCTUnwrap(run.references[Self.exerciseName], "no reference run"))
+        }
+        let (kept, keptReference) = try grade()
+        XCTAssertTrue(keptReference.cached, "the reference ran again for an unchanged exercise")
+        XCTAssertEqual(kept.points, try self.grade("honest").points)
+        let entries = { try fm.contentsOfDirectory(atPath: self.f.work.appendingPathComponent("references").path)
+            .filter { $0.hasPrefix(Self.exerciseName + "-") }.sorted() }
+        let before = try entries()
+        XCTAssertEqual(before.count, 2, "\(before)")
+
+        defer { try? original.write(to: file, atomically: true, encoding: .utf8) }
+        try (original + "\nA note added after the first run.\n").write(to: file, atomically: true, encoding: .utf8)
+        let (changed, changedReference) = try grade()
+        XCTAssertFalse(changedReference.cached, "a changed exercise must run its reference again")
+        XCTAssertNil(ExerciseGrader.referenceProblem(changedReference))
+        XCTAssertEqual(changed.points, kept.points)
+        let after = try entries()
+        XCTAssertEqual(after.count, 2, "\(after)")
+        XCTAssertTrue(Set(after).isDisjoint(with: before), "the entry of the old exercise text is still there")
     }
 }
