@@ -190,14 +190,14 @@ public final class ExerciseGrader: @unchecked Sendable {
     }
 
     /// The reference run of `exercise`: from `references/` when one with the same cache key (the
-    /// exercise with its checks, engine, toolchain, limits, inputs) passed before, else run now
-    /// and kept there if it passes.
-    public func cachedReference(exercise: Exercise, uid: UInt32) -> ReferenceRun {
+    /// exercise with its checks, engine, toolchain, limits, inputs) passed before and `reuse`,
+    /// else run now and kept there if it passes.
+    public func cachedReference(exercise: Exercise, uid: UInt32, reuse: Bool = true) -> ReferenceRun {
         let fm = FileManager.default
         let key = cacheKey(exercise: exercise, extra: Data("reference".utf8))
         let stem = referencesDirectory.appendingPathComponent("\(Self.safeName(exercise.name))-\(key ?? UUID().uuidString.replacingOccurrences(of: "-", with: ""))")
         let answersFile = stem.appendingPathExtension("jsonl"), gradeFile = stem.appendingPathExtension("json")
-        if key != nil, fm.fileExists(atPath: answersFile.path), let data = try? Data(contentsOf: gradeFile),
+        if reuse, key != nil, fm.fileExists(atPath: answersFile.path), let data = try? Data(contentsOf: gradeFile),
            var stored = try? JSONDecoder().decode(ExerciseGrade.self, from: data), Self.referenceProblem(stored) == nil {
             stored.cached = true
             return ReferenceRun(grade: stored, answers: answersFile)

@@ -28,6 +28,16 @@ public struct GradingRun {
         var all: [String: ExerciseGrader.ReferenceRun] { lock.lock(); defer { lock.unlock() }; return results }
 
         func result(for exercise: Exercise, run: () -> ExerciseGrader.ReferenceRun) -> ExerciseGrader.ReferenceRun {
+            result(for: exercise, replacingKept: false, run: run)
+        }
+
+        /// A reference run made in this grading run: the known result unless it was the kept one.
+        func fresh(for exercise: Exercise, run: () -> ExerciseGrader.ReferenceRun) -> ExerciseGrader.ReferenceRun {
+            result(for: exercise, replacingKept: true, run: run)
+        }
+
+        private func result(for exercise: Exercise, replacingKept: Bool,
+                            run: () -> ExerciseGrader.ReferenceRun) -> ExerciseGrader.ReferenceRun {
             lock.lock()
             let own = locks[exercise.name] ?? NSLock()
             locks[exercise.name] = own
@@ -35,7 +45,7 @@ public struct GradingRun {
             own.lock()
             defer { own.unlock() }
             lock.lock()
-            if let known = results[exercise.name] { lock.unlock(); return known }
+            if let known = results[exercise.name], !(replacingKept && known.grade.cached) { lock.unlock(); return known }
             lock.unlock()
             let grade = run()
             lock.lock(); results[exercise.name] = grade; lock.unlock()
@@ -150,19 +160,28 @@ public struct GradingRun {
             stored.cached = true
             return stored
         }
+        func environmentError(_ problem: String) -> ExerciseGrade {
+            ExerciseGrade(student: student, exercise: exercise.name, status: .environmentError,
+                          message: "not graded: the exercise's reference solution fails on the grading machine (\(problem)); "
+                              + "this is not your doing, and the instructor was told",
+                          notes: [], checks: exercise.checks.map {
+                              CheckGrade(name: $0.id, hidden: $0.hidden, points: 0, max: $0.points, status: .notRun, message: "")
+                          }, output: "", seconds: 0)
+        }
         // Never blame a student for the machine: grade only where the reference passes here.
         let reference = referenceRuns.result(for: exercise) {
             grader.cachedReference(exercise: exercise, uid: referenceUID(for: exercise))
         }
-        if let problem = ExerciseGrader.referenceProblem(reference.grade) {
-            return ExerciseGrade(student: student, exercise: exercise.name, status: .environmentError,
-                                 message: "not graded: the exercise's reference solution fails on the grading machine (\(problem)); "
-                                     + "this is not your doing, and the instructor was told",
-                                 notes: [], checks: exercise.checks.map {
-                                     CheckGrade(name: $0.id, hidden: $0.hidden, points: 0, max: $0.points, status: .notRun, message: "")
-                                 }, output: "", seconds: 0)
-        }
+        if let problem = ExerciseGrader.referenceProblem(reference.grade) { return environmentError(problem) }
         let grade = grader.grade(student: student, exercise: exercise, file: file, uid: uid, reference: reference.answers)
+        // A kept reference vouches for its values, not for today's machine: before a program that
+        // did not compile or finish counts against a student, the reference runs here (once).
+        if reference.grade.cached, ![.ok, .missing, .invalid].contains(grade.status) {
+            let fresh = referenceRuns.fresh(for: exercise) {
+                grader.cachedReference(exercise: exercise, uid: referenceUID(for: exercise), reuse: false)
+            }
+            if let problem = ExerciseGrader.referenceProblem(fresh.grade) { return environmentError(problem) }
+        }
         // A timeout depends on the machine's load as much as on the code: grade it again next time.
         if let entry, grade.status != .timeout, grade.status != .missing,
            let data = try? JSONEncoder().encode(grade) {

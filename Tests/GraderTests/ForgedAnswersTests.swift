@@ -205,8 +205,10 @@ final class ForgedAnswersTests: XCTestCase {
         }
     }
 
-    /// A later grading run reuses the kept reference run while the exercise is unchanged, and
-    /// runs the reference again (dropping the old entry) once the exercise file changes.
+    /// A later grading run reuses the kept reference run while the exercise is unchanged, runs it
+    /// again before a program that does not compile counts against its student (the kept run
+    /// vouches for its values, not for today's machine), and runs it again (dropping the old
+    /// entry) once the exercise file changes.
     func testReferenceRunIsKeptAcrossGradingRuns() throws {
         let fm = FileManager.default
         let engine = try GradingTests.engine()
@@ -216,12 +218,12 @@ final class ForgedAnswersTests: XCTestCase {
         let original = try String(contentsOf: file, encoding: .utf8)
         try GradingTests.answer(try Exercise.load(path: file.path), ["answer": Self.starter])
             .write(to: submissions.appendingPathComponent("late/\(Self.exerciseName).md"), atomically: true, encoding: .utf8)
-        func grade() throws -> (ExerciseGrade, ExerciseGrade) {
+        func grade(_ student: String = "late") throws -> (ExerciseGrade, ExerciseGrade) {
             var run = try GradingRun(exercisesDirectory: f.exercises, submissions: submissions,
                                      output: f.root.appendingPathComponent("later-gradebooks"), engine: engine, workDirectory: f.work)
             run.useCache = false
             let (grades, _) = try run.run()
-            let mine = try XCTUnwrap(grades.first { $0.exercise == Self.exerciseName })
+            let mine = try XCTUnwrap(grades.first { $0.student == student && $0.exercise == Self.exerciseName })
             return (mine, try XCTUnwrap(run.references[Self.exerciseName], "no reference run"))
         }
         let (kept, keptReference) = try grade()
@@ -231,6 +233,16 @@ final class ForgedAnswersTests: XCTestCase {
             .filter { $0.hasPrefix(Self.exerciseName + "-") }.sorted() }
         let before = try entries()
         XCTAssertEqual(before.count, 2, "\(before)")
+
+        try fm.createDirectory(at: submissions.appendingPathComponent("typo"), withIntermediateDirectories: true)
+        try GradingTests.answer(try Exercise.load(path: file.path), ["answer": "let predictions = \nlet accuracy = 0.0"])
+            .write(to: submissions.appendingPathComponent("typo/\(Self.exerciseName).md"), atomically: true, encoding: .utf8)
+        let (typo, checkedReference) = try grade("typo")
+        XCTAssertEqual(typo.status, .compileError)
+        XCTAssertFalse(checkedReference.cached, "a compile error was blamed on the student on a kept reference's word")
+        XCTAssertNil(ExerciseGrader.referenceProblem(checkedReference))
+        XCTAssertEqual(try entries(), before)
+        try fm.removeItem(at: submissions.appendingPathComponent("typo"))
 
         defer { try? original.write(to: file, atomically: true, encoding: .utf8) }
         try (original + "\nA note added after the first run.\n").write(to: file, atomically: true, encoding: .utf8)
