@@ -439,7 +439,9 @@ public final class ExerciseGrader: @unchecked Sendable {
             checkerURL = try checker(for: exercise, includeHidden: includeHidden)
         } catch {
             for i in grade.checks.indices { grade.checks[i].status = .failed; grade.checks[i].message = "the checks could not be built (the instructor was told)" }
-            grade.notes.append("\(error)")
+            // Compile errors quote the checks; with hidden ones included only the instructor may see
+            // them (`workbook grade` prints them before grading, `workbook check` reports them).
+            if !includeHidden { grade.notes.append("\(error)") }
             return
         }
         let checks = exercise.checks.filter { includeHidden || !$0.hidden }
@@ -486,7 +488,11 @@ public final class ExerciseGrader: @unchecked Sendable {
             } else if result.verdicts.contains(.done) {
                 break
             } else if started == nil && next < checks.count && result.verdicts.isEmpty {
-                grade.notes.append("the checker did not start: \(String(decoding: result.stderr.prefix(300), as: UTF8.self))")
+                grade.notes.append("the checker did not start" + (includeHidden ? " (the instructor was told)"
+                    : ": \(String(decoding: result.stderr.prefix(300), as: UTF8.self))"))
+                if includeHidden {
+                    FileHandle.standardError.write(Data("warning: \(exercise.path): the checker did not start: \(String(decoding: result.stderr.prefix(300), as: UTF8.self))\n".utf8))
+                }
                 break
             }
         }
