@@ -19,7 +19,9 @@ public struct GradingRun {
     public var references: [String: ExerciseGrade] { referenceRuns.all.mapValues(\.grade) }
     let referenceRuns = ReferenceRuns()
 
-    /// Each exercise's reference solution runs at most once per grading run, on first need.
+    /// Each exercise's reference run is taken at most once per grading run, on first need (kept
+    /// from an earlier run, or run now), and run afresh at most once when a kept one must vouch
+    /// for the machine.
     final class ReferenceRuns: @unchecked Sendable {
         private let lock = NSLock()
         private var locks: [String: NSLock] = [:]
