@@ -152,6 +152,9 @@ final class ForgedAnswersTests: XCTestCase {
                                      "\(student): " + forged.checks.map { "\($0.name)=\($0.status.rawValue)" }.joined(separator: " "))
             XCTAssertEqual(forged.checks.first { $0.name == "predictions" }?.status, .failed, student)
             XCTAssertEqual(forged.checks.first { $0.name == "accuracy" }?.status, .failed, student)
+            for secret in ["BEGIN SOLUTION", "hidden-check", "reference.tensor"] {
+                XCTAssertFalse((forged.output + forged.message + forged.notes.joined()).contains(secret), "\(student): \(secret)")
+            }
             // Against checks that trust the student's process, the same forgery takes everything.
             let fooled = try grade(student, Self.forgeableName)
             XCTAssertEqual(fooled.points, fooled.maxPoints,
