@@ -70,6 +70,24 @@ final class ForgedAnswersTests: XCTestCase {
                 try? handle.close()
             }
             """,
+        // (4) The kept reference run's exports (next to the student's scratch folder, outside the
+        // sandbox) appended at exit: only a sandbox that hides the grader's folders stops this.
+        "peek": starter + """
+
+            let kept = "../../../references"
+            let file = ((try? FileManager.default.contentsOfDirectory(atPath: kept)) ?? [])
+                .first { $0.hasPrefix("q22-") && $0.hasSuffix(".jsonl") }
+            let stolen = file.flatMap { FileManager.default.contents(atPath: kept + "/" + $0) } ?? Data()
+            print("read \\(stolen.count) bytes of the reference's answers")
+            try! stolen.write(to: URL(fileURLWithPath: "forged.jsonl"))
+            atexit {
+                guard let path = getenv("WORKBOOK_ANSWERS_FILE"), let handle = FileHandle(forWritingAtPath: String(cString: path)),
+                      let forged = FileManager.default.contents(atPath: "forged.jsonl") else { return }
+                handle.seekToEndOfFile()
+                handle.write(forged)
+                try? handle.close()
+            }
+            """,
         // (3) The answers file written directly, then exit(0) before the given cells run.
         "direct": starter + "\n" + forgedLines + """
 
@@ -99,7 +117,9 @@ final class ForgedAnswersTests: XCTestCase {
             }
             try put("honest", try GradingTests.answer(exercise, ["answer": starter]))
             try put("solved", exercise.lesson.text)
-            for (student, code) in forgeries { try put(student, try GradingTests.answer(exercise, ["answer": code])) }
+            for (student, code) in forgeries where student != "peek" || name == exerciseName {
+                try put(student, try GradingTests.answer(exercise, ["answer": code]))
+            }
         }
         let work = root.appendingPathComponent("work")
         var run = try GradingRun(exercisesDirectory: exercises, submissions: submissions,
@@ -146,7 +166,7 @@ final class ForgedAnswersTests: XCTestCase {
     func testForgedAnswersEarnNoMoreThanTheStarter() throws {
         let honest = try grade("honest")
         XCTAssertEqual(honest.checks.map(\.status), [.passed, .failed, .failed], "\(honest.checks)")
-        for student in Self.forgeries.keys.sorted() {
+        for student in Self.forgeries.keys.sorted() where student != "peek" {
             let forged = try grade(student)
             XCTAssertLessThanOrEqual(forged.points, honest.points,
                                      "\(student): " + forged.checks.map { "\($0.name)=\($0.status.rawValue)" }.joined(separator: " "))
@@ -169,6 +189,32 @@ final class ForgedAnswersTests: XCTestCase {
         let exports = try referenceExports()
         XCTAssertNil(exports["referencePredictions"])
         XCTAssertNotNil(exports["predictions"])
+    }
+
+    /// The kept reference runs sit in the grader's work folder beside the students' scratch
+    /// folders; a sandboxed program cannot read them.
+    func testKeptReferenceRunIsHiddenFromStudents() throws {
+        guard Sandbox.isolationAvailable else {
+            throw XCTSkip("needs the sandbox (root and Linux namespaces): without it a student program can read the grader's folders")
+        }
+        let peek = try grade("peek"), honest = try grade("honest")
+        XCTAssertTrue(peek.output.contains("read 0 bytes"), peek.output)
+        XCTAssertLessThanOrEqual(peek.points, honest.points, peek.checks.map { "\($0.name)=\($0.status.rawValue)" }.joined(separator: " "))
+
+        // The control: without the sandbox the same program finds the kept run and takes everything.
+        let fm = FileManager.default
+        let submissions = f.root.appendingPathComponent("unsandboxed")
+        try fm.createDirectory(at: submissions.appendingPathComponent("peek"), withIntermediateDirectories: true)
+        try fm.copyItem(at: f.root.appendingPathComponent("submissions/peek/\(Self.exerciseName).md"),
+                        to: submissions.appendingPathComponent("peek/\(Self.exerciseName).md"))
+        var run = try GradingRun(exercisesDirectory: f.exercises, submissions: submissions,
+                                 output: f.root.appendingPathComponent("unsandboxed-gradebooks"),
+                                 engine: try GradingTests.engine(), workDirectory: f.work)
+        run.grader.isolate = false
+        run.useCache = false
+        let unsandboxed = try XCTUnwrap(try run.run().grades.first { $0.exercise == Self.exerciseName })
+        XCTAssertFalse(unsandboxed.output.contains("read 0 bytes"), unsandboxed.output)
+        XCTAssertEqual(unsandboxed.points, unsandboxed.maxPoints, unsandboxed.output)
     }
 
     func testFailedHiddenChecksShowNeitherExpectedValuesNorCode() throws {
