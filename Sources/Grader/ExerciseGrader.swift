@@ -11,10 +11,12 @@ import ProgramRecords
 /// is built (its source, executable and a copy of their file; when sandboxed it runs elsewhere, in
 /// a tmpfs, and only the executable and the file are bound into it);
 /// `checkers/<exercise>-<hash>/checker` (hidden from students); `private/` the copies of answers
-/// the checker reads (hidden); `modules/` the shared module cache.
+/// the checker reads (hidden); `references/<key>.jsonl` the reference runs' exports, the trusted
+/// side of every check, kept across grading runs (hidden); `modules/` the shared module cache.
 public final class ExerciseGrader: @unchecked Sendable {
-    /// Part of the grade cache key: bump when grading changes meaning.
-    public static let version = 1
+    /// Part of the grade cache key: bump when grading changes meaning (2: checks compare with
+    /// the reference run's exports).
+    public static let version = 2
 
     public var engine: EngineBuild
     public var workDirectory: URL
@@ -42,6 +44,22 @@ public final class ExerciseGrader: @unchecked Sendable {
 
     var checkersDirectory: URL { workDirectory.appendingPathComponent("checkers") }
     var privateDirectory: URL { workDirectory.appendingPathComponent("private") }
+    var referencesDirectory: URL { workDirectory.appendingPathComponent("references") }
+
+    /// What a graded result of `exercise` depends on besides the student's file: the grader's
+    /// version, the toolchain, the engine build, the limits, the exercise's text (cells and
+    /// checks) and the contents of its declared inputs (a retrained source model re-grades).
+    /// Nil when an input cannot be read (then nothing is cached).
+    func cacheKey(exercise: Exercise, extra: Data) -> String? {
+        guard let inputs = try? ExecutionCache.inputHashes(lesson: exercise.lesson, packageRoot: engine.packageRoot)
+        else { return nil }
+        var h = SHA256()
+        h.update("grade-\(Self.version)\n\(EngineBuild.toolchainVersion())\n\(engine.fingerprint)\n")
+        h.update("\(limits)\n\(exercise.path)\n\(exercise.lesson.text.utf8.count):\(exercise.lesson.text)\n")
+        for (path, hash) in inputs.sorted(by: { $0.key < $1.key }) { h.update("input \(path) \(hash)\n") }
+        h.update(extra)
+        return h.finalize()
+    }
 
     /// A content hash of the exercise (its text covers cells, checks and options).
     public static func fingerprint(of exercise: Exercise) -> String {
@@ -94,7 +112,9 @@ public final class ExerciseGrader: @unchecked Sendable {
 
     /// Grades `file` (nil: missing) as `student`'s answer to `exercise`. Never throws: every
     /// failure becomes a status with a message.
-    public func grade(student: String, exercise: Exercise, file: URL?, uid: UInt32) -> ExerciseGrade {
+    /// `reference`: the reference run's exports (`cachedReference`), which hidden checks compare
+    /// with; nil fails every check that reads it.
+    public func grade(student: String, exercise: Exercise, file: URL?, uid: UInt32, reference: URL?) -> ExerciseGrade {
         let start = Date()
         var grade = ExerciseGrade(student: student, exercise: exercise.name, status: .ok, message: "", notes: [],
                                   checks: exercise.checks.map {
@@ -139,7 +159,7 @@ public final class ExerciseGrader: @unchecked Sendable {
             let scratch = workDirectory.appendingPathComponent("runs").appendingPathComponent(Self.safeName(student))
                 .appendingPathComponent(exercise.name)
             try run(program: program, exercise: exercise, studentText: text, scratch: scratch,
-                    uid: uid, includeHidden: true, grade: &grade)
+                    uid: uid, includeHidden: true, reference: reference.map(ReferenceSide.file) ?? .none, grade: &grade)
             grade.seconds = Date().timeIntervalSince(start)
             return grade
         } catch {
@@ -157,16 +177,66 @@ public final class ExerciseGrader: @unchecked Sendable {
         let program = try SubmissionProgram(exercise: handout, student: nil)
         let scratch = workDirectory.appendingPathComponent("runs/test").appendingPathComponent(handout.name)
         try run(program: program, exercise: handout, studentText: handout.lesson.text, scratch: scratch,
-                uid: uid, includeHidden: false, grade: &grade)
+                uid: uid, includeHidden: false, reference: .none, grade: &grade)
         grade.seconds = Date().timeIntervalSince(start)
         return grade
     }
 
+    /// A reference run: how it went, and (when it passed every check) the private copy of what it
+    /// exported, the `reference` side of the checks.
+    public struct ReferenceRun: Sendable {
+        public var grade: ExerciseGrade
+        public var answers: URL?
+    }
+
+    /// The reference run of `exercise`: from `references/` when one with the same cache key (the
+    /// exercise with its checks, engine, toolchain, limits, inputs) passed before and `reuse`,
+    /// else run now and kept there if it passes.
+    public func cachedReference(exercise: Exercise, uid: UInt32, reuse: Bool = true) -> ReferenceRun {
+        let fm = FileManager.default
+        let key = cacheKey(exercise: exercise, extra: Data("reference".utf8))
+        let stem = referencesDirectory.appendingPathComponent("\(Self.safeName(exercise.name))-\(key ?? UUID().uuidString.replacingOccurrences(of: "-", with: ""))")
+        let answersFile = stem.appendingPathExtension("jsonl"), gradeFile = stem.appendingPathExtension("json")
+        if reuse, key != nil, fm.fileExists(atPath: answersFile.path), let data = try? Data(contentsOf: gradeFile),
+           var stored = try? JSONDecoder().decode(ExerciseGrade.self, from: data), Self.referenceProblem(stored) == nil {
+            stored.cached = true
+            return ReferenceRun(grade: stored, answers: answersFile)
+        }
+        var exported = Data()
+        let grade = reference(exercise: exercise, uid: uid, exported: &exported)
+        guard Self.referenceProblem(grade) == nil else { return ReferenceRun(grade: grade, answers: nil) }
+        do {
+            try fm.createDirectory(at: referencesDirectory, withIntermediateDirectories: true)
+            chmod(referencesDirectory.path, 0o700)
+            // The answers first: a grade file marks a complete entry.
+            try exported.write(to: answersFile, options: .atomic)
+            try JSONEncoder().encode(grade).write(to: gradeFile, options: .atomic)
+            // Entries of an earlier version of this exercise (or engine) are never read again.
+            let prefix = "\(Self.safeName(exercise.name))-", current = stem.lastPathComponent
+            for name in (try? fm.contentsOfDirectory(atPath: referencesDirectory.path)) ?? []
+            where name.hasPrefix(prefix) && !name.hasPrefix(current + ".") && !name.dropFirst(prefix.count).contains("-") {
+                try? fm.removeItem(at: referencesDirectory.appendingPathComponent(name))
+            }
+        } catch {
+            var failed = grade
+            failed.status = .crash
+            failed.message = "the grader could not keep the reference's answers: \(error)"
+            return ReferenceRun(grade: failed, answers: nil)
+        }
+        return ReferenceRun(grade: grade, answers: answersFile)
+    }
+
     /// Runs the exercise's own reference solution with every check, hidden ones included, as a
-    /// student's program runs (same compiler, sandbox and limits). Grading trusts a machine only
-    /// where this passes: a failure here is the environment's, not a student's. A compile
-    /// failure is retried once with an emptied module cache.
+    /// student's program runs (same compiler, sandbox and limits); its checks read its own exports
+    /// as both `answers` and `reference`. Grading trusts a machine only where this passes: a
+    /// failure here is the environment's, not a student's. A compile failure is retried once with
+    /// an emptied module cache.
     public func reference(exercise: Exercise, uid: UInt32) -> ExerciseGrade {
+        var exported = Data()
+        return reference(exercise: exercise, uid: uid, exported: &exported)
+    }
+
+    func reference(exercise: Exercise, uid: UInt32, exported: inout Data) -> ExerciseGrade {
         let start = Date()
         var grade = ExerciseGrade(student: "(reference)", exercise: exercise.name, status: .ok, message: "", notes: [],
                                   checks: [], output: "", seconds: 0)
@@ -179,8 +249,8 @@ public final class ExerciseGrader: @unchecked Sendable {
             do {
                 let program = try SubmissionProgram(exercise: exercise, student: nil)
                 let scratch = workDirectory.appendingPathComponent("runs/.reference").appendingPathComponent(exercise.name)
-                try run(program: program, exercise: exercise, studentText: exercise.lesson.text, scratch: scratch,
-                        uid: uid, includeHidden: true, grade: &grade)
+                exported = try run(program: program, exercise: exercise, studentText: exercise.lesson.text, scratch: scratch,
+                                   uid: uid, includeHidden: true, reference: .own, grade: &grade) ?? Data()
             } catch {
                 grade.status = .crash
                 grade.message = "the grader could not run the reference: \(error)"
@@ -206,10 +276,20 @@ public final class ExerciseGrader: @unchecked Sendable {
         return String(mapped.prefix(80))
     }
 
-    /// Compile, run, check. Fills `grade`.
+    /// Where a run's checks find the `reference` side.
+    enum ReferenceSide {
+        /// No reference run (`workbook test`): checks reading `reference` fail saying so.
+        case none
+        /// This run is the reference: its own exports.
+        case own
+        /// The reference run's exports.
+        case file(URL)
+    }
+
+    /// Compile, run, check. Fills `grade`; returns what the program exported (nil when it did not compile).
     @discardableResult
     func run(program: SubmissionProgram, exercise: Exercise, studentText: String, scratch: URL, uid: UInt32,
-             includeHidden: Bool, grade: inout ExerciseGrade) throws -> Bool {
+             includeHidden: Bool, reference: ReferenceSide, grade: inout ExerciseGrade) throws -> Data? {
         let fm = FileManager.default
         try? fm.removeItem(at: scratch)
         try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -228,7 +308,7 @@ public final class ExerciseGrader: @unchecked Sendable {
             if errors.count > 1 { grade.message += " (and \(errors.count - 1) more error\(errors.count == 2 ? "" : "s"))" }
             grade.output = errors.prefix(20).joined(separator: "\n")
             for i in grade.checks.indices { grade.checks[i].status = .failed; grade.checks[i].message = "not run: the program does not compile" }
-            return false
+            return nil
         }
         var limits = self.limits
         if let t = exercise.lesson.frontMatter.timeout { limits.wallSeconds = t; limits.cpuSeconds = Int(t.rounded(.up)) * 2 }
@@ -263,8 +343,14 @@ public final class ExerciseGrader: @unchecked Sendable {
         case .failure(let problem): grade.notes.append("the answers file \(problem); no answers were read")
         }
         try exported.write(to: copy)
-        try runChecks(exercise: exercise, includeHidden: includeHidden, answers: copy, grade: &grade)
-        return true
+        let referenceFile: URL?
+        switch reference {
+        case .none: referenceFile = nil
+        case .own: referenceFile = copy
+        case .file(let url): referenceFile = url
+        }
+        try runChecks(exercise: exercise, includeHidden: includeHidden, answers: copy, reference: referenceFile, grade: &grade)
+        return exported
     }
 
     /// The student's file and the files the exercise declares in its front matter's `inputs`
@@ -277,7 +363,7 @@ public final class ExerciseGrader: @unchecked Sendable {
     }
 
     func hiddenPaths(excluding scratch: URL) -> [String] {
-        let candidates = hiddenFolders + [checkersDirectory.path, privateDirectory.path]
+        let candidates = hiddenFolders + [checkersDirectory.path, privateDirectory.path, referencesDirectory.path]
         let scratchPath = scratch.resolvingSymlinksInPath().path
         return candidates.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path }
             .filter { !(scratchPath == $0 || scratchPath.hasPrefix($0 + "/")) }
@@ -346,13 +432,15 @@ public final class ExerciseGrader: @unchecked Sendable {
 
     /// Runs the checker on the private answers copy; a check that crashes the checker fails and
     /// the checker is restarted after it, so one check cannot take the others down.
-    func runChecks(exercise: Exercise, includeHidden: Bool, answers: URL, grade: inout ExerciseGrade) throws {
+    func runChecks(exercise: Exercise, includeHidden: Bool, answers: URL, reference: URL?, grade: inout ExerciseGrade) throws {
         let checkerURL: URL
         do {
             checkerURL = try checker(for: exercise, includeHidden: includeHidden)
         } catch {
             for i in grade.checks.indices { grade.checks[i].status = .failed; grade.checks[i].message = "the checks could not be built (the instructor was told)" }
-            grade.notes.append("\(error)")
+            // Compile errors quote the checks; with hidden ones included only the instructor may see
+            // them (`workbook grade` prints them before grading, `workbook check` reports them).
+            if !includeHidden { grade.notes.append("\(error)") }
             return
         }
         let checks = exercise.checks.filter { includeHidden || !$0.hidden }
@@ -365,7 +453,7 @@ public final class ExerciseGrader: @unchecked Sendable {
         var attempts = 0
         while next < checks.count && attempts <= checks.count {
             attempts += 1
-            let result = try ProgramHost.run(ProgramHost.Launch(executable: checkerURL.path, arguments: [answers.path, String(next)],
+            let result = try ProgramHost.run(ProgramHost.Launch(executable: checkerURL.path, arguments: [answers.path, String(next)] + (reference.map { [$0.path] } ?? []),
                                                                 directory: answers.deletingLastPathComponent(),
                                                                 environment: [RecordChannel.verdictVariable: "3", "WORKBOOK_THREADS": "1"],
                                                                 channel: .verdicts),
@@ -399,7 +487,11 @@ public final class ExerciseGrader: @unchecked Sendable {
             } else if result.verdicts.contains(.done) {
                 break
             } else if started == nil && next < checks.count && result.verdicts.isEmpty {
-                grade.notes.append("the checker did not start: \(String(decoding: result.stderr.prefix(300), as: UTF8.self))")
+                grade.notes.append("the checker did not start" + (includeHidden ? " (the instructor was told)"
+                    : ": \(String(decoding: result.stderr.prefix(300), as: UTF8.self))"))
+                if includeHidden {
+                    FileHandle.standardError.write(Data("warning: \(exercise.path): the checker did not start: \(String(decoding: result.stderr.prefix(300), as: UTF8.self))\n".utf8))
+                }
                 break
             }
         }

@@ -19,18 +19,30 @@ public struct GradingRun {
     public var progress: (Int, Int, ExerciseGrade) -> Void = { _, _, _ in }
     /// The reference runs of this grading run, by exercise name (run when a student's grade of
     /// that exercise is not in the cache).
-    public var references: [String: ExerciseGrade] { referenceRuns.all }
+    public var references: [String: ExerciseGrade] { referenceRuns.all.mapValues(\.grade) }
     let referenceRuns = ReferenceRuns()
 
-    /// Each exercise's reference solution runs at most once per grading run, on first need.
+    /// Each exercise's reference run is taken at most once per grading run, on first need (kept
+    /// from an earlier run, or run now), and run afresh at most once when a kept one must vouch
+    /// for the machine.
     final class ReferenceRuns: @unchecked Sendable {
         private let lock = NSLock()
         private var locks: [String: NSLock] = [:]
-        private var results: [String: ExerciseGrade] = [:]
+        private var results: [String: ExerciseGrader.ReferenceRun] = [:]
 
-        var all: [String: ExerciseGrade] { lock.lock(); defer { lock.unlock() }; return results }
+        var all: [String: ExerciseGrader.ReferenceRun] { lock.lock(); defer { lock.unlock() }; return results }
 
-        func result(for exercise: Exercise, run: () -> ExerciseGrade) -> ExerciseGrade {
+        func result(for exercise: Exercise, run: () -> ExerciseGrader.ReferenceRun) -> ExerciseGrader.ReferenceRun {
+            result(for: exercise, replacingKept: false, run: run)
+        }
+
+        /// A reference run made in this grading run: the known result unless it was the kept one.
+        func fresh(for exercise: Exercise, run: () -> ExerciseGrader.ReferenceRun) -> ExerciseGrader.ReferenceRun {
+            result(for: exercise, replacingKept: true, run: run)
+        }
+
+        private func result(for exercise: Exercise, replacingKept: Bool,
+                            run: () -> ExerciseGrader.ReferenceRun) -> ExerciseGrader.ReferenceRun {
             lock.lock()
             let own = locks[exercise.name] ?? NSLock()
             locks[exercise.name] = own
@@ -38,7 +50,7 @@ public struct GradingRun {
             own.lock()
             defer { own.unlock() }
             lock.lock()
-            if let known = results[exercise.name] { lock.unlock(); return known }
+            if let known = results[exercise.name], !(replacingKept && known.grade.cached) { lock.unlock(); return known }
             lock.unlock()
             let grade = run()
             lock.lock(); results[exercise.name] = grade; lock.unlock()
@@ -82,19 +94,12 @@ public struct GradingRun {
 
     var cacheDirectory: URL { output.appendingPathComponent(".grade-cache") }
 
-    /// The cache key of one submission: its bytes, the exercise's text (cells and checks), the
-    /// engine build, the toolchain, the limits, the grader's version and the contents of the
-    /// exercise's declared input files (a retrained source model re-grades).
+    /// The cache key of one submission: its bytes beside what every grade of the exercise
+    /// depends on (`ExerciseGrader.cacheKey`, the key of the reference runs too).
     func cacheKey(file: URL?, exercise: Exercise) -> String? {
-        guard let file, let data = try? Data(contentsOf: file), data.count <= ExerciseGrader.maxSubmissionBytes,
-              let inputs = try? ExecutionCache.inputHashes(lesson: exercise.lesson, packageRoot: grader.engine.packageRoot)
+        guard let file, let data = try? Data(contentsOf: file), data.count <= ExerciseGrader.maxSubmissionBytes
         else { return nil }
-        var h = SHA256()
-        h.update("grade-\(ExerciseGrader.version)\n\(EngineBuild.toolchainVersion())\n\(grader.engine.fingerprint)\n")
-        h.update("\(grader.limits)\n\(exercise.path)\n\(exercise.lesson.text.utf8.count):\(exercise.lesson.text)\n")
-        for (path, hash) in inputs.sorted(by: { $0.key < $1.key }) { h.update("input \(path) \(hash)\n") }
-        h.update(data)
-        return h.finalize()
+        return grader.cacheKey(exercise: exercise, extra: Data("submission\n".utf8) + data)
     }
 
     /// Grades everyone and writes the gradebook.
@@ -163,19 +168,28 @@ public struct GradingRun {
             stored.cached = true
             return stored
         }
+        func environmentError(_ problem: String) -> ExerciseGrade {
+            ExerciseGrade(student: student, exercise: exercise.name, status: .environmentError,
+                          message: "not graded: the exercise's reference solution fails on the grading machine (\(problem)); "
+                              + "this is not your doing, and the instructor was told",
+                          notes: [], checks: exercise.checks.map {
+                              CheckGrade(name: $0.id, hidden: $0.hidden, points: 0, max: $0.points, status: .notRun, message: "")
+                          }, output: "", seconds: 0)
+        }
         // Never blame a student for the machine: grade only where the reference passes here.
         let reference = referenceRuns.result(for: exercise) {
-            grader.reference(exercise: exercise, uid: referenceUID(for: exercise))
+            grader.cachedReference(exercise: exercise, uid: referenceUID(for: exercise))
         }
-        if let problem = ExerciseGrader.referenceProblem(reference) {
-            return ExerciseGrade(student: student, exercise: exercise.name, status: .environmentError,
-                                 message: "not graded: the exercise's reference solution fails on the grading machine (\(problem)); "
-                                     + "this is not your doing, and the instructor was told",
-                                 notes: [], checks: exercise.checks.map {
-                                     CheckGrade(name: $0.id, hidden: $0.hidden, points: 0, max: $0.points, status: .notRun, message: "")
-                                 }, output: "", seconds: 0)
+        if let problem = ExerciseGrader.referenceProblem(reference.grade) { return environmentError(problem) }
+        let grade = grader.grade(student: student, exercise: exercise, file: file, uid: uid, reference: reference.answers)
+        // A kept reference vouches for its values, not for today's machine: before a program that
+        // did not compile or finish counts against a student, the reference runs here (once).
+        if reference.grade.cached, ![.ok, .missing, .invalid].contains(grade.status) {
+            let fresh = referenceRuns.fresh(for: exercise) {
+                grader.cachedReference(exercise: exercise, uid: referenceUID(for: exercise), reuse: false)
+            }
+            if let problem = ExerciseGrader.referenceProblem(fresh.grade) { return environmentError(problem) }
         }
-        let grade = grader.grade(student: student, exercise: exercise, file: file, uid: uid)
         // A timeout depends on the machine's load as much as on the code: grade it again next time.
         if let entry, grade.status != .timeout, grade.status != .missing,
            let data = try? JSONEncoder().encode(grade) {

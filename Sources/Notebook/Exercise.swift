@@ -88,6 +88,11 @@ public struct Exercise: Sendable {
                     }
                     points = p
                 }
+                // `workbook test` (a student's machine) runs visible checks with no reference run.
+                if isCheck, let offset = Self.referenceUseLine(in: cell.source) {
+                    throw NotebookError(file: lesson.path, line: cell.codeLine + offset,
+                                        "visible check '\(cell.id)' reads `reference`, which only `workbook grade` has (a student's `workbook test` runs no reference solution); make it a hidden-check, or check only `answers` here")
+                }
                 checks.append(Check(id: cell.id, points: points, hidden: isHidden, cell: cell.index))
                 roles.append(isHidden ? .hiddenCheck : .check)
             } else {
@@ -116,6 +121,48 @@ public struct Exercise: Sendable {
             throw NotebookError(file: lesson.path, line: cell.line,
                                 "\(roles[cell.index] == .answer ? "answer" : "hidden-check") cell '\(cell.id)' is inside the '## Explanation' section (lines \(lines.lowerBound)-\(lines.upperBound)), which the handout removes; end the explanation with a heading before the cell, or move it")
         }
+    }
+
+    /// The 0-based line of `source` where the identifier `reference` is first used as code (not
+    /// in a comment or string literal, not as a member such as `x.reference`), or nil.
+    public static func referenceUseLine(in source: String) -> Int? {
+        let chars = Array(source.unicodeScalars)
+        var i = 0, line = 0, blockDepth = 0, stringDelimiter = 0
+        func isIdentifier(_ c: Unicode.Scalar) -> Bool { c == "_" || CharacterSet.alphanumerics.contains(c) }
+        func at(_ j: Int, _ text: String) -> Bool {
+            let t = Array(text.unicodeScalars)
+            return j + t.count <= chars.count && Array(chars[j..<j + t.count]) == t
+        }
+        while i < chars.count {
+            let c = chars[i]
+            if c == "\n" { line += 1; i += 1; continue }
+            if blockDepth > 0 {
+                if at(i, "*/") { blockDepth -= 1; i += 2 } else if at(i, "/*") { blockDepth += 1; i += 2 } else { i += 1 }
+                continue
+            }
+            if stringDelimiter > 0 {
+                // Interpolations are code, but checking them would need a real parser; they are rare in checks.
+                if c == "\\" { i += 2; continue }
+                if stringDelimiter == 3 ? at(i, "\"\"\"") : c == "\"" { i += stringDelimiter; stringDelimiter = 0 } else { i += 1 }
+                continue
+            }
+            if at(i, "//") { while i < chars.count && chars[i] != "\n" { i += 1 }; continue }
+            if at(i, "/*") { blockDepth = 1; i += 2; continue }
+            if at(i, "\"\"\"") { stringDelimiter = 3; i += 3; continue }
+            if c == "\"" { stringDelimiter = 1; i += 1; continue }
+            if isIdentifier(c) {
+                var j = i
+                while j < chars.count && isIdentifier(chars[j]) { j += 1 }
+                let word = String(String.UnicodeScalarView(chars[i..<j]))
+                var k = i - 1
+                while k >= 0 && (chars[k] == " " || chars[k] == "\t") { k -= 1 }
+                if word == "reference" && !(k >= 0 && chars[k] == ".") { return line }
+                i = j
+                continue
+            }
+            i += 1
+        }
+        return nil
     }
 
     /// A solution region: the lines of a cell's source (0-based, inclusive of the markers) and the

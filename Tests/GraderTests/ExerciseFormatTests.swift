@@ -134,6 +134,40 @@ final class ExerciseFormatTests: XCTestCase {
         XCTAssertTrue(fallback.pieces[1].source.contains("fatalError(\"not yet answered\")"))
     }
 
+    /// `workbook test` has no reference run, so a visible check may not read `reference`: an
+    /// authoring error at the line that does; hidden checks get it as a closure parameter.
+    func testOnlyHiddenChecksReadTheReference() throws {
+        let head = "```swift id=work\n// BEGIN SOLUTION\nlet c = 4\n// END SOLUTION\nexport(\"c\", c)\n```\n\n"
+        XCTAssertThrowsError(try exercise(head + """
+            ```swift check id=peek
+            let mine = try answers.int("c")
+            try expectEqual(mine, try reference.int("c"), "c")
+            ```
+            """)) { error in
+            XCTAssertTrue("\(error)".hasPrefix("exercises/q09-x.md:10:"), "\(error)")
+            XCTAssertTrue("\(error)".contains("visible check 'peek' reads `reference`"), "\(error)")
+        }
+        // The word in a comment, a string or as a member is not a use.
+        let fine = try exercise(head + """
+            ```swift check id=words
+            // compared with the reference later
+            let note = "no reference here", model = try answers.model("m")
+            try expect(model.names.count > 0 && !note.isEmpty, "the reference model /* reference */")
+            _ = model.reference
+            ```
+
+            ```swift hidden-check id=compare points=2
+            try expectEqual(try answers.int("c"), try reference.int("c"), "c")
+            ```
+            """)
+        XCTAssertEqual(fine.checks.map(\.id), ["words", "compare"])
+        XCTAssertEqual(Exercise.referenceUseLine(in: "let a = 1\n  reference.int(\"x\")\n"), 1)
+        XCTAssertNil(Exercise.referenceUseLine(in: "/* reference /* nested reference */ reference */ let x = \"\"\"\nreference\n\"\"\"\n"))
+        let source = SubmissionProgram.checkerSource(exercise: fine, includeHidden: true).source
+        XCTAssertTrue(source.contains("_Check(id: \"words\") { answers, _ in"), source)
+        XCTAssertTrue(source.contains("_Check(id: \"compare\") { answers, reference in"), source)
+    }
+
     func testGradebookEscapesAndNeverOverwrites() throws {
         let g = ExerciseGrade(student: "<script>x</script>", exercise: "q01", status: .crash,
                               message: "=HYPERLINK(\"evil\"), and <b>", notes: [],
