@@ -84,12 +84,7 @@ public struct GradingRun {
 
     /// Student folders, sorted.
     public func students() throws -> [String] {
-        let names = try FileManager.default.contentsOfDirectory(atPath: submissions.path)
-        return names.filter { name in
-            var isDirectory: ObjCBool = false
-            return !name.hasPrefix(".") && FileManager.default.fileExists(
-                atPath: submissions.appendingPathComponent(name).path, isDirectory: &isDirectory) && isDirectory.boolValue
-        }.sorted()
+        try SubmissionFolders.students(in: submissions)
     }
 
     var cacheDirectory: URL { output.appendingPathComponent(".grade-cache") }
