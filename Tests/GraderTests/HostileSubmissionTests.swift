@@ -310,9 +310,12 @@ final class HostileSubmissionTests: XCTestCase {
                 return err == 0 ? "connected" : "failed (\(String(cString: strerror(err))))"
             }
             hxSay("LOOPBACK " + hxConnect("127.0.0.1", \#(port)))
-            var hxInterfaces: [String]? = try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net").sorted()
-            if hxInterfaces == nil, let dev = hxRead("/proc/net/dev") {
+            // /proc/net/dev lists the program's own network namespace; /sys/class/net may show the host's.
+            var hxInterfaces: [String]? = nil
+            if let dev = hxRead("/proc/net/dev") {
                 hxInterfaces = dev.split(separator: "\n").dropFirst(2).compactMap { $0.split(separator: ":").first.map { $0.trimmingCharacters(in: .whitespaces) } }.sorted()
+            } else {
+                hxInterfaces = try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net").sorted()
             }
             hxSay("INTERFACES " + (hxInterfaces.map { $0.joined(separator: ",") } ?? "unknown"))
             // TEST-NET-1 is never routed; tried only where nothing but loopback exists.
@@ -818,16 +821,19 @@ final class HostileSubmissionTests: XCTestCase {
             }
         }
         var remove: [String] = []
+        // Many fill files: one line per case and folder.
+        var grouped: [String: Int] = [:]
         for (i, folder) in sharedFolders.enumerated() {
             for (name, owner) in listing(folder) where before[i][name] == nil {
                 let sandboxOwner = owner == half.uid || (half.mode == .root && (61000...79999).contains(owner))
-                if name.contains(marker) || sandboxOwner {
-                    found.append((caseID(in: name, marker: marker) ?? "", "file \(folder)/\(name) (owner \(owner))"))
-                    if name.contains(marker) { remove.append(folder + "/" + name) }
+                if name.contains(marker) {
+                    grouped["\(caseID(in: name, marker: marker) ?? "")|\(folder)", default: 0] += 1
+                    remove.append(folder + "/" + name)
+                } else if sandboxOwner {
+                    found.append(("", "file \(folder)/\(name) (owner \(owner))"))
                 }
             }
         }
-        var grouped: [String: Int] = [:]
         for name in listing("/").keys where !beforeSlash.contains(name) && name.contains(marker) {
             found.append((caseID(in: name, marker: marker) ?? "", "file /\(name)"))
             remove.append("/" + name)
@@ -848,8 +854,7 @@ final class HostileSubmissionTests: XCTestCase {
                 let kind = st.st_mode & S_IFMT
                 let name = (item as NSString).lastPathComponent
                 if name.contains(marker) {
-                    // Many fill files: one line per case and folder.
-                    let key = "\(caseID(in: name, marker: marker) ?? "")|\((item as NSString).deletingLastPathComponent)"
+                    let key = "\(caseID(in: name, marker: marker) ?? "")|\(half.root.path)/\((item as NSString).deletingLastPathComponent)"
                     grouped[key, default: 0] += 1
                     continue
                 }
@@ -861,7 +866,7 @@ final class HostileSubmissionTests: XCTestCase {
         }
         for (key, count) in grouped.sorted(by: { $0.key < $1.key }) {
             let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
-            found.append((parts[0], "\(count) file\(count == 1 ? "" : "s") named \(marker)-\(parts[0])-* in \(half.root.path)/\(parts.count > 1 ? parts[1] : "")"))
+            found.append((parts[0], "\(count) file\(count == 1 ? "" : "s") named \(marker)-\(parts[0])-* in \(parts.count > 1 ? parts[1] : "")"))
         }
         for path in remove { try? fm.removeItem(atPath: path) }
         return found
