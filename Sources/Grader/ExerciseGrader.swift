@@ -7,10 +7,11 @@ import ProgramRecords
 /// (compiled from the reference's checks, never placed where the student's process can see it)
 /// on a private copy of the answers.
 ///
-/// Work folder layout (`workDirectory`): `runs/<student>/<exercise>/` the student's scratch
-/// folder (their program, a copy of their file, the answers file; owned by the run's uid when
-/// isolated); `checkers/<exercise>-<hash>/checker` (hidden from students); `private/` the copies
-/// of answers the checker reads (hidden); `modules/` the shared module cache.
+/// Work folder layout (`workDirectory`): `runs/<student>/<exercise>/` where the student's program
+/// is built (its source, executable and a copy of their file; when sandboxed it runs elsewhere, in
+/// a tmpfs, and only the executable and the file are bound into it);
+/// `checkers/<exercise>-<hash>/checker` (hidden from students); `private/` the copies of answers
+/// the checker reads (hidden); `modules/` the shared module cache.
 public final class ExerciseGrader: @unchecked Sendable {
     /// Part of the grade cache key: bump when grading changes meaning.
     public static let version = 1
@@ -212,8 +213,9 @@ public final class ExerciseGrader: @unchecked Sendable {
         let fm = FileManager.default
         try? fm.removeItem(at: scratch)
         try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
-        try Data(studentText.utf8).write(to: scratch.appendingPathComponent(exercise.name + ".md"))
-        try copyDeclaredInputs(of: exercise, into: scratch)
+        chmod(scratch.path, 0o700)
+        let studentFile = scratch.appendingPathComponent(exercise.name + ".md")
+        try Data(studentText.utf8).write(to: studentFile)
         let fm0 = exercise.lesson.frontMatter
         let compiled = try compiler.compile(source: program.source(seed: fm0.seed, threads: fm0.threads),
                                             name: "program", in: scratch)
@@ -228,14 +230,15 @@ public final class ExerciseGrader: @unchecked Sendable {
             for i in grade.checks.indices { grade.checks[i].status = .failed; grade.checks[i].message = "not run: the program does not compile" }
             return false
         }
-        // The answers file starts empty and belongs to the student's run.
-        let answers = scratch.appendingPathComponent("answers.jsonl")
-        try Data().write(to: answers)
         var limits = self.limits
         if let t = exercise.lesson.frontMatter.timeout { limits.wallSeconds = t; limits.cpuSeconds = Int(t.rounded(.up)) * 2 }
         if let mib = exercise.lesson.frontMatter.extra["memory"].flatMap(Int.init) { limits.memoryBytes = mib << 20 }
-        let sandbox = Sandbox(limits: limits, hidden: isolate ? hiddenPaths(excluding: scratch) : [], uid: uid, isolates: isolate)
-        let env = ["WORKBOOK_ANSWERS_FILE": answers.path, RecordChannel.outputVariable: "3", "WORKBOOK_THREADS": "1"]
+        // The program sees the engine's libraries, the datasets, its own file and the exercise's
+        // declared inputs, read-only; it writes its answers into a file the sandbox hands back.
+        let sandbox = Sandbox(limits: limits, hidden: isolate ? hiddenPaths(excluding: scratch) : [], uid: uid, isolates: isolate,
+                              libraries: [engine.library], inputs: try declaredInputs(of: exercise, studentFile: studentFile),
+                              outputs: [Sandbox.Output(name: "answers.jsonl", variable: "WORKBOOK_ANSWERS_FILE")])
+        let env = [RecordChannel.outputVariable: "3", "WORKBOOK_THREADS": "1"]
         let result = try ProgramHost.run(ProgramHost.Launch(executable: executable.path, directory: scratch,
                                                             environment: env, channel: .records),
                                          policy: .sandboxed(sandbox))
@@ -247,14 +250,14 @@ public final class ExerciseGrader: @unchecked Sendable {
         }
         classify(result, stderr: stderr, program: program, limits: limits, executable: executable, grade: &grade)
 
-        // Copy what the student's (now dead) processes exported to where only the grader can write.
+        // What the student's (now dead) processes exported, copied to where only the grader can write.
         let privateRun = privateDirectory.appendingPathComponent(UUID().uuidString)
         try fm.createDirectory(at: privateRun, withIntermediateDirectories: true)
         chmod(privateDirectory.path, 0o700)
         defer { try? fm.removeItem(at: privateRun) }
         let copy = privateRun.appendingPathComponent("answers.jsonl")
         var exported = Data()
-        switch UntrustedFile.read(answers, limit: 1 << 20) {
+        switch result.outputFiles["answers.jsonl"] ?? .failure(.missing) {
         case .success(let data): exported = data
         case .failure(.missing): break
         case .failure(let problem): grade.notes.append("the answers file \(problem); no answers were read")
@@ -264,16 +267,13 @@ public final class ExerciseGrader: @unchecked Sendable {
         return true
     }
 
-    /// Copies the files an exercise declares in its front matter's `inputs` (e.g. the course's
-    /// source model) into the scratch folder at the same relative paths: the program runs there
-    /// and cannot see the package itself.
-    func copyDeclaredInputs(of exercise: Exercise, into scratch: URL) throws {
-        let fm = FileManager.default
-        for relative in try ExecutionCache.inputHashes(lesson: exercise.lesson, packageRoot: engine.packageRoot).keys.sorted() {
-            let target = scratch.appendingPathComponent(relative)
-            try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try fm.copyItem(at: engine.packageRoot.appendingPathComponent(relative), to: target)
-        }
+    /// The student's file and the files the exercise declares in its front matter's `inputs`
+    /// (e.g. the course's source model), at the same relative paths in the program's working
+    /// folder: the program runs there and cannot see the package itself.
+    func declaredInputs(of exercise: Exercise, studentFile: URL) throws -> [Sandbox.Input] {
+        let declared = try ExecutionCache.inputHashes(lesson: exercise.lesson, packageRoot: engine.packageRoot).keys.sorted()
+        return [Sandbox.Input(host: studentFile, relativePath: studentFile.lastPathComponent)]
+            + declared.map { Sandbox.Input(host: engine.packageRoot.appendingPathComponent($0), relativePath: $0) }
     }
 
     func hiddenPaths(excluding scratch: URL) -> [String] {

@@ -12,6 +12,9 @@ public struct GradingRun {
     /// Students graded at once (default: the core count).
     public var parallelism: Int
     public var useCache = true
+    /// Run students' programs even where they cannot be isolated (`--unsafe-no-sandbox`): they
+    /// could then read the machine's files, the hidden checks included, and leave files behind.
+    public var allowsUnsandboxedPrograms = false
     /// Called (serially) after each exercise is graded: (done, total, grade).
     public var progress: (Int, Int, ExerciseGrade) -> Void = { _, _, _ in }
     /// The reference runs of this grading run, by exercise name (run when a student's grade of
@@ -96,6 +99,9 @@ public struct GradingRun {
 
     /// Grades everyone and writes the gradebook.
     public func run() throws -> (grades: [ExerciseGrade], written: Gradebook.Written) {
+        if let refusal = Self.sandboxRefusal(isolates: grader.isolate, allowsUnsandboxed: allowsUnsandboxedPrograms) {
+            throw NotebookError(file: submissions.path, line: nil, refusal)
+        }
         let students = try students()
         let fm = FileManager.default
         try fm.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
@@ -176,5 +182,14 @@ public struct GradingRun {
             try? data.write(to: entry, options: .atomic)
         }
         return grade
+    }
+
+    /// Why grading must not start here: students' programs would run unisolated and nobody said
+    /// that is acceptable. Nil when they are isolated (or allowed not to be).
+    public static func sandboxRefusal(isolates: Bool, allowsUnsandboxed: Bool,
+                                      problem: String? = Sandbox.isolationProblem) -> String? {
+        guard isolates, !allowsUnsandboxed, let problem else { return nil }
+        return "refusing to run students' programs without a sandbox: \(problem). " + Sandbox.enablingAdvice
+            + ". To grade anyway, knowing that a student's program can then read this machine's files (hidden checks included) and leave files behind, pass --unsafe-no-sandbox."
     }
 }

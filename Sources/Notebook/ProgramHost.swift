@@ -64,6 +64,9 @@ public enum ProgramHost {
         public var records: [Record]
         public var verdicts: [Verdict]
         public var seconds: Double
+        /// The sandbox's `outputs` by name, read after the program ended (never through a link,
+        /// never a special file, at most `SandboxLimits.fileBytes`).
+        public var outputFiles: [String: Result<Data, UntrustedFile.Problem>] = [:]
     }
 
     /// Limits the host enforces itself (the sandbox adds kernel limits on top).
@@ -91,7 +94,7 @@ public enum ProgramHost {
         /// A lesson on the reader's own machine, or a trusted tool: the launch as given.
         case local
         /// An untrusted program (a student's submission, a student's cell): the sandbox's limits,
-        /// and its isolation where the machine allows it. Every process of its uid is killed after.
+        /// and its isolation where the machine allows it. Every process it started dies with it.
         case sandboxed(Sandbox)
     }
 
@@ -102,21 +105,8 @@ public enum ProgramHost {
         switch policy {
         case .local:
             return try run(launch, onRecord: onRecord, shouldStop: shouldStop)
-        case .sandboxed(var sandbox):
-            // The sandbox's uid is a preference: the program runs under one no other running program holds.
-            var lease: UIDLease?
-            if sandbox.isolated, let preferred = sandbox.uid {
-                lease = try UIDLease.acquire(preferring: preferred)
-                sandbox.uid = lease!.uid
-            }
-            defer {
-                if let lease {
-                    Sandbox.killAll(uid: lease.uid)
-                    lease.release()
-                }
-            }
-            let (wrapped, bounds) = sandbox.wrap(launch)
-            return try run(wrapped, bounds: bounds, onRecord: onRecord, shouldStop: shouldStop)
+        case .sandboxed(let sandbox):
+            return try sandbox.run(launch, onRecord: onRecord, shouldStop: shouldStop)
         }
     }
 

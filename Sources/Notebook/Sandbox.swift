@@ -1,12 +1,12 @@
 import Foundation
+import ProgramRecords
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Limits for one untrusted process.
 public struct SandboxLimits: Sendable, Hashable {
-    /// Wall-clock seconds before the process group (and, when isolated, every process of its uid)
-    /// is killed.
+    /// Wall-clock seconds before the process group (and, when isolated, the whole sandbox) is killed.
     public var wallSeconds: Double = 60
     /// RLIMIT_CPU seconds.
     public var cpuSeconds: Int = 60
@@ -16,114 +16,457 @@ public struct SandboxLimits: Sendable, Hashable {
     public var outputBytes: Int = 64 << 10
     /// RLIMIT_FSIZE: no file the process writes (the answers file included) can grow past this.
     public var fileBytes: Int = 2 << 20
-    /// RLIMIT_NPROC for the process's own uid (isolated mode only: it counts per user).
+    /// Processes the program may run at once (RLIMIT_NPROC over its own uid's processes).
     public var processes: Int = 256
     /// Longest record line on fd 3 the host reads, and how many records it keeps (the latest).
     public var recordLineBytes: Int = 64 << 10
     public var recordsKept: Int = 100_000
+    /// Size of the isolated program's writable working folder (a tmpfs that vanishes with it).
+    public var scratchBytes: Int = 64 << 20
+    /// Size of each of its private /tmp and /dev/shm.
+    public var temporaryBytes: Int = 16 << 20
     public init() {}
 }
 
-/// Runs untrusted programs (student submissions) with limits, and, when the grader runs as
-/// root on Linux, isolated: its own network namespace (no network), its own mount namespace in
-/// which the given `hidden` folders are covered by empty, unreadable tmpfs mounts, and its own
-/// uid (no access to the grader's private files or to other students' scratch folders; killed
-/// as a whole, including double-forked children, by signalling every process of that uid).
-/// Without root, only the resource limits apply (`prlimit`); `isolated` tells which.
+/// Runs untrusted programs (student submissions) with limits and, where the machine allows it,
+/// isolated by bubblewrap (`bwrap`): an empty root holding read-only binds of only the system
+/// libraries, the toolchain's runtime, the engine's libraries, the dataset folders and the
+/// program's declared inputs; its working folder (`/scratch`), /tmp and /dev/shm are small
+/// tmpfs mounts that vanish with it; its own user, pid, network (loopback only), ipc and uts
+/// namespaces; no new user namespaces inside; a new session; killed with its host process.
+/// When the host is root the sandbox runs as a leased uid of its own (`UIDLease`); otherwise as
+/// the host's user through an unprivileged user namespace. Where neither works (no bwrap, user
+/// namespaces disabled) only the resource limits apply (`prlimit`); `isolated` tells which.
+///
+/// What the program may hand back are the `outputs`: single host files bound read-write into its
+/// working folder (a bind mount cannot be renamed, unlinked or linked over), read after it ended
+/// with `UntrustedFile` (no link followed, regular files only, capped) into `Outcome.outputFiles`.
 public struct Sandbox: Sendable {
+    /// A file the program writes and the host reads back: `name` in its working folder, its path
+    /// given to the program in the environment variable `variable`.
+    public struct Output: Sendable, Hashable {
+        public var name: String
+        public var variable: String
+        public init(name: String, variable: String) {
+            self.name = name
+            self.variable = variable
+        }
+    }
+
+    /// A host file bound read-only at `relativePath` in the program's working folder.
+    public struct Input: Sendable, Hashable {
+        public var host: URL
+        public var relativePath: String
+        public init(host: URL, relativePath: String) {
+            self.host = host
+            self.relativePath = relativePath
+        }
+    }
+
     public var limits: SandboxLimits
-    /// Folders the program must not see (exercises with hidden checks, other submissions,
-    /// gradebooks, checker builds).
+    /// Host folders that must never be visible inside (exercises with hidden checks, other
+    /// submissions, gradebooks, checker builds): a bind from inside one of them is refused.
     public var hidden: [String]
-    /// The uid the program would like to run as when isolated (the host lends it the first free one
-    /// from there: see `UIDLease`). Nil: no isolation.
+    /// The uid the program would like to run as when isolated as root (the host lends it the first
+    /// free one from there: see `UIDLease`).
     public var uid: UInt32?
-    /// Isolate (namespaces, own uid) where the machine allows it; false: resource limits only,
-    /// for trusted programs such as checkers.
+    /// Isolate where the machine allows it; false: resource limits only, for trusted programs
+    /// such as checkers (and the student's own `workbook test`, where isolation is unavailable).
     public var isolates: Bool
-    public init(limits: SandboxLimits = SandboxLimits(), hidden: [String] = [], uid: UInt32? = nil, isolates: Bool = true) {
+    /// Shared libraries the program links against besides the system's and the toolchain's (the
+    /// engine's): bound read-only into one folder on the loader's path.
+    public var libraries: [URL]
+    /// Files bound read-only into the working folder (the exercise's declared inputs).
+    public var inputs: [Input]
+    /// Files the program writes and the host keeps.
+    public var outputs: [Output]
+    /// Host folders bound read-only at their own path.
+    public var sharedFolders: [String]
+
+    /// Folders every isolated program may read: Debian's datasets (Fashion-MNIST's default root).
+    public static let defaultSharedFolders = ["/usr/share/datasets"]
+    /// The working folder inside, and where the program and the libraries are bound.
+    public static let scratchInside = "/scratch"
+    static let binaryInside = "/workbook/bin"
+    static let librariesInside = "/workbook/lib"
+
+    public init(limits: SandboxLimits = SandboxLimits(), hidden: [String] = [], uid: UInt32? = nil, isolates: Bool = true,
+                libraries: [URL] = [], inputs: [Input] = [], outputs: [Output] = [],
+                sharedFolders: [String] = Sandbox.defaultSharedFolders) {
         self.limits = limits
         self.hidden = hidden
         self.uid = uid
         self.isolates = isolates
+        self.libraries = libraries
+        self.inputs = inputs
+        self.outputs = outputs
+        self.sharedFolders = sharedFolders
     }
 
-    public static let isolationAvailable: Bool = {
+    static let bwrap = "/usr/bin/bwrap"
+    static let setpriv = "/usr/bin/setpriv"
+    static let prlimit = "/usr/bin/prlimit"
+    static let prlimitAvailable = FileManager.default.isExecutableFile(atPath: prlimit)
+    static var isRoot: Bool { getuid() == 0 }
+
+    /// Tests set this to `unavailable` to see how the tool behaves on a machine without isolation.
+    public static let probeOverrideVariable = "WORKBOOK_SANDBOX_PROBE"
+
+    /// Why untrusted programs cannot be isolated here, or nil when they can. Found by starting one
+    /// sandbox (bwrap with every option a program gets, as a leased uid when root), once.
+    public static let isolationProblem: String? = {
         #if os(Linux)
+        if ProcessInfo.processInfo.environment[probeOverrideVariable] == "unavailable" {
+            return "isolation disabled by \(probeOverrideVariable)=unavailable"
+        }
         let fm = FileManager.default
-        return getuid() == 0 && fm.isExecutableFile(atPath: "/usr/bin/unshare")
-            && fm.isExecutableFile(atPath: "/usr/bin/setpriv") && fm.isExecutableFile(atPath: "/usr/bin/prlimit")
-            && probe()
+        guard fm.isExecutableFile(atPath: bwrap) else {
+            return "bubblewrap is not installed (\(bwrap)); install it with `sudo apt-get install bubblewrap`"
+        }
+        if isRoot {
+            for tool in [setpriv, prlimit] where !fm.isExecutableFile(atPath: tool) {
+                return "\(tool) is missing (Debian's util-linux provides it)"
+            }
+        }
+        return probe()
         #else
-        return false
+        return "isolation needs Linux (bubblewrap and namespaces)"
         #endif
     }()
 
-    static let prlimitAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit")
+    public static var isolationAvailable: Bool { isolationProblem == nil }
 
-    /// Whether namespaces work here (a container may forbid them).
-    static func probe() -> Bool {
-        guard let r = try? ChildProcess(executable: "/usr/bin/unshare", arguments: ["--mount", "--net", "--", "/bin/true"]).run()
-        else { return false }
-        return r.termination == .exited(0)
+    /// How to make isolation work, for the messages that refuse to grade without it.
+    public static let enablingAdvice = """
+        Student programs are isolated with bubblewrap, which needs unprivileged user namespaces (or \
+        grading as root). Install it (`sudo apt-get install bubblewrap`) and enable user namespaces: \
+        `sudo sysctl kernel.unprivileged_userns_clone=1` (Debian kernels) and \
+        `sudo sysctl user.max_user_namespaces=10000`; in a container, allow them (e.g. Docker's \
+        --security-opt seccomp=unconfined, or run the grader as root inside it)
+        """
+
+    /// Starts `/usr/bin/true` in a full sandbox.
+    static func probe() -> String? {
+        let truth = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: "/usr/bin/true") ? "/usr/bin/true" : "/bin/true")
+        var sandbox = Sandbox(limits: SandboxLimits(), uid: UIDLease.range.upperBound, sharedFolders: [])
+        sandbox.limits.wallSeconds = 20
+        var lease: UIDLease?
+        do {
+            if isRoot { lease = try UIDLease.acquire(preferring: UIDLease.range.upperBound); sandbox.uid = lease!.uid }
+            defer { lease?.release() }
+            let stage = try Stage(sandbox: sandbox)
+            defer { stage.remove() }
+            let (launch, _) = try sandbox.isolatedLaunch(ProgramHost.Launch(executable: truth.path, environment: [:]), stage: stage)
+            let result = try ChildProcess(executable: launch.executable, arguments: launch.arguments,
+                                          environment: launch.environment).run()
+            if result.termination == .exited(0) { return nil }
+            let why = String(decoding: result.stderr.prefix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return "bubblewrap cannot start a sandbox here (\(why.isEmpty ? "\(result.termination)" : why))"
+        } catch {
+            return "bubblewrap cannot start a sandbox here (\(error))"
+        }
     }
 
-    public var isolated: Bool { isolates && uid != nil && Self.isolationAvailable }
+    /// Whether this sandbox isolates its program (asked for, and possible here).
+    public var isolated: Bool { isolates && Self.isolationAvailable }
 
-    static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-
-    /// The launch that runs `launch` under this sandbox, and the host's bounds. The environment is
-    /// exactly the launch's plus PATH, LANG and, for untrusted programs, HOME and TMPDIR (the
-    /// directory).
-    func wrap(_ launch: ProgramHost.Launch) -> (ProgramHost.Launch, ProgramHost.Bounds) {
+    /// The environment every sandboxed program gets besides the launch's own.
+    func baseEnvironment(_ launch: ProgramHost.Launch, home: String) -> [String: String] {
         var env = launch.environment
         env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
         env["LANG"] = "C.UTF-8"
         env["SWIFT_BACKTRACE"] = "enable=no"
-        let directory = launch.directory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        var limitArgs = ["--cpu=\(limits.cpuSeconds)", "--as=\(limits.memoryBytes)", "--fsize=\(limits.fileBytes)", "--core=0"]
-        // An untrusted program's home and temporary folder are its scratch folder.
         if isolates {
-            env["HOME"] = directory.path
-            env["TMPDIR"] = directory.path
+            env["HOME"] = home
+            env["TMPDIR"] = home
+        }
+        return env
+    }
+
+    var bounds: ProgramHost.Bounds {
+        ProgramHost.Bounds(outputCap: limits.outputBytes, wallSeconds: limits.wallSeconds,
+                           recordLineBytes: limits.recordLineBytes, recordsKept: limits.recordsKept)
+    }
+
+    func limitArguments(processes: Int?) -> [String] {
+        var args = ["--cpu=\(limits.cpuSeconds)", "--as=\(limits.memoryBytes)", "--fsize=\(limits.fileBytes)", "--core=0"]
+        if let processes { args += ["--nofile=256", "--nproc=\(processes)"] }
+        return args
+    }
+
+    /// The launch without isolation: resource limits only, in the launch's own directory, where
+    /// the inputs are copied and the outputs are plain files.
+    func limitedLaunch(_ launch: ProgramHost.Launch) throws -> ProgramHost.Launch {
+        let directory = launch.directory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        var wrapped = launch
+        wrapped.environment = baseEnvironment(launch, home: directory.path)
+        let fm = FileManager.default
+        for input in inputs {
+            let target = directory.appendingPathComponent(input.relativePath).standardizedFileURL
+            guard target.path != input.host.standardizedFileURL.path else { continue }
+            try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try? fm.removeItem(at: target)
+            try fm.copyItem(at: input.host, to: target)
+        }
+        for output in outputs {
+            let file = directory.appendingPathComponent(output.name)
+            try? FileManager.default.removeItem(at: file)
+            try Data().write(to: file)
+            wrapped.environment[output.variable] = file.path
+        }
+        if Self.prlimitAvailable {
+            wrapped.executable = Self.prlimit
+            wrapped.arguments = limitArguments(processes: nil) + ["--", launch.executable] + launch.arguments
+        }
+        wrapped.directory = directory
+        return wrapped
+    }
+
+    /// The bwrap command line that runs `launch` isolated, with `stage` holding what it binds.
+    func isolatedLaunch(_ launch: ProgramHost.Launch, stage: Stage) throws -> (ProgramHost.Launch, [String]) {
+        let fm = FileManager.default
+        var args = ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+                    "--cap-drop", "ALL", "--hostname", "sandbox"]
+        // System libraries and the loader, laid out as on the host (/lib is usually a link into /usr).
+        for path in ["/usr/lib", "/usr/lib64", "/lib", "/lib64", "/lib32", "/usr/lib32"] {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { continue }
+            if (info.st_mode & S_IFMT) == S_IFLNK {
+                guard let target = try? fm.destinationOfSymbolicLink(atPath: path) else { continue }
+                args += ["--symlink", target, path]
+            } else {
+                args += ["--ro-bind", path, path]
+            }
+        }
+        var loaderPath: [String] = []
+        if let runtime = Self.toolchainRuntime {
+            args += ["--ro-bind", try stage.reachable(runtime), runtime]
+            loaderPath.append(runtime)
+        }
+        for library in libraries {
+            args += ["--ro-bind", try stage.reachable(library.path), "\(Self.librariesInside)/\(library.lastPathComponent)"]
+        }
+        if !libraries.isEmpty { loaderPath.insert(Self.librariesInside, at: 0) }
+        for folder in sharedFolders where fm.fileExists(atPath: folder) {
+            try refuseHidden(folder)
+            args += ["--ro-bind", try stage.reachable(folder), folder]
+        }
+        args += ["--proc", "/proc", "--dev", "/dev",
+                 "--size", String(limits.temporaryBytes), "--tmpfs", "/dev/shm",
+                 "--size", String(limits.temporaryBytes), "--tmpfs", "/tmp",
+                 "--size", String(limits.scratchBytes), "--perms", "0700", "--tmpfs", Self.scratchInside]
+        for input in inputs {
+            try refuseHidden(input.host.path)
+            let relative = input.relativePath.split(separator: "/").filter { $0 != ".." && $0 != "." }.joined(separator: "/")
+            args += ["--ro-bind", try stage.copy(input.host), "\(Self.scratchInside)/\(relative)"]
+        }
+        var env = baseEnvironment(launch, home: Self.scratchInside)
+        for output in outputs {
+            args += ["--bind", try stage.output(output.name), "\(Self.scratchInside)/\(output.name)"]
+            env[output.variable] = "\(Self.scratchInside)/\(output.name)"
+        }
+        let executable = URL(fileURLWithPath: launch.executable)
+        let inside = "\(Self.binaryInside)/\(executable.lastPathComponent)"
+        args += ["--ro-bind", try stage.copy(executable), inside]
+        // Nothing outside the tmpfs mounts is writable: the root and /dev are bwrap's own tmpfs.
+        args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", Self.scratchInside]
+        if !loaderPath.isEmpty { env["LD_LIBRARY_PATH"] = loaderPath.joined(separator: ":") }
+        var command = [Self.prlimit] + limitArguments(processes: stage.processLimit(limits.processes)) + ["--", Self.bwrap] + args
+        command += ["--", inside] + launch.arguments
+        if let uid = stage.uid {
+            command = [Self.setpriv, "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--no-new-privs", "--"] + command
         }
         var wrapped = launch
+        wrapped.executable = command[0]
+        wrapped.arguments = Array(command.dropFirst())
         wrapped.environment = env
-        if isolated, let uid {
-            limitArgs.append("--nofile=256")
-            chownTree(directory, uid: uid)
-            var script = "set -e\n"
-            for folder in hidden where FileManager.default.fileExists(atPath: folder) {
-                script += "mount -t tmpfs -o size=4k,mode=000 none \(Self.quote(folder))\n"
+        // Somewhere every uid can stand while bwrap starts (the host's own folder may be private).
+        wrapped.directory = URL(fileURLWithPath: "/")
+        return (wrapped, args)
+    }
+
+    func refuseHidden(_ path: String) throws {
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        for folder in hidden {
+            let f = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
+            if resolved == f || resolved.hasPrefix(f + "/") {
+                throw NotebookError(file: path, line: nil, "the sandbox does not bind a file inside the hidden folder \(folder)")
             }
-            script += "cd \(Self.quote(directory.path))\n"
-            script += "exec /usr/bin/setpriv --reuid=\(uid) --regid=\(uid) --clear-groups --no-new-privs -- "
-            script += "/usr/bin/prlimit \(limitArgs.joined(separator: " ")) --nproc=\(limits.processes) -- "
-            script += ([launch.executable] + launch.arguments).map(Self.quote).joined(separator: " ")
-            wrapped.executable = "/usr/bin/unshare"
-            wrapped.arguments = ["--mount", "--net", "--", "/bin/sh", "-c", script]
-            wrapped.directory = nil
-        } else if Self.prlimitAvailable {
-            wrapped.executable = "/usr/bin/prlimit"
-            wrapped.arguments = limitArgs + ["--", launch.executable] + launch.arguments
-            wrapped.directory = directory
         }
-        return (wrapped, ProgramHost.Bounds(outputCap: limits.outputBytes, wallSeconds: limits.wallSeconds,
-                                            recordLineBytes: limits.recordLineBytes, recordsKept: limits.recordsKept))
+    }
+
+    /// The toolchain's runtime libraries (`…/usr/lib/swift/linux`), found from `swiftc` on PATH.
+    static let toolchainRuntime: String? = {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
+        for dir in path.split(separator: ":") {
+            let candidate = URL(fileURLWithPath: String(dir)).appendingPathComponent("swiftc")
+            guard FileManager.default.isExecutableFile(atPath: candidate.path) else { continue }
+            let usr = candidate.resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent()
+            let runtime = usr.appendingPathComponent("lib/swift/linux").path
+            if FileManager.default.fileExists(atPath: runtime) { return runtime }
+        }
+        return nil
+    }()
+
+    /// Runs `launch` in this sandbox (see `ProgramHost.run(_:policy:)`).
+    func run(_ launch: ProgramHost.Launch, onRecord: (Record, Double) -> Void, shouldStop: () -> Bool) throws -> ProgramHost.Outcome {
+        guard isolated else {
+            let wrapped = try limitedLaunch(launch)
+            var outcome = try ProgramHost.run(wrapped, bounds: bounds, onRecord: onRecord, shouldStop: shouldStop)
+            for output in outputs {
+                outcome.outputFiles[output.name] = UntrustedFile.read(wrapped.directory!.appendingPathComponent(output.name), limit: limits.fileBytes)
+            }
+            return outcome
+        }
+        // The sandbox's uid is a preference: the program runs under one no other running program holds.
+        var sandbox = self
+        var lease: UIDLease?
+        if Self.isRoot {
+            lease = try UIDLease.acquire(preferring: uid ?? UIDLease.range.lowerBound)
+            sandbox.uid = lease!.uid
+        }
+        defer {
+            if let lease {
+                // The pid namespace died with the sandbox; this catches anything that slipped out.
+                Self.killAll(uid: lease.uid)
+                lease.release()
+            }
+        }
+        let stage = try Stage(sandbox: sandbox)
+        defer { stage.remove() }
+        let (wrapped, _) = try sandbox.isolatedLaunch(launch, stage: stage)
+        var outcome = try ProgramHost.run(wrapped, bounds: bounds, onRecord: onRecord, shouldStop: shouldStop)
+        // bwrap exits with 128 + the signal that ended its program (SIGXCPU, SIGXFSZ, SIGKILL…).
+        if case .exited(let code) = outcome.ending, code > 128, code < 128 + 65 { outcome.ending = .signalled(code - 128) }
+        for output in outputs {
+            outcome.outputFiles[output.name] = UntrustedFile.read(stage.outputFile(output.name), limit: limits.fileBytes)
+        }
+        return outcome
     }
 
     /// Kills every process of `uid` (escaped, double-forked children included).
     static func killAll(uid: UInt32) {
-        _ = try? ChildProcess(executable: "/usr/bin/setpriv",
+        _ = try? ChildProcess(executable: setpriv,
                               arguments: ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--", "/bin/kill", "-9", "-1"]).run()
     }
+}
 
-    func chownTree(_ directory: URL, uid: UInt32) {
-        chmod(directory.path, 0o700)
-        chown(directory.path, uid, uid)
-        let items = (try? FileManager.default.subpathsOfDirectory(atPath: directory.path)) ?? []
-        for item in items {
-            lchown(directory.appendingPathComponent(item).path, uid, uid)
+extension Sandbox {
+    /// The host side of one isolated run: a private folder holding the output files (owned by the
+    /// run's uid when root) and copies of what the run binds, reachable by that uid (bwrap
+    /// resolves every bind source as the user it runs as, and a checkout under /root is not).
+    /// Removed after the run: nothing the program wrote survives but what the host read back.
+    final class Stage {
+        let folder: URL
+        let uid: UInt32?
+        private var copies = 0
+
+        /// Where stages live when root: a folder every leased uid can traverse but not list.
+        static let rootFolder = "/run/workbook-sandbox"
+
+        init(sandbox: Sandbox) throws {
+            let fm = FileManager.default
+            uid = Sandbox.isRoot ? sandbox.uid : nil
+            let base: URL
+            if uid != nil {
+                base = URL(fileURLWithPath: Self.rootFolder)
+                mkdir(base.path, 0o711)
+                chmod(base.path, 0o711)
+            } else {
+                base = fm.temporaryDirectory.appendingPathComponent("workbook-sandbox-\(getuid())")
+                mkdir(base.path, 0o700)
+            }
+            folder = base.appendingPathComponent(UUID().uuidString)
+            guard mkdir(folder.path, 0o711) == 0 else {
+                throw NotebookError(file: folder.path, line: nil, "cannot make the sandbox's folder: \(String(cString: strerror(errno)))")
+            }
+            chmod(folder.path, 0o711)
+        }
+
+        /// An empty file for `name`, writable by the run.
+        func outputFile(_ name: String) -> URL {
+            folder.appendingPathComponent("out-" + name.replacingOccurrences(of: "/", with: "_"))
+        }
+
+        func output(_ name: String) throws -> String {
+            let file = outputFile(name)
+            let fd = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw NotebookError(file: file.path, line: nil, "cannot create: \(String(cString: strerror(errno)))") }
+            if let uid { fchown(fd, uid, uid) }
+            close(fd)
+            return file.path
+        }
+
+        /// `url` itself when the run's user can read it, else a copy in this stage.
+        func copy(_ url: URL) throws -> String {
+            if uid == nil || Self.isReachable(url.path) { return url.path }
+            copies += 1
+            let target = folder.appendingPathComponent("in-\(copies)-\(url.lastPathComponent)")
+            do {
+                try FileManager.default.copyItem(at: url, to: target)
+            } catch {
+                throw NotebookError(file: url.path, line: nil, "cannot copy into the sandbox's folder: \(error.localizedDescription)")
+            }
+            chmod(target.path, 0o755)
+            return target.path
+        }
+
+        /// `path` itself when the run's user can reach it; else a copy kept (by path, size and
+        /// modification time) under the root folder for the next runs.
+        func reachable(_ path: String) throws -> String {
+            guard uid != nil, !Self.isReachable(path) else { return path }
+            let attributes = (try? FileManager.default.attributesOfItem(atPath: path)) ?? [:]
+            var h = SHA256()
+            h.update("\(path)\n\(attributes[.size] ?? "")\n\(attributes[.modificationDate] ?? "")\n")
+            let cached = URL(fileURLWithPath: Self.rootFolder).appendingPathComponent("shared-\(h.finalize().prefix(16))")
+            let fm = FileManager.default
+            let copy = cached.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent)
+            if fm.fileExists(atPath: copy.path) { return copy.path }
+            let temporary = URL(fileURLWithPath: Self.rootFolder).appendingPathComponent(".shared-\(UUID().uuidString)")
+            try fm.createDirectory(at: temporary, withIntermediateDirectories: true)
+            try fm.copyItem(at: URL(fileURLWithPath: path), to: temporary.appendingPathComponent(copy.lastPathComponent))
+            chmod(temporary.path, 0o755)
+            _ = try? ChildProcess(executable: "/bin/chmod", arguments: ["-R", "a+rX", temporary.path]).run()
+            if !(try AtomicRename.renameNoReplace(temporary, to: cached)) { try? fm.removeItem(at: temporary) }
+            return copy.path
+        }
+
+        /// Whether any user can reach and read `path`: every folder above it searchable by others,
+        /// the item itself readable (and a folder searchable).
+        static func isReachable(_ path: String, byOthers: Bool = true) -> Bool {
+            var prefix = ""
+            let components = URL(fileURLWithPath: path).standardizedFileURL.pathComponents.dropFirst()
+            for (index, component) in components.enumerated() {
+                prefix += "/" + component
+                var info = stat()
+                guard stat(prefix, &info) == 0 else { return false }
+                let isLast = index == components.count - 1
+                let mode = info.st_mode
+                if isLast {
+                    if mode & S_IROTH == 0 { return false }
+                    if (mode & S_IFMT) == S_IFDIR && mode & S_IXOTH == 0 { return false }
+                } else if mode & S_IXOTH == 0 {
+                    return false
+                }
+            }
+            return true
+        }
+
+        /// RLIMIT_NPROC counts every process of the real uid: the leased uid runs nothing else,
+        /// while the host's own user may already run many.
+        func processLimit(_ allowed: Int) -> Int {
+            if uid != nil { return allowed }
+            let me = getuid()
+            var count = 0
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where name.first?.isNumber == true {
+                var info = stat()
+                if stat("/proc/\(name)", &info) == 0 && info.st_uid == me { count += 1 }
+            }
+            return count + allowed
+        }
+
+        func remove() {
+            try? FileManager.default.removeItem(at: folder)
         }
     }
 }

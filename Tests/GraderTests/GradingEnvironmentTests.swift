@@ -166,6 +166,10 @@ extension GradingEnvironmentTests {
             "fifo": "try? FileManager.default.removeItem(atPath: \"answers.jsonl\"); _ = mkfifo(\"answers.jsonl\", 0o666)",
             "folder": "try? FileManager.default.removeItem(atPath: \"answers.jsonl\"); try? FileManager.default.createDirectory(atPath: \"answers.jsonl\", withIntermediateDirectories: false)",
         ]
+        // The same wrong answer without a swap: what the swappers honestly earn.
+        try fm.createDirectory(at: submissions.appendingPathComponent("plainwrong"), withIntermediateDirectories: true)
+        try GradingTests.answer(q1, ["answer": "let y = x\nlet bigCount = 0"])
+            .write(to: submissions.appendingPathComponent("plainwrong/q01-affine-map.md"), atomically: true, encoding: .utf8)
         for (student, code) in swaps {
             // Wrong values, then the swap after the hand-in cell's exports would have been written.
             let text = try GradingTests.answer(q1, ["answer": "let y = x\nlet bigCount = 0\natexit { \(code) }"])
@@ -179,7 +183,16 @@ extension GradingEnvironmentTests {
         let (grades, written) = try run.run()
         let byStudent = Dictionary(uniqueKeysWithValues: grades.map { ($0.student, $0) })
         XCTAssertEqual(byStudent["ann"]?.points, 4, "the honest reference still grades")
-        for student in swaps.keys {
+        if Sandbox.isolationAvailable {
+            // Sandboxed, the answers file is a bind mount: it cannot be removed or replaced, so
+            // each swap fails and the student keeps exactly what the honest wrong answer earns.
+            let honest = try XCTUnwrap(byStudent["plainwrong"]).points
+            for student in swaps.keys {
+                let g = try XCTUnwrap(byStudent[student])
+                XCTAssertLessThanOrEqual(g.points, honest, "\(student): \(g.checks)")
+            }
+        }
+        for student in swaps.keys where !Sandbox.isolationAvailable {
             let g = try XCTUnwrap(byStudent[student])
             // No answers read at all: not even the shape check (1 point) the honest wrong answer gets.
             XCTAssertEqual(g.points, 0, "\(student): \(g.checks)")
@@ -187,9 +200,11 @@ extension GradingEnvironmentTests {
             if student == "hardlink" && Sandbox.isolationAvailable { continue }
             XCTAssertTrue(g.notes.contains { $0.contains("the answers file") }, "\(student): \(g.notes)")
         }
-        XCTAssertTrue(byStudent["link"]!.notes.joined().contains("symbolic link"))
-        if !Sandbox.isolationAvailable { XCTAssertTrue(byStudent["hardlink"]!.notes.joined().contains("hard links")) }
-        XCTAssertTrue(byStudent["fifo"]!.notes.joined().contains("not a regular file"))
+        if !Sandbox.isolationAvailable {
+            XCTAssertTrue(byStudent["link"]!.notes.joined().contains("symbolic link"))
+            XCTAssertTrue(byStudent["hardlink"]!.notes.joined().contains("hard links"))
+            XCTAssertTrue(byStudent["fifo"]!.notes.joined().contains("not a regular file"))
+        }
         for file in [written.csv, written.json] {
             XCTAssertFalse(try String(contentsOf: file, encoding: .utf8).contains("SECRET-MARKER"))
         }

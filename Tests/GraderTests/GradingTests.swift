@@ -110,6 +110,7 @@ final class GradingTests: XCTestCase {
             }
             let secret = (try? String(contentsOfFile: "\(exercisesDir.path)/q01-affine-map.md", encoding: .utf8)) ?? "unreadable"
             export("leak", secret)
+            print(secret == "unreadable" ? "exercise file: unreadable" : "exercise file: READ")
             let junk = "{\\"name\\":\\"bigCount\\",\\"value\\":{\\"int\\":\\"3\\"}}\\n{not json\\n{\\"name\\":\\"deep\\",\\"value\\":" + String(repeating: "{\\"list\\":[", count: 5000) + "\\n"
             if let h = FileHandle(forWritingAtPath: "answers.jsonl") { h.seekToEndOfFile(); h.write(Data(junk.utf8)); try? h.close() }
             let late = Process()
@@ -250,9 +251,11 @@ final class GradingTests: XCTestCase {
         XCTAssertFalse(fm.fileExists(atPath: f.work.appendingPathComponent("checkers/forged").path))
         XCTAssertFalse(fm.fileExists(atPath: f.exercises.appendingPathComponent("forged.md").path))
         let scratch = f.work.appendingPathComponent("runs/cheat/q01-affine-map")
-        let answers = try String(contentsOf: scratch.appendingPathComponent("answers.jsonl"), encoding: .utf8)
-        XCTAssertTrue(answers.contains("\"str\":\"unreadable\""), "the student program could read the exercise file")
-        XCTAssertFalse(answers.contains("hidden-check"))
+        let cheat = grade("cheat", "q01-affine-map")
+        XCTAssertTrue(cheat.output.contains("exercise file: unreadable"), "the student program could read the exercise file: \(cheat.output)")
+        XCTAssertFalse(cheat.output.contains("hidden-check"))
+        // Nothing the run wrote is left in its host folder (its writable folder was a tmpfs).
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("answers.jsonl").path))
         Thread.sleep(forTimeInterval: 2.5)
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("late-writer-ran").path),
                        "a background process outlived the submission")
