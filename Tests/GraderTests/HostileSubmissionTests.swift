@@ -326,7 +326,7 @@ final class HostileSubmissionTests: XCTestCase {
             var hxForkError = "none"
             for _ in 0..<1000 {
                 let pid = fork()
-                if pid == 0 { sleep(60); _exit(0) }
+                if pid == 0 { sleep(120); _exit(0) }
                 if pid < 0 { hxForkError = hxError(); break }
                 hxForks += 1
             }
@@ -362,7 +362,7 @@ final class HostileSubmissionTests: XCTestCase {
                 _ = setsid()
                 if fork() == 0 {
                     close(0); close(1); close(2)
-                    for i in 0..<100 {
+                    for i in 0..<200 {
                         usleep(300_000)
                         for dir in ["/tmp", "/var/tmp", "/dev/shm", hxCwd, hxHome, "\#(layout.root.path)"] {
                             _ = hxWrite(dir + "/" + hxPrefix + "-daemon", "daemon alive \(i)\n")
@@ -770,8 +770,6 @@ final class HostileSubmissionTests: XCTestCase {
             env["WORKBOOK_ENGINE_BUILD_DIR"] = engine.buildDirectory.path
             env["HOME"] = layout.home.path
             env["TMPDIR"] = layout.graderTemp.path
-            let before = sharedFolders.map { listing($0) }
-            let beforeSlash = Set(listing("/").keys)
             func grade(_ name: String, _ submissions: URL) -> CLIRun {
                 let sets = Set((try? fm.contentsOfDirectory(atPath: layout.output.path)) ?? [])
                 var run = Self.run(name, executable: executable,
@@ -781,10 +779,19 @@ final class HostileSubmissionTests: XCTestCase {
                 readGradebook(into: &run, output: layout.output, before: sets)
                 return run
             }
-            half.runs.append(grade("main", layout.submissions))
-            half.runs.append(grade("kill", layout.killSubmissions))
-            // Daemons write every 0.3 s: give one that survived the time to show itself.
-            Thread.sleep(forTimeInterval: 2)
+            // Each run's leftovers are collected before the next run starts (a kill(-1) that
+            // escaped would otherwise remove the evidence of the main run).
+            for (name, folder) in [("main", layout.submissions), ("kill", layout.killSubmissions)] {
+                let before = sharedFolders.map { listing($0) }
+                let beforeSlash = Set(listing("/").keys)
+                half.runs.append(grade(name, folder))
+                // Daemons write every 0.3 s: give one that survived the time to show itself.
+                Thread.sleep(forTimeInterval: 2)
+                for found in leftovers(half: half, layout: layout, before: before, beforeSlash: beforeSlash)
+                where !half.leftovers.contains(where: { $0.what == found.what }) {
+                    half.leftovers.append(found)
+                }
+            }
 
             // What connected to the listener from inside a program.
             while true {
@@ -793,7 +800,6 @@ final class HostileSubmissionTests: XCTestCase {
                 half.loopbackAccepted += 1
                 close(fd)
             }
-            half.leftovers = leftovers(half: half, layout: layout, before: before, beforeSlash: beforeSlash)
             for file in [layout.planted, layout.exerciseFile, layout.siteCopy] {
                 var st = stat()
                 if lstat(file.path, &st) == 0 { half.linkCounts[file.lastPathComponent] = Int(st.st_nlink) }
@@ -856,6 +862,7 @@ final class HostileSubmissionTests: XCTestCase {
                 if name.contains(marker) {
                     let key = "\(caseID(in: name, marker: marker) ?? "")|\(half.root.path)/\((item as NSString).deletingLastPathComponent)"
                     grouped[key, default: 0] += 1
+                    remove.append(path)
                     continue
                 }
                 if path != sourcesLink && kind != S_IFREG && kind != S_IFDIR {
@@ -911,7 +918,7 @@ final class HostileSubmissionTests: XCTestCase {
                 if !run.exitedZero { print("    stderr: \(run.stderr.suffix(1500))") }
             }
             for (student, g) in half.grades.sorted(by: { $0.key < $1.key }) {
-                let firstLines = g.output.split(separator: "\n").prefix(3).map { String($0.prefix(160)) }.joined(separator: " | ")
+                let firstLines = g.output.split(separator: "\n").prefix(6).map { String($0.prefix(160)) }.joined(separator: " | ")
                 print("  \(student): \(g.points)/\(g.maxPoints) \(g.status.rawValue) \(g.message.prefix(200)) :: \(firstLines)")
             }
             for l in half.leftovers { print("  leftover [\(l.caseID)]: \(l.what)") }
