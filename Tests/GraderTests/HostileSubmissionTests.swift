@@ -269,6 +269,10 @@ final class HostileSubmissionTests: XCTestCase {
                 else { hxSay("\(label): unreadable (\(hxError()))") }
             }
             hxShow("MOUNTINFO", "/proc/self/mountinfo", limit: 16384)
+            // Descriptors inherited from the grader name host files.
+            for entry in ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).sorted() {
+                hxSay("FD \(entry) -> " + ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + entry)) ?? "?"))
+            }
             hxShow("PID1-ENVIRON", "/proc/1/environ")
             hxShow("PID1-CMDLINE", "/proc/1/cmdline")
             // Who runs me first (the parent chain), then everyone else.
@@ -362,7 +366,7 @@ final class HostileSubmissionTests: XCTestCase {
                 _ = setsid()
                 if fork() == 0 {
                     close(0); close(1); close(2)
-                    for i in 0..<200 {
+                    for i in 0..<600 {
                         usleep(300_000)
                         for dir in ["/tmp", "/var/tmp", "/dev/shm", hxCwd, hxHome, "\#(layout.root.path)"] {
                             _ = hxWrite(dir + "/" + hxPrefix + "-daemon", "daemon alive \(i)\n")
@@ -458,6 +462,15 @@ final class HostileSubmissionTests: XCTestCase {
                 if hxWrite(hxPrefix + "-up\(level)", "x") { hxWrote.append(FileManager.default.currentDirectoryPath) }
             }
             _ = chdir(hxStart)
+            // A folder descriptor inherited from the grader leads out of any mount namespace.
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+                guard let fd = Int32(entry), fd > 2 else { continue }
+                var st = stat()
+                if fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR && fchdir(fd) == 0 {
+                    if hxWrite(hxPrefix + "-fd\(fd)", "x") { hxWrote.append("inherited folder fd \(fd): " + FileManager.default.currentDirectoryPath) }
+                    _ = chdir(hxStart)
+                }
+            }
             for rel in ["../../../private", "../../../checkers", "../../../modules", "../../../../../exercises",
                         "../../../../../../gradebooks", "../../../../../../submissions/c16-chdir"] {
                 if hxWrite(rel + "/" + hxPrefix + "-forged", "x") { hxWrote.append(rel) }
@@ -625,42 +638,71 @@ final class HostileSubmissionTests: XCTestCase {
         return id.count == 3 && id.hasPrefix("c") ? id : nil
     }
 
+    /// The case of the student whose scratch folder (`…/runs/<student>/…`) holds `path`.
+    static func caseID(ofScratch path: String) -> String {
+        let parts = path.split(separator: "/")
+        guard let i = parts.firstIndex(of: "runs"), i + 1 < parts.count else { return "" }
+        let student = parts[i + 1]
+        if student.hasSuffix("17") { return "c17" }
+        let id = student.prefix(3)
+        return id.count == 3 && id.hasPrefix("c") && id.dropFirst().allSatisfy(\.isNumber) ? String(id) : ""
+    }
+
+    /// For debugging one case: HOSTILE_CASES=c11,c08 grades only those (and the honest students);
+    /// HOSTILE_KEEP=1 keeps the folders under /tmp.
+    static func selected(_ caseID: String) -> Bool {
+        guard let list = ProcessInfo.processInfo.environment["HOSTILE_CASES"] else { return true }
+        return list.split(separator: ",").contains { $0 == caseID }
+    }
+
+    /// Runs the CLI (through setpriv for `uid`) in `directory`, killing it after `limit` seconds.
+    /// Not Foundation's `Process`: a daemon that inherited its monitoring descriptor would keep it
+    /// "running" for as long as the daemon lives.
     static func run(_ name: String, executable: URL, arguments: [String], environment: [String: String],
                     uid: uid_t?, directory: URL, limit: Double) -> CLIRun {
-        let process = Process()
-        if let uid {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--", executable.path] + arguments
-        } else {
-            process.executableURL = executable
-            process.arguments = arguments
-        }
-        process.environment = environment
-        process.currentDirectoryURL = directory
-        let outFile = directory.appendingPathComponent("\(name).stdout")
-        let errFile = directory.appendingPathComponent("\(name).stderr")
-        FileManager.default.createFile(atPath: outFile.path, contents: nil)
-        FileManager.default.createFile(atPath: errFile.path, contents: nil)
+        var command = ["/usr/bin/env", "-C", directory.path]
+        if let uid { command += ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--"] }
+        command += [executable.path] + arguments
         let start = Date()
         var termination = "did not start"
+        var out = Data(), err = Data()
         do {
-            process.standardOutput = try FileHandle(forWritingTo: outFile)
-            process.standardError = try FileHandle(forWritingTo: errFile)
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            while process.isRunning && Date().timeIntervalSince(start) < limit { usleep(200_000) }
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-                termination = "killed after \(Int(limit)) s (hung)"
-            } else {
-                termination = process.terminationReason == .exit ? "exit \(process.terminationStatus)" : "signal \(process.terminationStatus)"
+            let child = try SpawnedProcess.start(command, environment: environment, recordChannel: false, nonBlockingReads: true)
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            func drain() {
+                for (fd, isOut) in [(child.stdout, true), (child.stderr, false)] {
+                    while true {
+                        let n = read(fd, &buffer, buffer.count)
+                        if n <= 0 { break }
+                        if isOut { out.append(contentsOf: buffer[0..<n]) } else { err.append(contentsOf: buffer[0..<n]) }
+                    }
+                }
             }
+            var status: Int32 = 0
+            while true {
+                drain()
+                if waitpid(child.pid, &status, WNOHANG) == child.pid {
+                    termination = status & 0x7f == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
+                    break
+                }
+                if Date().timeIntervalSince(start) > limit {
+                    kill(-child.pid, SIGKILL)
+                    kill(child.pid, SIGKILL)
+                    _ = waitpid(child.pid, &status, 0)
+                    termination = "killed after \(Int(limit)) s (hung)"
+                    break
+                }
+                usleep(100_000)
+            }
+            drain()
+            close(child.stdout)
+            close(child.stderr)
         } catch {
             termination = "could not start: \(error)"
         }
-        let stdout = (try? String(contentsOf: outFile, encoding: .utf8)) ?? ""
-        let stderr = (try? String(contentsOf: errFile, encoding: .utf8)) ?? ""
+        let stdout = String(decoding: out, as: UTF8.self), stderr = String(decoding: err, as: UTF8.self)
+        try? stdout.write(to: directory.appendingPathComponent("\(name).stdout"), atomically: true, encoding: .utf8)
+        try? stderr.write(to: directory.appendingPathComponent("\(name).stderr"), atomically: true, encoding: .utf8)
         return CLIRun(name: name, termination: termination, exitedZero: termination == "exit 0", stdout: stdout, stderr: stderr,
                       seconds: Date().timeIntervalSince(start))
     }
@@ -754,7 +796,7 @@ final class HostileSubmissionTests: XCTestCase {
             let port = UInt16(bigEndian: addr.sin_port)
             defer { close(listener) }
 
-            for attack in attacks(layout: layout, port: port, secrets: s) {
+            for attack in attacks(layout: layout, port: port, secrets: s) where selected(attack.caseID) {
                 try put(layout.submissions, attack.student,
                         starterCode + "\n" + prelude(marker: marker, caseID: attack.caseID) + "\n" + attack.code)
             }
@@ -867,7 +909,7 @@ final class HostileSubmissionTests: XCTestCase {
                 }
                 if path != sourcesLink && kind != S_IFREG && kind != S_IFDIR {
                     let what = kind == S_IFLNK ? "symbolic link" : kind == S_IFIFO ? "FIFO" : "special file"
-                    found.append(("", "\(what) \(path)"))
+                    found.append((caseID(ofScratch: item), "\(what) \(path)"))
                 }
             }
         }
@@ -905,7 +947,9 @@ final class HostileSubmissionTests: XCTestCase {
     }
 
     override class func tearDown() {
-        for half in halves { try? FileManager.default.removeItem(at: half.root) }
+        if ProcessInfo.processInfo.environment["HOSTILE_KEEP"] == nil {
+            for half in halves { try? FileManager.default.removeItem(at: half.root) }
+        }
         halves = []
     }
 
@@ -919,7 +963,7 @@ final class HostileSubmissionTests: XCTestCase {
             }
             for (student, g) in half.grades.sorted(by: { $0.key < $1.key }) {
                 let firstLines = g.output.split(separator: "\n").prefix(6).map { String($0.prefix(160)) }.joined(separator: " | ")
-                print("  \(student): \(g.points)/\(g.maxPoints) \(g.status.rawValue) \(g.message.prefix(200)) :: \(firstLines)")
+                print("  \(student): \(g.points)/\(g.maxPoints) \(g.status.rawValue) \(String(format: "%.1f", g.runSeconds ?? 0)) s \(g.message.prefix(200)) :: \(firstLines)")
             }
             for l in half.leftovers { print("  leftover [\(l.caseID)]: \(l.what)") }
             if half.loopbackAccepted > 0 { print("  loopback listener accepted \(half.loopbackAccepted) connection(s)") }
@@ -965,7 +1009,7 @@ final class HostileSubmissionTests: XCTestCase {
                                          file: file, line: line)
                 for (what, text) in texts(of: student, in: half) {
                     for secret in secrets.all where text.contains(secret) {
-                        XCTFail("\(half.label) \(student): its \(what) carries an instructor secret ('\(secret.prefix(40))'): …\(Self.context(of: secret, in: text))…",
+                        XCTFail("\(half.label) \(student): its \(what) carries a secret ('\(secret.prefix(40))'): …\(Self.context(of: secret, in: text))…",
                                 file: file, line: line)
                     }
                 }
@@ -996,7 +1040,7 @@ final class HostileSubmissionTests: XCTestCase {
             XCTAssertEqual(half.grades["b-ref2"]?.points, 5, "\(half.label) the honest student beside kill(-1)")
             XCTAssertEqual(half.grades["a02-victim17"]?.points, 5, "\(half.label) the victim of case 17")
             XCTAssertEqual(half.grades["b-starter"]?.points, 1, "\(half.label) the starter earns the shape check only")
-            XCTAssertEqual(half.runs.first?.grades.count, 3 + Self.attacks(layout: Layout(root: half.root), port: 1, secrets: secrets).count,
+            XCTAssertEqual(half.runs.first?.grades.count, 3 + Self.attacks(layout: Layout(root: half.root), port: 1, secrets: secrets).filter { Self.selected($0.caseID) }.count,
                            "\(half.label) every student of the main run is graded")
             // Instructor secrets nowhere: gradebooks, feedback, the CLI's own output.
             for run in half.runs {
