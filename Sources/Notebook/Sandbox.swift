@@ -30,7 +30,7 @@ public struct SandboxLimits: Sendable, Hashable {
 
 /// Runs untrusted programs (student submissions) with limits and, where the machine allows it,
 /// isolated by bubblewrap (`bwrap`): an empty root holding read-only binds of only the system
-/// libraries, the toolchain's runtime, the engine's libraries, the dataset folders and the
+/// libraries (with /etc/alternatives and the loader's cache), the toolchain's runtime, the engine's libraries, the dataset folders and the
 /// program's declared inputs; its working folder (`/scratch`), /tmp and /dev/shm are small
 /// tmpfs mounts that vanish with it; its own user, pid, network (loopback only), ipc and uts
 /// namespaces; no new user namespaces inside; a new session; killed with its host process.
@@ -238,18 +238,23 @@ public struct Sandbox: Sendable {
                 args += ["--ro-bind", path, path]
             }
         }
+        // Debian's alternatives (libopenblas.so.0 is a link through /etc/alternatives) and the
+        // loader's cache: links and library paths only, nothing else of /etc.
+        for path in ["/etc/alternatives", "/etc/ld.so.cache"] where fm.fileExists(atPath: path) {
+            args += ["--ro-bind", path, path]
+        }
         var loaderPath: [String] = []
         if let runtime = Self.toolchainRuntime {
-            args += ["--ro-bind", try stage.reachable(runtime), runtime]
+            args += ["--ro-bind", try stage.shared(runtime, onlyIfUnreachable: true), runtime]
             loaderPath.append(runtime)
         }
         for library in libraries {
-            args += ["--ro-bind", try stage.reachable(library.path), "\(Self.librariesInside)/\(library.lastPathComponent)"]
+            args += ["--ro-bind", try stage.shared(library.path, onlyIfUnreachable: false), "\(Self.librariesInside)/\(library.lastPathComponent)"]
         }
         if !libraries.isEmpty { loaderPath.insert(Self.librariesInside, at: 0) }
         for folder in sharedFolders where fm.fileExists(atPath: folder) {
             try refuseHidden(folder)
-            args += ["--ro-bind", try stage.reachable(folder), folder]
+            args += ["--ro-bind", try stage.shared(folder, onlyIfUnreachable: true), folder]
         }
         args += ["--proc", "/proc", "--dev", "/dev",
                  "--size", String(limits.temporaryBytes), "--tmpfs", "/dev/shm",
@@ -352,12 +357,16 @@ public struct Sandbox: Sendable {
 }
 
 extension Sandbox {
-    /// The host side of one isolated run: a private folder holding the output files (owned by the
-    /// run's uid when root) and copies of what the run binds, reachable by that uid (bwrap
-    /// resolves every bind source as the user it runs as, and a checkout under /root is not).
-    /// Removed after the run: nothing the program wrote survives but what the host read back.
+    /// The host side of one isolated run: a folder holding the output files (owned by the run's
+    /// uid when root) and copies of the program, its inputs and its libraries. Copies, because
+    /// bwrap resolves every bind source as the user it runs as (a checkout under /root is out of
+    /// a leased uid's reach), and because a bind's source path shows in the program's
+    /// /proc/self/mountinfo (the checkout's paths must not). Removed after the run: nothing the
+    /// program wrote survives but what the host read back.
     final class Stage {
         let folder: URL
+        /// Where the stages and the shared copies live.
+        let base: URL
         let uid: UInt32?
         private var copies = 0
 
@@ -367,20 +376,42 @@ extension Sandbox {
         init(sandbox: Sandbox) throws {
             let fm = FileManager.default
             uid = Sandbox.isRoot ? sandbox.uid : nil
-            let base: URL
-            if uid != nil {
-                base = URL(fileURLWithPath: Self.rootFolder)
-                mkdir(base.path, 0o711)
-                chmod(base.path, 0o711)
-            } else {
-                base = fm.temporaryDirectory.appendingPathComponent("workbook-sandbox-\(getuid())")
-                mkdir(base.path, 0o700)
-            }
-            folder = base.appendingPathComponent(UUID().uuidString)
+            base = uid != nil ? URL(fileURLWithPath: Self.rootFolder)
+                : fm.temporaryDirectory.appendingPathComponent("workbook-sandbox-\(getuid())")
+            mkdir(base.path, uid != nil ? 0o711 : 0o700)
+            if uid != nil { chmod(base.path, 0o711) }
+            Self.sweepOnce(base)
+            let name = UUID().uuidString
+            folder = base.appendingPathComponent(name)
+            // Held while the stage exists; a stage whose lock nobody holds is a dead grader's.
+            lock = open(base.appendingPathComponent(name + ".lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            if lock >= 0 { flock(lock, LOCK_EX) }
             guard mkdir(folder.path, 0o711) == 0 else {
+                if lock >= 0 { unlink(folder.path + ".lock"); close(lock) }
                 throw NotebookError(file: folder.path, line: nil, "cannot make the sandbox's folder: \(String(cString: strerror(errno)))")
             }
             chmod(folder.path, 0o711)
+        }
+
+        private let lock: Int32
+        private static let sweepLock = NSLock()
+        nonisolated(unsafe) private static var swept: Set<String> = []
+
+        /// Removes, once per process, the stages of graders that died mid-run (their locks are free).
+        static func sweepOnce(_ base: URL) {
+            sweepLock.lock()
+            defer { sweepLock.unlock() }
+            guard swept.insert(base.path).inserted else { return }
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: base.path)) ?? [] where entry.hasSuffix(".lock") {
+                let lockPath = base.appendingPathComponent(entry).path
+                let fd = open(lockPath, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
+                guard fd >= 0 else { continue }
+                if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+                    try? FileManager.default.removeItem(at: base.appendingPathComponent(String(entry.dropLast(5))))
+                    unlink(lockPath)
+                }
+                close(fd)
+            }
         }
 
         /// An empty file for `name`, writable by the run.
@@ -397,9 +428,9 @@ extension Sandbox {
             return file.path
         }
 
-        /// `url` itself when the run's user can read it, else a copy in this stage.
+        /// A copy of the file `url` in this stage. The checkout's paths never appear in a bind's
+        /// source, which the program can read in /proc/self/mountinfo.
         func copy(_ url: URL) throws -> String {
-            if uid == nil || Self.isReachable(url.path) { return url.path }
             copies += 1
             let target = folder.appendingPathComponent("in-\(copies)-\(url.lastPathComponent)")
             do {
@@ -411,29 +442,44 @@ extension Sandbox {
             return target.path
         }
 
-        /// `path` itself when the run's user can reach it; else a copy kept (by path, size and
-        /// modification time) under the root folder for the next runs.
-        func reachable(_ path: String) throws -> String {
-            guard uid != nil, !Self.isReachable(path) else { return path }
-            let attributes = (try? FileManager.default.attributesOfItem(atPath: path)) ?? [:]
-            var h = SHA256()
-            h.update("\(path)\n\(attributes[.size] ?? "")\n\(attributes[.modificationDate] ?? "")\n")
-            let cached = URL(fileURLWithPath: Self.rootFolder).appendingPathComponent("shared-\(h.finalize().prefix(16))")
+        /// A copy of `path` kept (by path, size and modification time) beside the stages for the
+        /// next runs, replacing older copies of the same path (an engine rebuilt); or, with
+        /// `onlyIfUnreachable`, `path` itself when the run's user can reach it (system folders).
+        func shared(_ path: String, onlyIfUnreachable: Bool) throws -> String {
+            if onlyIfUnreachable && (uid == nil || Self.isReachable(path)) { return path }
             let fm = FileManager.default
+            let attributes = (try? fm.attributesOfItem(atPath: path)) ?? [:]
+            var place = SHA256(), version = SHA256()
+            place.update(path)
+            version.update("\(attributes[.size] ?? "")\n\(attributes[.modificationDate] ?? "")\n")
+            let prefix = "shared-\(place.finalize().prefix(12))-"
+            let cached = base.appendingPathComponent(prefix + version.finalize().prefix(12))
             let copy = cached.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent)
             if fm.fileExists(atPath: copy.path) { return copy.path }
-            let temporary = URL(fileURLWithPath: Self.rootFolder).appendingPathComponent(".shared-\(UUID().uuidString)")
+            let temporary = base.appendingPathComponent(".shared-\(UUID().uuidString)")
             try fm.createDirectory(at: temporary, withIntermediateDirectories: true)
             try fm.copyItem(at: URL(fileURLWithPath: path), to: temporary.appendingPathComponent(copy.lastPathComponent))
+            // Readable by every leased uid: folders searchable, files readable.
             chmod(temporary.path, 0o755)
-            _ = try? ChildProcess(executable: "/bin/chmod", arguments: ["-R", "a+rX", temporary.path]).run()
-            if !(try AtomicRename.renameNoReplace(temporary, to: cached)) { try? fm.removeItem(at: temporary) }
+            for item in fm.enumerator(atPath: temporary.path)?.allObjects as? [String] ?? [] {
+                let itemPath = temporary.appendingPathComponent(item).path
+                var info = stat()
+                guard lstat(itemPath, &info) == 0, (info.st_mode & S_IFMT) != S_IFLNK else { continue }
+                chmod(itemPath, (info.st_mode & 0o7777) | ((info.st_mode & S_IFMT) == S_IFDIR ? 0o555 : 0o444))
+            }
+            if try AtomicRename.renameNoReplace(temporary, to: cached) {
+                for old in (try? fm.contentsOfDirectory(atPath: base.path)) ?? [] where old.hasPrefix(prefix) && old != cached.lastPathComponent {
+                    try? fm.removeItem(at: base.appendingPathComponent(old))
+                }
+            } else {
+                try? fm.removeItem(at: temporary)
+            }
             return copy.path
         }
 
         /// Whether any user can reach and read `path`: every folder above it searchable by others,
         /// the item itself readable (and a folder searchable).
-        static func isReachable(_ path: String, byOthers: Bool = true) -> Bool {
+        static func isReachable(_ path: String) -> Bool {
             var prefix = ""
             let components = URL(fileURLWithPath: path).standardizedFileURL.pathComponents.dropFirst()
             for (index, component) in components.enumerated() {
@@ -467,6 +513,8 @@ extension Sandbox {
 
         func remove() {
             try? FileManager.default.removeItem(at: folder)
+            unlink(folder.path + ".lock")
+            if lock >= 0 { close(lock) }
         }
     }
 }

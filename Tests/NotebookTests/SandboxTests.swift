@@ -53,8 +53,9 @@ final class SandboxTests: XCTestCase {
         let mark = "sbx-\(UUID().uuidString.prefix(12))"
         let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let script = """
-            for p in /root /home /etc /work /sys/kernel "$PKG" "$HOSTROOT" /run /var /opt/swift/bin; do [ -e "$p" ] && echo "VISIBLE $p"; done
+            for p in /root /home /etc/passwd /etc/shadow /etc/hostname /work /sys/kernel "$PKG" "$HOSTROOT" /run /var /opt/swift/bin; do [ -e "$p" ] && echo "VISIBLE $p"; done
             for p in /*; do echo "ROOT $p"; done
+            for p in /etc/*; do echo "ETC $p"; done
             read line < data/in.txt; echo "INPUT $line"
             while read l; do case "$l" in Uid:*) echo "UID $l";; esac; done < /proc/self/status
             echo "$MARK answer" > "$WORKBOOK_ANSWERS_FILE" && echo "WROTE answers"
@@ -68,13 +69,16 @@ final class SandboxTests: XCTestCase {
             while read l; do case "$l" in *:*) echo "NET ${l%%:*}";; esac; done < /proc/net/dev
             for p in /proc/[0-9]*; do echo "PID $p"; done
             echo "PWD $PWD HOME $HOME"
+            while read l; do echo "MOUNT $l"; done < /proc/self/mountinfo
             """
         let (outcome, lines) = try runShell(script, environment: ["PKG": package, "HOSTROOT": root.path, "MARK": mark])
         XCTAssertEqual(outcome.ending, .exited(0), String(decoding: outcome.stderr, as: UTF8.self))
         XCTAssertEqual(lines.filter { $0.hasPrefix("VISIBLE") }, [], "host paths exist inside")
-        let allowed: Set<String> = ["/dev", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/scratch", "/tmp", "/usr", "/workbook", "/opt"]
+        let allowed: Set<String> = ["/dev", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/scratch", "/tmp", "/usr", "/workbook", "/opt", "/etc"]
         let tops = Set(lines.filter { $0.hasPrefix("ROOT ") }.map { String($0.dropFirst(5)) })
         XCTAssertTrue(tops.isSubset(of: allowed), "unexpected top-level entries: \(tops.subtracting(allowed))")
+        let etc = Set(lines.filter { $0.hasPrefix("ETC ") }.map { String($0.dropFirst(4)) })
+        XCTAssertTrue(etc.isSubset(of: ["/etc/alternatives", "/etc/ld.so.cache"]), "\(etc)")
         XCTAssertTrue(lines.contains("INPUT input-line"), "\(lines)")
         XCTAssertFalse(lines.contains { $0.hasPrefix("UID Uid:\t0\t") || $0.hasPrefix("UID Uid: 0 ") }, "runs as root inside: \(lines)")
         for place in ["answers", "tmp", "shm", "scratch"] { XCTAssertTrue(lines.contains("WROTE \(place)"), "cannot write \(place): \(lines)") }
@@ -82,6 +86,10 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(Set(lines.filter { $0.hasPrefix("NET ") }), ["NET lo"], "network interfaces besides loopback")
         XCTAssertLessThanOrEqual(lines.filter { $0.hasPrefix("PID ") }.count, 4, "sees processes outside its own: \(lines)")
         XCTAssertTrue(lines.contains("PWD /scratch HOME /scratch"), "\(lines)")
+        // Bind sources show in mountinfo: none is the checkout or the host folder of the input.
+        let mounts = lines.filter { $0.hasPrefix("MOUNT ") }
+        XCTAssertGreaterThan(mounts.count, 5)
+        XCTAssertEqual(mounts.filter { $0.contains(package) || $0.contains(root.path) }, [], "host paths in mountinfo")
         // The answers come back; everything else it wrote is gone with it.
         guard case .success(let answers)? = outcome.outputFiles["answers.jsonl"] else {
             return XCTFail("no answers: \(String(describing: outcome.outputFiles))")
@@ -146,6 +154,46 @@ final class SandboxTests: XCTestCase {
         let uid = lines.first?.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { UInt32($0) }
         XCTAssertNotNil(uid, "\(lines)")
         XCTAssertTrue(uid.map { UIDLease.range.contains($0) } ?? false, "uid \(String(describing: uid)) is not a leased one")
+    }
+
+    /// As root, bwrap runs as the leased uid and resolves binds as that uid: a library and an
+    /// input in a folder only root can enter (a checkout under /root) are copied where it can.
+    func testFilesInPrivateFoldersAreStagedForTheLeasedUid() throws {
+        guard getuid() == 0 else { throw XCTSkip("root only") }
+        let secret = root.appendingPathComponent("private")
+        try FileManager.default.createDirectory(at: secret, withIntermediateDirectories: true)
+        chmod(secret.path, 0o700)
+        let library = secret.appendingPathComponent("libfake-\(UUID().uuidString.prefix(6)).so")
+        let input = secret.appendingPathComponent("input.txt")
+        try Data("library-line\n".utf8).write(to: library)
+        try Data("private-input\n".utf8).write(to: input)
+        let sandbox = Sandbox(uid: 61000, libraries: [library], inputs: [Sandbox.Input(host: input, relativePath: "in/input.txt")])
+        let script = "read a < /workbook/lib/\(library.lastPathComponent); read b < in/input.txt; echo \"$a $b\""
+        let outcome = try ProgramHost.run(ProgramHost.Launch(executable: Self.shell, arguments: ["-c", script], directory: root, environment: [:]),
+                                          policy: .sandboxed(sandbox))
+        XCTAssertEqual(String(decoding: outcome.stdout, as: UTF8.self), "library-line private-input\n",
+                       String(decoding: outcome.stderr, as: UTF8.self))
+    }
+
+    /// A grader killed mid-run leaves its stage (the answers file) behind; the next one removes
+    /// stages whose lock nobody holds, never a live one.
+    func testStagesOfDeadGradersAreSwept() throws {
+        let base = root.appendingPathComponent("stages")
+        let fm = FileManager.default
+        for name in ["dead", "alive"] {
+            try fm.createDirectory(at: base.appendingPathComponent(name), withIntermediateDirectories: true)
+            try Data("answer".utf8).write(to: base.appendingPathComponent("\(name)/out-answers.jsonl"))
+        }
+        let dead = open(base.appendingPathComponent("dead.lock").path, O_RDWR | O_CREAT, 0o600)
+        close(dead)
+        let alive = open(base.appendingPathComponent("alive.lock").path, O_RDWR | O_CREAT, 0o600)
+        // A lock held through another open file description, as another grader's would be.
+        XCTAssertEqual(flock(alive, LOCK_EX), 0)
+        defer { close(alive) }
+        Sandbox.Stage.sweepOnce(base)
+        XCTAssertFalse(fm.fileExists(atPath: base.appendingPathComponent("dead").path))
+        XCTAssertFalse(fm.fileExists(atPath: base.appendingPathComponent("dead.lock").path))
+        XCTAssertTrue(fm.fileExists(atPath: base.appendingPathComponent("alive/out-answers.jsonl").path))
     }
 
     /// The file a program hands back is capped by RLIMIT_FSIZE and read back capped.
