@@ -314,6 +314,20 @@ final class HostileSubmissionTests: XCTestCase {
                 return err == 0 ? "connected" : "failed (\(String(cString: strerror(err))))"
             }
             hxSay("LOOPBACK " + hxConnect("127.0.0.1", \#(port)))
+            // A socket inherited from the grader lives in the host's network namespace.
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+                guard let fd = Int32(entry), fd > 3 else { continue }
+                var st = stat()
+                guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK else { continue }
+                var addr = sockaddr_in()
+                addr.sin_family = sa_family_t(AF_INET)
+                addr.sin_port = UInt16(\#(port)).bigEndian
+                addr.sin_addr.s_addr = UInt32(0x7F000001).bigEndian
+                let r = withUnsafePointer(to: &addr) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                hxSay("INHERITED-SOCKET fd \(fd): " + (r == 0 ? "connected" : "failed (\(hxError()))"))
+            }
             // /proc/net/dev lists the program's own network namespace; /sys/class/net may show the host's.
             var hxInterfaces: [String]? = nil
             if let dev = hxRead("/proc/net/dev") {
@@ -467,6 +481,8 @@ final class HostileSubmissionTests: XCTestCase {
                 guard let fd = Int32(entry), fd > 2 else { continue }
                 var st = stat()
                 if fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR && fchdir(fd) == 0 {
+                    let names = (try? FileManager.default.contentsOfDirectory(atPath: ".")) ?? []
+                    hxSay("FD-FOLDER \(fd) \(FileManager.default.currentDirectoryPath): " + names.sorted().prefix(12).joined(separator: " "))
                     if hxWrite(hxPrefix + "-fd\(fd)", "x") { hxWrote.append("inherited folder fd \(fd): " + FileManager.default.currentDirectoryPath) }
                     _ = chdir(hxStart)
                 }
@@ -784,7 +800,7 @@ final class HostileSubmissionTests: XCTestCase {
             try put(layout.killSubmissions, "c14-kill", starterCode + "\n" + prelude(marker: marker, caseID: "c14") + "\n" + killCode)
 
             // The test's own loopback listener, outside any sandbox.
-            let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_port = 0
@@ -796,6 +812,12 @@ final class HostileSubmissionTests: XCTestCase {
             let port = UInt16(bigEndian: addr.sin_port)
             defer { close(listener) }
 
+            // Descriptors a careless parent (a shell, a CI runner) leaves open across exec: a folder
+            // of the host and an unconnected socket of the host's network. The sandbox must not pass
+            // them on (cases 7 and 16 try to use them).
+            let leakedFolder = open(root.path, O_RDONLY | O_DIRECTORY)
+            let leakedSocket = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(leakedFolder); close(leakedSocket) }
             for attack in attacks(layout: layout, port: port, secrets: s) where selected(attack.caseID) {
                 try put(layout.submissions, attack.student,
                         starterCode + "\n" + prelude(marker: marker, caseID: attack.caseID) + "\n" + attack.code)
@@ -1082,7 +1104,11 @@ final class HostileSubmissionTests: XCTestCase {
         let engine = try GradingTests.engine()
         assertCase("c06", students: ["c06-proc"]) { half, student, g in
             XCTAssertTrue(g.output.contains("MOUNTINFO"), "\(half.label) did not run: \(g.status) \(g.message)")
-            let hostPaths = [engine.packageRoot.path, engine.buildDirectory.path, half.root.path]
+            // The checkouts, the engine build and the grade folders; not the grader's TMPDIR (where an
+            // unprivileged sandbox stages its binds), which the test puts under the half's root.
+            let layout = Layout(root: half.root)
+            let hostPaths = [engine.packageRoot.path, engine.buildDirectory.path, layout.checkout.path,
+                             layout.submissions.path, layout.output.path]
             for path in hostPaths where g.output.contains(path) {
                 XCTFail("\(half.label) /proc shows the host path \(path): …\(Self.context(of: path, in: g.output))…")
             }
@@ -1099,6 +1125,9 @@ final class HostileSubmissionTests: XCTestCase {
             XCTAssertTrue(interfaces == "INTERFACES lo" || interfaces == "INTERFACES unknown" || interfaces == "INTERFACES ",
                           "\(half.label) the program sees the host's network: \(interfaces)")
             XCTAssertFalse(lines.contains("OUTSIDE connected"), "\(half.label) reached 192.0.2.1")
+            for line in lines where line.hasPrefix("INHERITED-SOCKET") && line.hasSuffix("connected") {
+                XCTFail("\(half.label) a socket the grader inherited reached the host's loopback: \(line)")
+            }
         }
     }
 
@@ -1170,6 +1199,9 @@ final class HostileSubmissionTests: XCTestCase {
         assertCase("c16", students: ["c16-chdir"]) { half, student, g in
             let line = g.output.split(separator: "\n").first { $0.hasPrefix("WROTE OUTSIDE") }.map(String.init) ?? "WROTE OUTSIDE (not reached)"
             XCTAssertEqual(line, "WROTE OUTSIDE: nowhere", "\(half.label)")
+            for folder in g.output.split(separator: "\n") where folder.hasPrefix("FD-FOLDER") && !folder.contains("/proc/") {
+                XCTFail("\(half.label) a folder descriptor inherited from the grader is open inside: \(folder.prefix(300))")
+            }
         }
     }
 
