@@ -484,6 +484,17 @@ final class HostileSubmissionTests: XCTestCase {
                     let names = (try? FileManager.default.contentsOfDirectory(atPath: ".")) ?? []
                     hxSay("FD-FOLDER \(fd) \(FileManager.default.currentDirectoryPath): " + names.sorted().prefix(12).joined(separator: " "))
                     if hxWrite(hxPrefix + "-fd\(fd)", "x") { hxWrote.append("inherited folder fd \(fd): " + FileManager.default.currentDirectoryPath) }
+                    // What a walk from there reads: instructor files, if any are below.
+                    let needle = String("kcehc-neddih".reversed())
+                    var files = 0
+                    if let walk = FileManager.default.enumerator(atPath: ".") {
+                        while let item = walk.nextObject() as? String, files < 2000 {
+                            files += 1
+                            guard item.hasSuffix(".md"), let text = hxRead(item, limit: 1 << 16), let r = text.range(of: needle) else { continue }
+                            hxSay("FD-READ \(item): " + String(text[r.lowerBound...].prefix(200)))
+                            break
+                        }
+                    }
                     _ = chdir(hxStart)
                 }
             }
