@@ -686,7 +686,7 @@ final class HostileSubmissionTests: XCTestCase {
     /// Not Foundation's `Process`: a daemon that inherited its monitoring descriptor would keep it
     /// "running" for as long as the daemon lives.
     static func run(_ name: String, executable: URL, arguments: [String], environment: [String: String],
-                    uid: uid_t?, directory: URL, limit: Double) -> CLIRun {
+                    uid: uid_t?, directory: URL, limit: Double, keepLogs: Bool = true) -> CLIRun {
         var command = ["/usr/bin/env", "-C", directory.path]
         if let uid { command += ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--"] }
         command += [executable.path] + arguments
@@ -728,8 +728,10 @@ final class HostileSubmissionTests: XCTestCase {
             termination = "could not start: \(error)"
         }
         let stdout = String(decoding: out, as: UTF8.self), stderr = String(decoding: err, as: UTF8.self)
-        try? stdout.write(to: directory.appendingPathComponent("\(name).stdout"), atomically: true, encoding: .utf8)
-        try? stderr.write(to: directory.appendingPathComponent("\(name).stderr"), atomically: true, encoding: .utf8)
+        if keepLogs {
+            try? stdout.write(to: directory.appendingPathComponent("\(name).stdout"), atomically: true, encoding: .utf8)
+            try? stderr.write(to: directory.appendingPathComponent("\(name).stderr"), atomically: true, encoding: .utf8)
+        }
         return CLIRun(name: name, termination: termination, exitedZero: termination == "exit 0", stdout: stdout, stderr: stderr,
                       seconds: Date().timeIntervalSince(start))
     }
@@ -753,6 +755,23 @@ final class HostileSubmissionTests: XCTestCase {
         }
     }
 
+    /// Folders above the checkout that others cannot search (a CI clone under /root is 0700) get
+    /// o+x while the unprivileged half runs; `tearDown` puts their modes back.
+    nonisolated(unsafe) static var opened: [(path: String, mode: mode_t)] = []
+
+    static func letOthersReach(_ paths: [String]) {
+        for path in paths {
+            var prefix = ""
+            for component in URL(fileURLWithPath: path).standardizedFileURL.pathComponents.dropFirst().dropLast() {
+                prefix += "/" + component
+                var st = stat()
+                guard stat(prefix, &st) == 0, st.st_mode & S_IXOTH == 0, !opened.contains(where: { $0.path == prefix }) else { continue }
+                opened.append((prefix, st.st_mode & 0o7777))
+                chmod(prefix, (st.st_mode & 0o7777) | S_IXOTH)
+            }
+        }
+    }
+
     static func chownTree(_ url: URL, uid: uid_t) {
         lchown(url.path, uid, uid)
         for item in (try? FileManager.default.subpathsOfDirectory(atPath: url.path)) ?? [] {
@@ -772,6 +791,16 @@ final class HostileSubmissionTests: XCTestCase {
             if mode == .unprivileged {
                 guard let uid = freeUID() else { half.problem = "no free uid for the unprivileged half"; return half }
                 half.uid = uid
+                let needed = [executable.path, engine.library.path, engine.packageRoot.appendingPathComponent("Package.swift").path,
+                              engine.packageRoot.appendingPathComponent("Sources/Workbook").path]
+                letOthersReach(needed)
+                let probe = Self.run("probe", executable: URL(fileURLWithPath: "/usr/bin/test"),
+                                     arguments: ["-x", needed[0], "-a", "-r", needed[1], "-a", "-r", needed[2], "-a", "-x", needed[3]],
+                                     environment: [:], uid: uid, directory: URL(fileURLWithPath: "/"), limit: 30, keepLogs: false)
+                guard probe.exitedZero else {
+                    half.problem = "uid \(uid) cannot read the checkout's build (\(needed.joined(separator: ", "))): \(probe.termination) \(probe.stderr)"
+                    return half
+                }
             }
             for dir in [layout.exercises, layout.submissions, layout.killSubmissions, layout.output, layout.home,
                         layout.graderTemp, layout.siteCopy.deletingLastPathComponent(), layout.backupCopy.deletingLastPathComponent()] {
@@ -980,6 +1009,8 @@ final class HostileSubmissionTests: XCTestCase {
     }
 
     override class func tearDown() {
+        for folder in opened.reversed() { chmod(folder.path, folder.mode) }
+        opened = []
         if ProcessInfo.processInfo.environment["HOSTILE_KEEP"] == nil {
             for half in halves { try? FileManager.default.removeItem(at: half.root) }
         }
