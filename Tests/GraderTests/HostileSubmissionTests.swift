@@ -14,6 +14,8 @@ import Notebook
 /// honest students right; nothing the program made is left on the host (files named with the run's
 /// marker in /tmp, /var/tmp, /dev/shm, /, the checkout and the grade folders; processes whose name,
 /// command line or uid marks them); and no secret of the instructor's files in any output.
+/// The CLI is started the way a careless parent (a shell, a CI runner) may start it: with a host
+/// folder and a host-network socket open across exec, which cases 7 and 16 try to use.
 ///
 /// Every hostile program bounds itself (at most 1,000 forks, 2 GiB, 300 files of 1 MiB per folder,
 /// 1 s connects to 192.0.2.1 only after seeing that `lo` is the only interface, no `kill(-1)` as
