@@ -1108,7 +1108,12 @@ final class HostileSubmissionTests: XCTestCase {
             XCTAssertEqual(half.grades["b-starter"]?.points, 1, "\(half.label) the starter earns the shape check only")
             XCTAssertEqual(half.runs.first?.grades.count, 3 + Self.attacks(layout: Layout(root: half.root), port: 1, secrets: secrets).filter { Self.selected($0.caseID) }.count,
                            "\(half.label) every student of the main run is graded")
-            // Instructor secrets nowhere: gradebooks, feedback, the CLI's own output.
+        }
+    }
+
+    /// The whole gradebooks, every feedback page and the CLI's own output, whoever leaked.
+    func testNoSecretInAnyGradebookFeedbackOrCLIOutput() {
+        for half in halves {
             for run in half.runs {
                 for (what, text) in [("CSV", run.csv), ("JSON", run.jsonText), ("CLI output", run.stdout + run.stderr)] + run.feedback.map { ("feedback \($0.key)", $0.value) } {
                     for secret in secrets.all where text.contains(secret) {
