@@ -141,8 +141,9 @@ public struct Sandbox: Sendable {
         Student programs are isolated with bubblewrap, which needs unprivileged user namespaces (or \
         grading as root). Install it (`sudo apt-get install bubblewrap`) and enable user namespaces: \
         `sudo sysctl kernel.unprivileged_userns_clone=1` (Debian kernels) and \
-        `sudo sysctl user.max_user_namespaces=10000`; in a container, allow them (e.g. Docker's \
-        --security-opt seccomp=unconfined, or run the grader as root inside it)
+        `sudo sysctl user.max_user_namespaces=10000` (and, on Ubuntu 24.04 and later, \
+        `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`); in a container, allow them \
+        (e.g. Docker's --security-opt seccomp=unconfined) or run the grader as root inside it
         """
 
     /// Starts `/usr/bin/true` in a full sandbox.
@@ -157,8 +158,9 @@ public struct Sandbox: Sendable {
             let stage = try Stage(sandbox: sandbox)
             defer { stage.remove() }
             let (launch, _) = try sandbox.isolatedLaunch(ProgramHost.Launch(executable: truth.path, environment: [:]), stage: stage)
+            let started = Date()
             let result = try ChildProcess(executable: launch.executable, arguments: launch.arguments,
-                                          environment: launch.environment).run()
+                                          environment: launch.environment).run(check: { Date().timeIntervalSince(started) > 20 })
             if result.termination == .exited(0) { return nil }
             let why = String(decoding: result.stderr.prefix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             return "bubblewrap cannot start a sandbox here (\(why.isEmpty ? "\(result.termination)" : why))"
