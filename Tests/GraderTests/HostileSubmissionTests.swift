@@ -864,12 +864,9 @@ final class HostileSubmissionTests: XCTestCase {
                 try put(layout.submissions, attack.student,
                         starterCode + "\n" + prelude(marker: marker, caseID: attack.caseID) + "\n" + attack.code)
             }
-            if let uid = half.uid {
-                chownTree(root, uid: uid)
-                chmod(layout.planted.path, 0o600)
-            } else {
-                chmod(layout.planted.path, 0o600)
-            }
+            // The unprivileged grader owns its course, as an instructor does; the secret is its own.
+            if let uid = half.uid { chownTree(root, uid: uid) }
+            chmod(layout.planted.path, 0o600)
 
             var env = ProcessInfo.processInfo.environment
             env["WORKBOOK_PACKAGE_ROOT"] = layout.checkout.path
