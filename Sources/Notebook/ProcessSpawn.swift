@@ -40,6 +40,9 @@ public struct SpawnedProcess {
         posix_spawn_file_actions_adddup2(&actions, out.write, 1)
         posix_spawn_file_actions_adddup2(&actions, err.write, 2)
         if let rec { posix_spawn_file_actions_adddup2(&actions, rec.write, 3) }
+        // Nothing else the host holds open (a descriptor its own parent left without close-on-exec:
+        // a host folder, a socket) may reach the program, which could walk or use it.
+        Self.addCloseFrom(&actions, rec == nil ? 3 : 4)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -62,5 +65,26 @@ public struct SpawnedProcess {
             throw NotebookError(file: name, line: nil, "cannot start \(name): \(String(cString: strerror(spawned)))")
         }
         return SpawnedProcess(pid: pid, stdout: out.read, stderr: err.read, records: rec?.read)
+    }
+
+    /// glibc 2.34's `posix_spawn_file_actions_addclosefrom_np`, looked up at run time (Swift's Glibc
+    /// module does not declare it). Without it, every descriptor from `lowest` up that is open in
+    /// this process is closed one by one in the child.
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    static let addCloseFromFunction: AddCloseFrom? = {
+        #if os(Linux)
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddCloseFrom.self)
+        #else
+        return nil
+        #endif
+    }()
+
+    static func addCloseFrom(_ actions: inout posix_spawn_file_actions_t, _ lowest: Int32) {
+        if let add = addCloseFromFunction, add(&actions, lowest) == 0 { return }
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for fd in open.compactMap(Int32.init) where fd >= lowest {
+            posix_spawn_file_actions_addclose(&actions, fd)
+        }
     }
 }

@@ -30,10 +30,11 @@ public struct SandboxLimits: Sendable, Hashable {
 
 /// Runs untrusted programs (student submissions) with limits and, where the machine allows it,
 /// isolated by bubblewrap (`bwrap`): an empty root holding read-only binds of only the system
-/// libraries (with /etc/alternatives and the loader's cache), the toolchain's runtime, the engine's libraries, the dataset folders and the
-/// program's declared inputs; its working folder (`/scratch`), /tmp and /dev/shm are small
-/// tmpfs mounts that vanish with it; its own user, pid, network (loopback only), ipc and uts
-/// namespaces; no new user namespaces inside; a new session; killed with its host process.
+/// libraries (with /etc/alternatives and the loader's cache), the toolchain's runtime, and copies
+/// of the engine's libraries, the program and its inputs (see `Stage`), plus the dataset folders;
+/// its working folder (`/scratch`), /tmp and /dev/shm are small tmpfs mounts that vanish with it;
+/// its own user, pid, network (loopback only), ipc and uts namespaces; no new user namespaces
+/// inside; a new session; no inherited descriptor (`SpawnedProcess`); killed with its host process.
 /// When the host is root the sandbox runs as a leased uid of its own (`UIDLease`); otherwise as
 /// the host's user through an unprivileged user namespace. Where neither works (no bwrap, user
 /// namespaces disabled) only the resource limits apply (`prlimit`); `isolated` tells which.
@@ -375,11 +376,19 @@ extension Sandbox {
         /// Where stages live when root: a folder every leased uid can traverse but not list.
         static let rootFolder = "/run/workbook-sandbox"
 
+        /// Where they live otherwise: the user's runtime folder (a tmpfs that allows executables,
+        /// where /tmp may be mounted noexec), else the temporary folder.
+        static let userFolder: URL = {
+            if let runtime = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"], !runtime.isEmpty,
+               access(runtime, W_OK | X_OK) == 0 {
+                return URL(fileURLWithPath: runtime).appendingPathComponent("workbook-sandbox")
+            }
+            return FileManager.default.temporaryDirectory.appendingPathComponent("workbook-sandbox-\(getuid())")
+        }()
+
         init(sandbox: Sandbox) throws {
-            let fm = FileManager.default
             uid = Sandbox.isRoot ? sandbox.uid : nil
-            base = uid != nil ? URL(fileURLWithPath: Self.rootFolder)
-                : fm.temporaryDirectory.appendingPathComponent("workbook-sandbox-\(getuid())")
+            base = uid != nil ? URL(fileURLWithPath: Self.rootFolder) : Self.userFolder
             mkdir(base.path, uid != nil ? 0o711 : 0o700)
             if uid != nil { chmod(base.path, 0o711) }
             Self.sweepOnce(base)

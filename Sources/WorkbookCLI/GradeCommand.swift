@@ -44,6 +44,8 @@ struct GradeCommand: ParsableCommand {
                 throw ExitCode.failure
             }
             FileHandle.standardError.write(Data("warning: --unsafe-no-sandbox: students' programs run with resource limits only (\(problem))\n".utf8))
+        } else {
+            print("sandbox: bubblewrap, \(getuid() == 0 ? "a uid of its own for each program" : "an unprivileged user namespace")")
         }
         let engine = try EngineBuild(root: packageRoot)
         try engine.ensureBuilt()

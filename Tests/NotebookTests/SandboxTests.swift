@@ -45,7 +45,7 @@ final class SandboxTests: XCTestCase {
 
     /// Folders a stage of this user's runs lives in.
     var stageFolder: String {
-        getuid() == 0 ? Sandbox.Stage.rootFolder : FileManager.default.temporaryDirectory.appendingPathComponent("workbook-sandbox-\(getuid())").path
+        getuid() == 0 ? Sandbox.Stage.rootFolder : Sandbox.Stage.userFolder.path
     }
 
     /// Every check of what a sandboxed program sees and leaves; run as root and as `nobody`.
@@ -173,6 +173,17 @@ final class SandboxTests: XCTestCase {
                                           policy: .sandboxed(sandbox))
         XCTAssertEqual(String(decoding: outcome.stdout, as: UTF8.self), "library-line private-input\n",
                        String(decoding: outcome.stderr, as: UTF8.self))
+    }
+
+    /// A descriptor the host holds without close-on-exec (left by a careless parent: a host
+    /// folder) does not reach the program.
+    func testInheritedDescriptorsDoNotReachTheProgram() throws {
+        let folder = open(root.path, O_RDONLY | O_DIRECTORY)
+        XCTAssertGreaterThan(folder, 3)
+        defer { close(folder) }
+        let (outcome, lines) = try runShell("[ -e /proc/self/fd/\(folder) ] && echo LEAKED; echo checked")
+        XCTAssertEqual(outcome.ending, .exited(0))
+        XCTAssertEqual(lines, ["checked"])
     }
 
     /// A grader killed mid-run leaves its stage (the answers file) behind; the next one removes
