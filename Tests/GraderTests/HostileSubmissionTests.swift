@@ -276,7 +276,7 @@ final class HostileSubmissionTests: XCTestCase {
                 hxSay("FD \(entry) -> " + ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + entry)) ?? "?"))
             }
             hxShow("PID1-ENVIRON", "/proc/1/environ")
-            hxShow("PID1-CMDLINE", "/proc/1/cmdline")
+            hxShow("PID1-CMDLINE", "/proc/1/cmdline", limit: 16384)
             // Who runs me first (the parent chain), then everyone else.
             var hxChain: [Int32] = []
             var hxPid = getppid()
