@@ -1112,7 +1112,8 @@ final class HostileSubmissionTests: XCTestCase {
     func testNoSecretInAnyGradebookFeedbackOrCLIOutput() {
         for half in halves {
             for run in half.runs {
-                for (what, text) in [("CSV", run.csv), ("JSON", run.jsonText), ("CLI output", run.stdout + run.stderr)] + run.feedback.map { ("feedback \($0.key)", $0.value) } {
+                let pages = run.feedback.map { ("feedback \($0.key)", $0.value) }
+                for (what, text) in [("CSV", run.csv), ("JSON", run.jsonText), ("CLI output", run.stdout + run.stderr)] + pages {
                     for secret in secrets.all where text.contains(secret) {
                         XCTFail("\(half.label) \(run.name) \(what) carries '\(secret.prefix(40))': …\(Self.context(of: secret, in: text))…")
                     }
