@@ -1063,7 +1063,10 @@ final class HostileSubmissionTests: XCTestCase {
             let starter = half.grades["b-starter"]?.points ?? 1
             for student in students {
                 guard let g = half.grades[student] else {
-                    XCTFail("\(half.label) \(student) was not graded (the grader died or hung: \(half.runs.map { "\($0.name): \($0.termination)" }.joined(separator: ", ")))",
+                    let runs = half.runs.map { run in
+                        "\(run.name): \(run.termination)" + (run.exitedZero ? "" : " \(run.stderr.split(separator: "\n").last.map { "(\($0.prefix(300)))" } ?? "")")
+                    }
+                    XCTFail("\(half.label) \(student) was not graded (the grader died, hung or refused: \(runs.joined(separator: "; ")))",
                             file: file, line: line)
                     continue
                 }
