@@ -453,6 +453,9 @@ extension Sandbox {
             return target.path
         }
 
+        /// The file in a shared copy's folder naming the path it copies.
+        static let sourceRecord = ".source"
+
         /// A copy of `path` kept (by path, size and modification time) beside the stages for the
         /// next runs, replacing older copies of the same path (an engine rebuilt); or, with
         /// `onlyIfUnreachable`, `path` itself when the run's user can reach it (system folders).
@@ -470,6 +473,7 @@ extension Sandbox {
             let temporary = base.appendingPathComponent(".shared-\(UUID().uuidString)")
             try fm.createDirectory(at: temporary, withIntermediateDirectories: true)
             try fm.copyItem(at: URL(fileURLWithPath: path), to: temporary.appendingPathComponent(copy.lastPathComponent))
+            try Data(path.utf8).write(to: temporary.appendingPathComponent(Self.sourceRecord))
             // Readable by every leased uid: folders searchable, files readable.
             chmod(temporary.path, 0o755)
             for item in fm.enumerator(atPath: temporary.path)?.allObjects as? [String] ?? [] {
@@ -479,8 +483,15 @@ extension Sandbox {
                 chmod(itemPath, (info.st_mode & 0o7777) | ((info.st_mode & S_IFMT) == S_IFDIR ? 0o555 : 0o444))
             }
             if try AtomicRename.renameNoReplace(temporary, to: cached) {
-                for old in (try? fm.contentsOfDirectory(atPath: base.path)) ?? [] where old.hasPrefix(prefix) && old != cached.lastPathComponent {
-                    try? fm.removeItem(at: base.appendingPathComponent(old))
+                // Older copies of this path (an engine rebuilt), and copies of paths that are gone
+                // (a checkout removed): nothing will bind them again, and the base may be in RAM.
+                for old in (try? fm.contentsOfDirectory(atPath: base.path)) ?? []
+                where old.hasPrefix("shared-") && old != cached.lastPathComponent {
+                    let folder = base.appendingPathComponent(old)
+                    let source = (try? String(contentsOf: folder.appendingPathComponent(Self.sourceRecord), encoding: .utf8)) ?? ""
+                    if old.hasPrefix(prefix) || (!source.isEmpty && !fm.fileExists(atPath: source)) {
+                        try? fm.removeItem(at: folder)
+                    }
                 }
             } else {
                 try? fm.removeItem(at: temporary)

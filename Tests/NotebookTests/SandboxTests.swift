@@ -175,6 +175,38 @@ final class SandboxTests: XCTestCase {
                        String(decoding: outcome.stderr, as: UTF8.self))
     }
 
+    /// Shared copies of files that no longer exist (a checkout removed) are dropped when the next
+    /// copy is made, so the stage folder (in RAM under /run) does not fill up.
+    func testSharedCopiesOfRemovedFilesArePruned() throws {
+        guard getuid() == 0 else { throw XCTSkip("root only") }
+        let fm = FileManager.default
+        func library(_ folder: String) throws -> URL {
+            let dir = root.appendingPathComponent(folder)
+            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+            chmod(dir.path, 0o700)
+            let file = dir.appendingPathComponent("libgone-\(UUID().uuidString.prefix(6)).so")
+            try Data("x\n".utf8).write(to: file)
+            return file
+        }
+        func sources() -> [String] {
+            let base = URL(fileURLWithPath: "/run/workbook-sandbox")
+            return ((try? fm.contentsOfDirectory(atPath: base.path)) ?? []).filter { $0.hasPrefix("shared-") }.compactMap {
+                try? String(contentsOf: base.appendingPathComponent($0).appendingPathComponent(".source"), encoding: .utf8)
+            }
+        }
+        let first = try library("gone"), second = try library("kept")
+        for lib in [first, second] {
+            _ = try ProgramHost.run(ProgramHost.Launch(executable: Self.shell, arguments: ["-c", "true"], directory: root, environment: [:]),
+                                    policy: .sandboxed(Sandbox(uid: 61001, libraries: [lib])))
+            if lib == first {
+                XCTAssertTrue(sources().contains(first.path))
+                try fm.removeItem(at: first.deletingLastPathComponent())
+            }
+        }
+        XCTAssertFalse(sources().contains(first.path), "the copy of a removed library is pruned")
+        XCTAssertTrue(sources().contains(second.path))
+    }
+
     /// A descriptor the host holds without close-on-exec (left by a careless parent: a host
     /// folder) does not reach the program.
     func testInheritedDescriptorsDoNotReachTheProgram() throws {
