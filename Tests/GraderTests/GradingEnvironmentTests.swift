@@ -103,14 +103,7 @@ final class GradingEnvironmentTests: XCTestCase {
     }
 
     /// The `workbook` executable beside the test bundle.
-    func workbookExecutable() throws -> URL {
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for candidate in [beside, beside.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("workbook")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        throw XCTSkip("the workbook executable is not built beside the tests (swift build --build-tests builds it)")
-    }
+    func workbookExecutable() throws -> URL { try WorkbookExecutable.required() }
 
     func testKillAtGradebookPublishLeavesTheEarlierSetWholeAndNoTemporaries() throws {
         let (exercises, submissions, engine) = try makeClass()

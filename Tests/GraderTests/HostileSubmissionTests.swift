@@ -611,14 +611,7 @@ final class HostileSubmissionTests: XCTestCase {
 
     // MARK: - Running a half
 
-    static func workbookExecutable() -> URL? {
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for candidate in [beside, beside.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("workbook")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return nil
-    }
+    static func workbookExecutable() -> URL? { WorkbookExecutable.url }
 
     /// An unused uid with no account and no processes, for the unprivileged half.
     static func freeUID() -> uid_t? {
@@ -992,7 +985,7 @@ final class HostileSubmissionTests: XCTestCase {
                 }
                 let engine = try GradingTests.engine()
                 guard let workbook = Self.workbookExecutable() else {
-                    Self.setupProblem = "the workbook executable is not built beside the tests (swift build --build-tests builds it)"
+                    Self.setupProblem = WorkbookExecutable.notBuilt
                     throw XCTSkip(Self.setupProblem!)
                 }
                 Self.halves = [Self.prepareHalf(mode: .root, engine: engine, executable: workbook),

@@ -18,11 +18,7 @@ final class SandboxRefusalTests: XCTestCase {
     }
 
     func testGradeCommandRefusesWithoutASandboxUnlessTold() throws {
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        guard let workbook = [beside, beside.deletingLastPathComponent()].map({ $0.appendingPathComponent("workbook") })
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("the workbook executable is not built beside the tests (swift build --build-tests builds it)")
-        }
+        let workbook = try WorkbookExecutable.required()
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("refusal-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: root) }
         let submissions = root.appendingPathComponent("submissions/ann")
