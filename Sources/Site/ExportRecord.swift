@@ -78,7 +78,9 @@ enum ExportRecord {
             if let values = t["values"] as? [Any] {
                 text += " " + "[" + values.prefix(8).map(number).joined(separator: ", ") + (values.count > 8 ? ", …" : "") + "]"
             }
-            return text + " (sum \(number(t["sum"] ?? 0)), min \(number(t["min"] ?? 0)), max \(number(t["max"] ?? 0)))"
+            // A long export's printed line is cut before its statistics: show only those it has.
+            let stats = ["sum", "min", "max"].compactMap { key in t[key].map { "\(key) \(number($0))" } }
+            return stats.isEmpty ? text : text + " (" + stats.joined(separator: ", ") + ")"
         default:
             return "\(value)"
         }

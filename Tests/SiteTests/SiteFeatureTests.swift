@@ -77,6 +77,9 @@ final class SiteFeatureTests: XCTestCase {
         XCTAssertEqual(ExportRecord.readable("export big = {\"list\":[{\"int\":1},{\"int\":2},{\"in…"), "export big = [1, 2, …]")
         XCTAssertEqual(ExportRecord.readable("export s = {\"str\":\"a, b, c…"), "export s = {\"str\":\"a, b, c…", "nothing whole: as printed")
         XCTAssertEqual(ExportRecord.readable("export x = {\"num\":"), "export x = {\"num\":")
+        // A long tensor's line is cut inside its values: no statistics are made up for it.
+        XCTAssertEqual(ExportRecord.readable("export p = {\"tensor\":{\"shape\":[1000],\"dtype\":\"int64\",\"values\":[7,2,1,1,6,1,4,6,9,…"),
+                       "export p = tensor [1000] int64 [7, 2, 1, 1, 6, 1, 4, 6, …]")
     }
 
     func testFiguresAreNumberedAndReferencesLinkToThem() throws {
