@@ -12,6 +12,8 @@ public struct GradingRun {
     /// Students graded at once (default: the core count).
     public var parallelism: Int
     public var useCache = true
+    /// Only these students' folders (`workbook grade --student`); nil grades everyone.
+    public var selectedStudents: [String]?
     /// Run students' programs even where they cannot be isolated (`--unsafe-no-sandbox`): they
     /// could then read the machine's files, the hidden checks included, and leave files behind.
     public var allowsUnsandboxedPrograms = false
@@ -84,7 +86,14 @@ public struct GradingRun {
 
     /// Student folders, sorted.
     public func students() throws -> [String] {
-        try SubmissionFolders.students(in: submissions)
+        let all = try SubmissionFolders.students(in: submissions)
+        guard let selectedStudents else { return all }
+        let unknown = selectedStudents.filter { !all.contains($0) }
+        guard unknown.isEmpty else {
+            throw NotebookError(file: submissions.path, line: nil,
+                                "no student folder named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) (--student takes a folder name)")
+        }
+        return all.filter(selectedStudents.contains)
     }
 
     var cacheDirectory: URL { output.appendingPathComponent(".grade-cache") }

@@ -30,6 +30,9 @@ struct GradeCommand: ParsableCommand {
     @Flag(help: "Run students' programs even where they cannot be sandboxed (no bubblewrap, no user namespaces, not root): they can then read this machine's files.")
     var unsafeNoSandbox = false
 
+    @Option(name: .customLong("student"), help: "Grade only this student's folder (repeatable); the gradebook holds only them.")
+    var students: [String] = []
+
     @Flag(help: "Grade again even unchanged submissions.")
     var noCache = false
 
@@ -58,6 +61,7 @@ struct GradeCommand: ParsableCommand {
                                  output: URL(fileURLWithPath: out).standardizedFileURL, engine: engine, limits: limits)
         if let jobs { run.parallelism = max(1, jobs) }
         run.useCache = !noCache
+        if !students.isEmpty { run.selectedStudents = students }
         run.allowsUnsandboxedPrograms = unsafeNoSandbox
         let start = Date()
         run.progress = { done, total, grade in

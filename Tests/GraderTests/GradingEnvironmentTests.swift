@@ -73,6 +73,23 @@ final class GradingEnvironmentTests: XCTestCase {
         XCTAssertTrue(again.references.isEmpty)
     }
 
+    /// `workbook grade --student`: only the named folders are graded and written; a name with no
+    /// folder stops the run before anything is graded, naming it.
+    func testSelectedStudentsOnly() throws {
+        let (exercises, submissions, engine) = try makeClass()
+        let output = root.appendingPathComponent("gradebooks-selected")
+        var run = try GradingRun(exercisesDirectory: exercises, submissions: submissions, output: output,
+                                 engine: engine, workDirectory: root.appendingPathComponent("work-selected"))
+        run.selectedStudents = ["bob"]
+        XCTAssertEqual(try run.students(), ["bob"])
+        let (grades, written) = try run.run()
+        XCTAssertEqual(Set(grades.map(\.student)), ["bob"])
+        let csv = try String(contentsOf: written.csv, encoding: .utf8)
+        XCTAssertTrue(csv.contains("bob") && !csv.contains("ann"), csv)
+        run.selectedStudents = ["bob", "zed"]
+        XCTAssertThrowsError(try run.students()) { XCTAssertTrue("\($0)".contains("'zed'") && "\($0)".contains("--student"), "\($0)") }
+    }
+
     func testModuleCacheFromAnotherPlaceIsRebuilt() throws {
         let (exercises, submissions, engine) = try makeClass()
         let fm = FileManager.default
