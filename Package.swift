@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        // The gradebook database (Sources/Grader/Gradebook*.swift) over the system's SQLite.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // System libraries from Debian.
@@ -56,7 +58,7 @@ let package = Package(
         .target(name: "Notebook", dependencies: ["CCmark", "Digest", "ProgramRecords", .product(name: "Yams", package: "Yams")]),
         .target(name: "Site", dependencies: ["Notebook", "CCmark",
                                              .product(name: "Mustache", package: "swift-mustache")]),
-        .target(name: "Grader", dependencies: ["Notebook", "ProgramRecords"]),
+        .target(name: "Grader", dependencies: ["Notebook", "ProgramRecords", .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(name: "WorkbookCLI", dependencies: [
             "Notebook", "Site", "Grader", "Workbook",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -75,7 +77,8 @@ let package = Package(
         .testTarget(name: "VisionTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook", "ProgramRecords"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "Notebook"]),
-        .testTarget(name: "GraderTests", dependencies: ["Grader", "Notebook"], exclude: ["Fixtures"]),
+        .testTarget(name: "GraderTests", dependencies: ["Grader", "Notebook", .product(name: "GRDB", package: "GRDB.swift")],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "Torch", "NN", "Optim", "Models", "Checkpoint"]),
         // The PyTorch bridge (examples/pytorch/): shells out to a Python with torch, skipped without one.
         .testTarget(name: "BridgeTests", dependencies: ["Recipes", "Torch", "NN", "Models", "Checkpoint"]),

@@ -5,6 +5,8 @@ import Notebook
 /// an `(exercise)` row per exercise carrying its status), and `feedback-<time>/<student>.html`.
 /// Nothing is ever overwritten: each file is written under a temporary name and renamed to a
 /// name carrying the run's date and time (a second run in the same minute adds `-2`, `-3`, ...).
+/// `workbook grade` renders these files from the run as read back from the gradebook database
+/// (`RecordedRun.gradebook`), so they show exactly what was recorded.
 public struct Gradebook {
     public var grades: [ExerciseGrade]
     /// Explanations to show once an exercise is fully solved, by exercise name.
@@ -12,6 +14,10 @@ public struct Gradebook {
     /// Exercise titles, by name.
     public var titles: [String: String]
     public var date: Date
+    /// Deductions beside the grades (late penalties): their own rows, so raw points remain.
+    public var penalties: [PenaltyRow] = []
+    /// The run's id in the gradebook database, when it came from there.
+    public var runID: Int64?
 
     public init(grades: [ExerciseGrade], explanations: [String: String] = [:], titles: [String: String] = [:], date: Date = Date()) {
         self.grades = grades
@@ -42,6 +48,11 @@ public struct Gradebook {
                                 status: c.status.rawValue, message: c.message))
             }
         }
+        // A penalty is a row of its own (check `(penalty)`, max 0): the checks' points stay raw.
+        for p in penalties {
+            rows.append(Row(student: p.student, exercise: p.exercise ?? "(total)", check: "(penalty)", points: p.points, max: 0,
+                            status: p.kind, message: p.detail))
+        }
         return rows
     }
 
@@ -67,10 +78,13 @@ public struct Gradebook {
     }
 
     public func json() throws -> Data {
-        struct File: Codable { var created: String; var rows: [Row]; var exercises: [ExerciseGrade] }
+        struct File: Codable {
+            var created: String; var run: Int64?; var rows: [Row]; var exercises: [ExerciseGrade]; var penalties: [PenaltyRow]
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(File(created: ISO8601DateFormatter().string(from: date), rows: rows, exercises: grades))
+        return try encoder.encode(File(created: ISO8601DateFormatter().string(from: date), run: runID, rows: rows, exercises: grades,
+                                       penalties: penalties))
     }
 
     static func escape(_ s: String) -> String {
@@ -94,6 +108,10 @@ public struct Gradebook {
     public func feedbackHTML(for student: String) -> String {
         let mine = grades.filter { $0.student == student }.sorted { $0.exercise < $1.exercise }
         let total = mine.reduce(0) { $0 + $1.points }, max = mine.reduce(0) { $0 + $1.maxPoints }
+        let deductions = penalties.filter { $0.student == student }
+        let final = total + deductions.reduce(0) { $0 + $1.points }
+        let totalLine = "Total: <strong>\(Self.number(final)) / \(Self.number(max))</strong>"
+            + (deductions.isEmpty ? "" : " (\(Self.number(total)) before penalties)")
         var h = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>Feedback: \(Self.escape(student))</title>
@@ -102,9 +120,17 @@ public struct Gradebook {
         .passed{color:#176b2c}.failed,.bad{color:#a3161b}.note{color:#555}pre{background:#f5f5f5;padding:.5rem;overflow-x:auto;white-space:pre-wrap}
         </style></head><body>
         <h1>Feedback for \(Self.escape(student))</h1>
-        <p>Total: <strong>\(Self.number(total)) / \(Self.number(max))</strong></p>
+        <p>\(totalLine)</p>
 
         """
+        if !deductions.isEmpty {
+            h += "<section><h2>Penalties</h2><table><tr><th>exercise</th><th>points</th><th>why</th></tr>\n"
+            for p in deductions {
+                h += "<tr><td>\(Self.escape(p.exercise.map { titles[$0] ?? $0 } ?? "total"))</td><td>\(Self.number(p.points))</td>"
+                h += "<td>\(Self.escape(p.kind))\(p.detail.isEmpty ? "" : ": " + Self.escape(p.detail))</td></tr>\n"
+            }
+            h += "</table></section>\n"
+        }
         for g in mine {
             let title = titles[g.exercise] ?? g.exercise
             h += "<section><h2>\(Self.escape(title)) — \(Self.number(g.points)) / \(Self.number(g.maxPoints))</h2>\n"
@@ -142,6 +168,9 @@ public struct Gradebook {
         public var csv: URL
         public var json: URL
         public var feedback: URL
+        /// The gradebook database the run was recorded in, and its id there.
+        public var database: URL?
+        public var runID: Int64?
     }
 
     /// Writes the set into `directory` as one folder, `gradebook-<time>[-N]/` holding
@@ -176,7 +205,7 @@ public struct Gradebook {
                 let target = directory.appendingPathComponent(name)
                 if try AtomicRename.renameNoReplace(staging, to: target) {
                     return Written(csv: target.appendingPathComponent(csvName), json: target.appendingPathComponent(jsonName),
-                                   feedback: target.appendingPathComponent("feedback"))
+                                   feedback: target.appendingPathComponent("feedback"), runID: runID)
                 }
                 try fm.removeItem(at: staging.appendingPathComponent(csvName))
                 try fm.removeItem(at: staging.appendingPathComponent(jsonName))

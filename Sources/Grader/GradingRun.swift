@@ -19,6 +19,13 @@ public struct GradingRun {
     public var allowsUnsandboxedPrograms = false
     /// Called (serially) after each exercise is graded: (done, total, grade).
     public var progress: (Int, Int, ExerciseGrade) -> Void = { _, _, _ in }
+    /// Grade only this machine's share of the students (`--shard I/N`); the run is recorded as partial.
+    public var shard: Shard?
+    /// What the gradebook records of a submitted file (`SubmissionMetadata.reading`: its hash and
+    /// mtime); a layout that knows the real submission time or the Canvas id sets it.
+    public var submissionMetadata: (SubmissionKey, URL?) -> SubmissionMetadata = { SubmissionMetadata.reading($1) }
+    /// Deductions to record beside the grades (the late policy's); none by default.
+    public var penalties: ([ExerciseGrade], [SubmissionKey: SubmissionMetadata]) throws -> [PenaltyRow] = { _, _ in [] }
     /// The reference runs of this grading run, by exercise name (run when a student's grade of
     /// that exercise is not in the cache).
     public var references: [String: ExerciseGrade] { referenceRuns.all.mapValues(\.grade) }
@@ -106,12 +113,15 @@ public struct GradingRun {
         return grader.cacheKey(exercise: exercise, extra: Data("submission\n".utf8) + data)
     }
 
-    /// Grades everyone and writes the gradebook.
+    /// Grades everyone (or this shard's students), records the run in the gradebook database and
+    /// writes its files from the recorded run.
     public func run() throws -> (grades: [ExerciseGrade], written: Gradebook.Written) {
         if let refusal = Self.sandboxRefusal(isolates: grader.isolate, allowsUnsandboxed: allowsUnsandboxedPrograms) {
             throw NotebookError(file: submissions.path, line: nil, refusal)
         }
-        let students = try students()
+        let startedAt = Date()
+        let database = try openDatabase()
+        let students = try selectedForRun()
         let fm = FileManager.default
         try fm.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
         // Build every checker first (once per exercise), so students run in parallel only their own programs.
@@ -123,6 +133,7 @@ public struct GradingRun {
         let total = students.count * exercises.count
         final class Shared: @unchecked Sendable {
             var results: [[ExerciseGrade]]
+            var files: [SubmissionKey: URL] = [:]
             var done = 0
             init(count: Int) { results = Array(repeating: [], count: count) }
         }
@@ -143,6 +154,7 @@ public struct GradingRun {
                                                  uid: 62000 + UInt32(index % 3000))
                     mine.append(grade)
                     lock.lock()
+                    if let file { shared.files[SubmissionKey(student: student, exercise: exercise.name)] = file }
                     shared.done += 1
                     self.progress(shared.done, total, grade)
                     lock.unlock()
@@ -152,10 +164,7 @@ public struct GradingRun {
         }
         group.wait()
         let grades = shared.results.flatMap { $0 }
-        let book = Gradebook(grades: grades,
-                             explanations: Dictionary(uniqueKeysWithValues: exercises.map { ($0.name, $0.explanation ?? "") }),
-                             titles: Dictionary(uniqueKeysWithValues: exercises.map { ($0.name, $0.title) }))
-        return (grades, try book.write(to: output))
+        return (grades, try publish(grades: grades, files: shared.files, startedAt: startedAt, database: database))
     }
 
     /// The uid an exercise's reference run prefers when isolated (students prefer 62000 and up);

@@ -36,6 +36,12 @@ struct GradeCommand: ParsableCommand {
     @Flag(help: "Grade again even unchanged submissions.")
     var noCache = false
 
+    @Option(help: "Grade only this machine's share I of N (1 <= I <= N; students by a hash of their name) into a partial gradebook; `workbook gradebook merge` combines the N partial gradebooks.")
+    var shard: String?
+
+    @Option(help: "The grader's work folder (default: <package>/.workbook/grade). Shards sharing a filesystem each need their own, e.g. on the node's local disk.")
+    var work: String?
+
     @Option(help: "Package root (default: found from the current directory, or WORKBOOK_PACKAGE_ROOT).")
     var packageRoot: String?
 
@@ -50,6 +56,7 @@ struct GradeCommand: ParsableCommand {
         } else {
             print("sandbox: bubblewrap, \(getuid() == 0 ? "a uid of its own for each program" : "an unprivileged user namespace")")
         }
+        let shard = try self.shard.map { try Shard(parsing: $0) }
         let engine = try EngineBuild(root: packageRoot)
         try engine.ensureBuilt()
         var limits = SandboxLimits()
@@ -58,22 +65,27 @@ struct GradeCommand: ParsableCommand {
         limits.memoryBytes = memory << 20
         var run = try GradingRun(exercisesDirectory: URL(fileURLWithPath: exercises).standardizedFileURL,
                                  submissions: URL(fileURLWithPath: submissions).standardizedFileURL,
-                                 output: URL(fileURLWithPath: out).standardizedFileURL, engine: engine, limits: limits)
+                                 output: URL(fileURLWithPath: out).standardizedFileURL, engine: engine,
+                                 workDirectory: work.map { URL(fileURLWithPath: $0).standardizedFileURL }, limits: limits)
         if let jobs { run.parallelism = max(1, jobs) }
         run.useCache = !noCache
         if !students.isEmpty { run.selectedStudents = students }
         run.allowsUnsandboxedPrograms = unsafeNoSandbox
+        run.shard = shard
         let start = Date()
-        run.progress = { done, total, grade in
-            let points = "\(Self.number(grade.points))/\(Self.number(grade.maxPoints))"
-            let status = grade.status == .ok ? "" : " \(grade.status.rawValue)"
-            print("[\(done)/\(total)] \(grade.student) \(grade.exercise): \(points)\(status)\(grade.cached ? " (cached)" : "")")
-        }
+        fflush(stdout)
+        // In place on a terminal; plain lines (as parsed by tests and scripts) anywhere else.
+        let progress = GradingProgress(exercisesPerStudent: run.exercises.count, interactive: isatty(STDOUT_FILENO) == 1,
+                                       width: Self.terminalColumns())
+        run.progress = progress.update
         let (grades, written) = try run.run()
-        let students = Set(grades.map(\.student)).count
-        print(String(format: "graded %d student%@ x %d exercise%@ in %.1f s", students, students == 1 ? "" : "s",
-                     run.exercises.count, run.exercises.count == 1 ? "" : "s", Date().timeIntervalSince(start)))
+        for line in GradingProgress.summary(grades: grades, exercises: run.exercises.count, seconds: Date().timeIntervalSince(start)) {
+            print(line)
+        }
         print("gradebook: \(written.csv.path)\n           \(written.json.path)\nfeedback:  \(written.feedback.path)/")
+        if let database = written.database, let id = written.runID {
+            print("database:  \(database.path) (run \(id)\(shard.map { ", partial: shard \($0)" } ?? ""))")
+        }
         // Exercises whose own reference failed here were not graded (and nothing was cached).
         let broken = run.references.filter { ExerciseGrader.referenceProblem($0.value) != nil }.sorted { $0.key < $1.key }
         if !broken.isEmpty {
@@ -86,5 +98,8 @@ struct GradeCommand: ParsableCommand {
         }
     }
 
-    static func number(_ d: Double) -> String { d == d.rounded() ? String(Int(d)) : String(d) }
+    static func terminalColumns() -> Int {
+        var size = winsize()
+        return ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 ? Int(size.ws_col) : 100
+    }
 }

@@ -1,0 +1,54 @@
+import Foundation
+import Notebook
+
+/// How `GradingRun.run()` records a run in `<output>/gradebook.sqlite` and publishes its files.
+extension GradingRun {
+    /// `<output>/gradebook.sqlite`.
+    public var databaseURL: URL { output.appendingPathComponent(GradebookDatabase.fileName) }
+
+    /// Opens (or makes) the gradebook before any grading, so a file that is not a gradebook, or
+    /// one from a newer workbook, stops the run at once rather than after an hour of grading.
+    func openDatabase() throws -> GradebookDatabase {
+        try GradebookDatabase(url: databaseURL, create: true)
+    }
+
+    /// The students this run grades: `--student` names (checked by `students()`), then this
+    /// machine's share under `--shard I/N`.
+    func selectedForRun() throws -> [String] {
+        let all = try students()
+        guard let shard else { return all }
+        return all.filter(shard.contains)
+    }
+
+    /// SHA-256 of the engine library's bytes: two machines agree exactly when they run the same build.
+    func engineFingerprint() -> String {
+        guard let handle = try? FileHandle(forReadingFrom: grader.engine.library) else { return "unreadable:\(grader.engine.fingerprint)" }
+        defer { try? handle.close() }
+        var h = SHA256()
+        while let chunk = try? handle.read(upToCount: 4 << 20), !chunk.isEmpty { h.update(chunk) }
+        return h.finalize()
+    }
+
+    /// Records the graded run in one transaction, reads it back, and writes its CSV/JSON/feedback
+    /// set from what was recorded.
+    func publish(grades: [ExerciseGrade], files: [SubmissionKey: URL], startedAt: Date,
+                 database: GradebookDatabase) throws -> Gradebook.Written {
+        let packageRoot = grader.engine.packageRoot
+        let exercises = self.exercises.map { RecordedExercise($0, packageRoot: packageRoot) }
+        var submissions: [SubmissionKey: SubmissionMetadata] = [:]
+        for g in grades {
+            let key = SubmissionKey(student: g.student, exercise: g.exercise)
+            submissions[key] = submissionMetadata(key, files[key])
+        }
+        let info = GradebookRunInfo(startedAt: startedAt, finishedAt: Date(), exerciseSetHash: RecordedExercise.setHash(exercises),
+                                    engineFingerprint: engineFingerprint(), toolchain: EngineBuild.toolchainVersion(),
+                                    graderVersion: GradebookRunInfo.currentGraderVersion, shard: shard)
+        let run = RecordedRun(info: info, exercises: exercises, grades: grades, submissions: submissions,
+                              penalties: try penalties(grades, submissions))
+        let id = try database.record(run)
+        var written = try database.run(id).gradebook.write(to: output)
+        written.database = database.url
+        written.runID = id
+        return written
+    }
+}
