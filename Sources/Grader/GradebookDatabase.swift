@@ -50,7 +50,7 @@ public final class GradebookDatabase: @unchecked Sendable {
         do {
             queue = try DatabaseQueue(path: url.path, configuration: configuration)
         } catch {
-            throw GradebookError(file: url.path, "cannot open as a gradebook database: \(Self.describe(error))")
+            throw GradebookError(file: url.path, "not a gradebook database (SQLite cannot open it: \(Self.describe(error))); refusing to touch it")
         }
         try checkIdentity()
         try migrate()
@@ -70,7 +70,7 @@ public final class GradebookDatabase: @unchecked Sendable {
                  try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"))
             }
         } catch {
-            throw GradebookError(file: url.path, "not a gradebook database (not an SQLite file: \(Self.describe(error)))")
+            throw GradebookError(file: url.path, "not a gradebook database (not an SQLite file: \(Self.describe(error))); refusing to touch it")
         }
         if appID == 0 && tables.isEmpty { return }  // a new, empty file
         guard appID == Self.applicationID else {
@@ -324,9 +324,10 @@ public final class GradebookDatabase: @unchecked Sendable {
             let decoder = JSONDecoder()
             for s in try Row.fetchAll(db, sql: "SELECT * FROM submissions WHERE run_id = ? ORDER BY id", arguments: [id]) {
                 let notes = (try? decoder.decode([String].self, from: Data((s["notes"] as String).utf8))) ?? []
+                let submissionID: Int64 = s["id"]
                 var grade = ExerciseGrade(student: s["student"], exercise: s["exercise"],
                                           status: ExerciseStatus(rawValue: s["status"]) ?? .crash, message: s["message"], notes: notes,
-                                          checks: checks[s["id"]] ?? [], output: s["output"], seconds: s["seconds"],
+                                          checks: checks[submissionID] ?? [], output: s["output"], seconds: s["seconds"],
                                           compileSeconds: s["compile_seconds"], runSeconds: s["run_seconds"])
                 grade.cached = s["cached"]
                 run.grades.append(grade)

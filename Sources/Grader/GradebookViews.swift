@@ -25,7 +25,9 @@ public struct GradebookTable: Sendable {
     public var maxTotal: Double { maxima.reduce(0, +) }
 
     public init(_ latest: LatestGrades, students only: [String]? = nil) {
-        exercises = latest.exercises
+        let exercises = latest.exercises
+        let names = Set(exercises.map(\.name))
+        self.exercises = exercises
         var maxima = Array(repeating: 0.0, count: exercises.count)
         var lines: [Line] = []
         for student in only ?? latest.students {
@@ -42,7 +44,7 @@ public struct GradebookTable: Sendable {
             }
             lines.append(Line(student: student, run: run.info.id, canvasUserID: latest.canvasUserID(of: student), points: points,
                               statuses: statuses, exercisePenalties: perExercise,
-                              totalPenalty: penalties.filter { $0.exercise == nil || !exercises.map(\.name).contains($0.exercise!) }
+                              totalPenalty: penalties.filter { $0.exercise.map { !names.contains($0) } ?? true }
                                 .reduce(0) { $0 + $1.points },
                               raw: points.compactMap { $0 }.reduce(0, +)))
         }

@@ -23,12 +23,12 @@ struct GradebookCommand: ParsableCommand {
         @OptionGroup var location: Location
         @Option(name: .customLong("student"), help: "Only this student (repeatable); shows their checks too.")
         var students: [String] = []
-        @Option(help: "One run's grades (a run id, latest or previous) instead of each student's latest.")
-        var run: String?
+        @Option(name: .customLong("run"), help: "One run's grades (a run id, latest or previous) instead of each student's latest.")
+        var runSpec: String?
 
         func run() throws {
             let db = try location.open()
-            let latest = try db.latest(run: try run.map { try db.runID($0) })
+            let latest = try db.latest(run: try runSpec.map { try db.runID($0) })
             let unknown = students.filter { !latest.students.contains($0) }
             if !unknown.isEmpty {
                 throw GradebookError(file: db.url.path, "no grades for \(unknown.map { "'\($0)'" }.joined(separator: ", ")) (students: \(latest.students.prefix(10).joined(separator: ", "))\(latest.students.count > 10 ? ", ..." : ""))")
@@ -56,8 +56,8 @@ struct GradebookCommand: ParsableCommand {
         @OptionGroup var location: Location
         @Option(help: "canvas (Canvas's gradebook import CSV), csv or json.")
         var format: Format = .canvas
-        @Option(help: "One run's grades instead of each student's latest.")
-        var run: String?
+        @Option(name: .customLong("run"), help: "One run's grades (a run id, latest or previous) instead of each student's latest.")
+        var runSpec: String?
         @Flag(help: "A column per exercise instead of one total.")
         var perExercise = false
         @Option(help: "Canvas: the assignment column's name for the total.")
@@ -69,7 +69,7 @@ struct GradebookCommand: ParsableCommand {
 
         func run() throws {
             let db = try location.open()
-            let table = GradebookTable(try db.latest(run: try run.map { try db.runID($0) }))
+            let table = GradebookTable(try db.latest(run: try runSpec.map { try db.runID($0) }))
             var ids: [String: String] = [:]
             for item in assignmentIDs {
                 let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
