@@ -228,33 +228,35 @@ public final class GradebookDatabase: @unchecked Sendable {
                              info.engineFingerprint, info.toolchain, info.graderVersion, info.shard?.index, info.shard?.count,
                              info.mergedFrom])
         let id = db.lastInsertedRowID
+        // Statements prepared once: a class of a thousand is some 30,000 submissions.
+        let exercise = try db.makeStatement(sql: "INSERT INTO run_exercises (run_id, position, name, title, hash, explanation) VALUES (?, ?, ?, ?, ?, ?)")
         for (position, e) in run.exercises.enumerated() {
-            try db.execute(sql: "INSERT INTO run_exercises (run_id, position, name, title, hash, explanation) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [id, position, e.name, e.title, e.hash, e.explanation])
+            try exercise.execute(arguments: [id, position, e.name, e.title, e.hash, e.explanation])
         }
+        let submission = try db.makeStatement(sql: """
+            INSERT INTO submissions (run_id, student, exercise, file_name, file_sha256, submitted_at, time_source, canvas_user_id,
+                                     status, message, notes, output, seconds, compile_seconds, run_seconds, cached)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let check = try db.makeStatement(sql: """
+            INSERT INTO checks (submission_id, position, name, hidden, points, max, status, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """)
         let encoder = JSONEncoder()
         for g in run.grades {
             let meta = run.submissions[SubmissionKey(student: g.student, exercise: g.exercise)] ?? SubmissionMetadata()
-            let notes = String(decoding: try encoder.encode(g.notes), as: UTF8.self)
-            try db.execute(sql: """
-                INSERT INTO submissions (run_id, student, exercise, file_name, file_sha256, submitted_at, time_source, canvas_user_id,
-                                         status, message, notes, output, seconds, compile_seconds, run_seconds, cached)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, g.student, g.exercise, meta.fileName, meta.fileSHA256, meta.submittedAt.map(GradebookTime.string),
-                                 meta.timeSource, meta.canvasUserID, g.status.rawValue, g.message, notes, g.output, g.seconds,
-                                 g.compileSeconds, g.runSeconds, g.cached])
-            let submission = db.lastInsertedRowID
+            let notes = g.notes.isEmpty ? "[]" : String(decoding: try encoder.encode(g.notes), as: UTF8.self)
+            try submission.execute(arguments: [id, g.student, g.exercise, meta.fileName, meta.fileSHA256, meta.submittedAt.map(GradebookTime.string),
+                                               meta.timeSource, meta.canvasUserID, g.status.rawValue, g.message, notes, g.output, g.seconds,
+                                               g.compileSeconds, g.runSeconds, g.cached])
+            let submissionID = db.lastInsertedRowID
             for (position, c) in g.checks.enumerated() {
-                try db.execute(sql: """
-                    INSERT INTO checks (submission_id, position, name, hidden, points, max, status, message)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [submission, position, c.name, c.hidden, c.points, c.max, c.status.rawValue, c.message])
+                try check.execute(arguments: [submissionID, position, c.name, c.hidden, c.points, c.max, c.status.rawValue, c.message])
             }
         }
         TestHooks.killIfRequested(at: "gradebook-record")
+        let penalty = try db.makeStatement(sql: "INSERT INTO penalties (run_id, student, exercise, kind, points, detail) VALUES (?, ?, ?, ?, ?, ?)")
         for p in run.penalties {
-            try db.execute(sql: "INSERT INTO penalties (run_id, student, exercise, kind, points, detail) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [id, p.student, p.exercise, p.kind, p.points, p.detail])
+            try penalty.execute(arguments: [id, p.student, p.exercise, p.kind, p.points, p.detail])
         }
         try db.execute(sql: "INSERT INTO run_seals (run_id, sealed_at) VALUES (?, ?)", arguments: [id, GradebookTime.string(Date())])
         return id

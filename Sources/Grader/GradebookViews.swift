@@ -229,14 +229,16 @@ public struct GradebookDiff: Sendable {
         let studentsA = Set(runA.students), studentsB = Set(runB.students)
         onlyInA = studentsA.subtracting(studentsB).sorted()
         onlyInB = studentsB.subtracting(studentsA).sorted()
-        func final(_ run: RecordedRun, _ s: String) -> Double {
-            run.grades.filter { $0.student == s }.reduce(0) { $0 + $1.points } + run.penalties.filter { $0.student == s }.reduce(0) { $0 + $1.points }
+        let byStudentA = Dictionary(grouping: runA.grades, by: \.student), byStudentB = Dictionary(grouping: runB.grades, by: \.student)
+        let penaltiesA = Dictionary(grouping: runA.penalties, by: \.student), penaltiesB = Dictionary(grouping: runB.penalties, by: \.student)
+        func final(_ grades: [ExerciseGrade]?, _ penalties: [PenaltyRow]?) -> Double {
+            (grades ?? []).reduce(0) { $0 + $1.points } + (penalties ?? []).reduce(0) { $0 + $1.points }
         }
         var changes: [StudentChange] = []
         for s in studentsA.intersection(studentsB).sorted() {
             var checks: [CheckChange] = [], resubmitted: [String] = [], statusChanges: [String] = []
-            let ga = Dictionary(runA.grades.filter { $0.student == s }.map { ($0.exercise, $0) }, uniquingKeysWith: { x, _ in x })
-            let gb = Dictionary(runB.grades.filter { $0.student == s }.map { ($0.exercise, $0) }, uniquingKeysWith: { x, _ in x })
+            let ga = Dictionary((byStudentA[s] ?? []).map { ($0.exercise, $0) }, uniquingKeysWith: { x, _ in x })
+            let gb = Dictionary((byStudentB[s] ?? []).map { ($0.exercise, $0) }, uniquingKeysWith: { x, _ in x })
             let names = runB.exercises.map(\.name) + runA.exercises.map(\.name).filter { hashB[$0] == nil }
             for e in names {
                 let x = ga[e], y = gb[e]
@@ -253,7 +255,7 @@ public struct GradebookDiff: Sendable {
                     }
                 }
             }
-            let before = final(runA, s), after = final(runB, s)
+            let before = final(byStudentA[s], penaltiesA[s]), after = final(byStudentB[s], penaltiesB[s])
             if before != after || !checks.isEmpty || !resubmitted.isEmpty || !statusChanges.isEmpty {
                 changes.append(StudentChange(student: s, before: before, after: after, checks: checks, resubmitted: resubmitted,
                                              statusChanges: statusChanges))
