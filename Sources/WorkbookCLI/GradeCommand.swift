@@ -45,6 +45,10 @@ struct GradeCommand: ParsableCommand {
     @Option(help: "Package root (default: found from the current directory, or WORKBOOK_PACKAGE_ROOT).")
     var packageRoot: String?
 
+    func validate() throws {
+        if let shard { do { _ = try Shard(parsing: shard) } catch { throw ValidationError("--shard \(shard): not I/N with 1 <= I <= N (e.g. --shard 2/8)") } }
+    }
+
     func run() throws {
         // Before anything else: without a sandbox, grading does not start unless asked to.
         if let problem = Sandbox.isolationProblem {
