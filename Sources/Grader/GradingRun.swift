@@ -120,8 +120,8 @@ public struct GradingRun {
             throw NotebookError(file: submissions.path, line: nil, refusal)
         }
         let startedAt = Date()
-        let database = try openDatabase()
         let students = try selectedForRun()
+        let database = try openDatabase()
         let fm = FileManager.default
         try fm.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
         // Build every checker first (once per exercise), so students run in parallel only their own programs.

@@ -67,4 +67,28 @@ final class GradebookRecordingTests: XCTestCase {
         let canvas = CSVRows.parse(GradebookTable(try db.latest()).canvasCSV(perExercise: false))
         XCTAssertEqual(canvas[3], ["bob", "90210", "", "", "", "1"])
     }
+
+    func testAGradebookThatIsNotOursStopsTheRunBeforeAnythingIsGraded() throws {
+        let engine = try GradingTests.engine()
+        let fm = FileManager.default
+        let root = fm.temporaryDirectory.appendingPathComponent("gradebook-refusal-\(UUID().uuidString.prefix(8))")
+        defer { try? fm.removeItem(at: root) }
+        let exercises = root.appendingPathComponent("exercises"), submissions = root.appendingPathComponent("submissions/ann")
+        try fm.createDirectory(at: exercises, withIntermediateDirectories: true)
+        try fm.createDirectory(at: submissions, withIntermediateDirectories: true)
+        try fm.copyItem(at: engine.packageRoot.appendingPathComponent("Tests/GraderTests/Fixtures/q01-affine-map.md"),
+                        to: exercises.appendingPathComponent("q01-affine-map.md"))
+        let output = root.appendingPathComponent("gradebooks")
+        try fm.createDirectory(at: output, withIntermediateDirectories: true)
+        let stranger = output.appendingPathComponent("gradebook.sqlite")
+        try Data("a spreadsheet someone saved here".utf8).write(to: stranger)
+        let run = try GradingRun(exercisesDirectory: exercises, submissions: submissions.deletingLastPathComponent(), output: output,
+                                 engine: engine, workDirectory: root.appendingPathComponent("work"))
+        XCTAssertThrowsError(try run.run()) { error in
+            XCTAssertTrue("\(error)".hasPrefix(stranger.path + ": not a gradebook database"), "\(error)")
+        }
+        XCTAssertEqual(try Data(contentsOf: stranger), Data("a spreadsheet someone saved here".utf8))
+        XCTAssertFalse(fm.fileExists(atPath: output.appendingPathComponent(".grade-cache").path), "grading started")
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: output.path), ["gradebook.sqlite"])
+    }
 }
