@@ -191,4 +191,47 @@ final class GradebookCLITests: XCTestCase {
         XCTAssertTrue(diffText.contains("exercises: unchanged"), diffText)
         XCTAssertTrue(diffText.contains("0 gained, 0 lost, 0 changed"), diffText)
     }
+
+    /// The Slurm example as Slurm would run it: `submit` asks for an array of N tasks and a merge
+    /// that waits for all of them (a stand-in `sbatch` records the requests), and its `merge` step
+    /// merges real partial gradebooks with the real CLI.
+    func testSlurmExampleSubmitsAnArrayAndADependentMergeThatMerges() throws {
+        let executable = try WorkbookExecutable.required()
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("examples/grading/slurm-grade.sh")
+        let bin = root.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let log = root.appendingPathComponent("sbatch.log")
+        try """
+            #!/bin/sh
+            echo "$*" >> \(log.path)
+            echo 4711
+            """.write(to: bin.appendingPathComponent("sbatch"), atomically: true, encoding: .utf8)
+        chmod(bin.appendingPathComponent("sbatch").path, 0o755)
+        let course = root.appendingPathComponent("course")
+        var env = ProcessInfo.processInfo.environment
+        env["PATH"] = bin.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        env["COURSE"] = course.path
+        env["SHARDS"] = "3"
+        env["WORKBOOK"] = executable.path
+        let submitted = try ChildProcess(executable: "/bin/bash", arguments: [script.path, "submit"], environment: env).run()
+        XCTAssertEqual(submitted.termination, .exited(0), String(decoding: submitted.stderr, as: UTF8.self))
+        let requests = try String(contentsOf: log, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(requests.count, 2, "\(requests)")
+        XCTAssertTrue(requests[0].contains("--array=1-3") && requests[0].hasSuffix("shard"), requests[0])
+        XCTAssertTrue(requests[1].contains("--dependency=afterok:4711") && requests[1].hasSuffix("merge"), requests[1])
+
+        // The merge step, over three partial gradebooks where the array tasks leave them.
+        for (i, url) in try partials().enumerated() {
+            let target = course.appendingPathComponent("gradebooks/shards/\(i + 1)")
+            try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: url, to: target.appendingPathComponent("gradebook.sqlite"))
+        }
+        let merged = try ChildProcess(executable: "/bin/bash", arguments: [script.path, "merge"], environment: env).run()
+        let out = String(decoding: merged.stdout + merged.stderr, as: UTF8.self)
+        XCTAssertEqual(merged.termination, .exited(0), out)
+        XCTAssertTrue(out.contains("merged 3 shards: 5 students"), out)
+        let db = try GradebookDatabase(url: course.appendingPathComponent("gradebooks/gradebook.sqlite"))
+        XCTAssertEqual(try db.run(try db.runID("latest")).students, ["ann", "bob", "cyd", "fay", "hal"])
+    }
 }
