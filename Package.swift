@@ -56,7 +56,9 @@ let package = Package(
         .target(name: "Notebook", dependencies: ["CCmark", "Digest", "ProgramRecords", .product(name: "Yams", package: "Yams")]),
         .target(name: "Site", dependencies: ["Notebook", "CCmark",
                                              .product(name: "Mustache", package: "swift-mustache")]),
-        .target(name: "Grader", dependencies: ["Notebook", "ProgramRecords"]),
+        // ZIPFoundation: Canvas's submission downloads; Yams: course.yml (deadlines, late policy).
+        .target(name: "Grader", dependencies: ["Notebook", "ProgramRecords", "ZIPFoundation",
+                                               .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "WorkbookCLI", dependencies: [
             "Notebook", "Site", "Grader", "Workbook",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

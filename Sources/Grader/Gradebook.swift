@@ -28,15 +28,26 @@ public struct Gradebook {
         public var max: Double
         public var status: String
         public var message: String
+        /// On `(exercise)` rows: when it was submitted (ISO 8601, UTC) and the time's source
+        /// (canvas, git, mtime); nil for a missing file.
+        public var submitted: String? = nil
+        public var timeSource: String? = nil
     }
 
     /// Per check: the check's verdict; per exercise: a row with check `(exercise)`, the
-    /// exercise's total and its status (ok, compile-error, timeout, ...) and message.
+    /// exercise's raw total and its status (ok, compile-error, timeout, ...) and message; per
+    /// penalized exercise: a `(late penalty)` row with the points taken (negative, max 0, status
+    /// `late`), so raw and final scores both remain.
     public var rows: [Row] {
         var rows: [Row] = []
         for g in grades {
             rows.append(Row(student: g.student, exercise: g.exercise, check: "(exercise)", points: g.points, max: g.maxPoints,
-                            status: g.status.rawValue, message: ([g.message] + g.notes).filter { !$0.isEmpty }.joined(separator: "; ")))
+                            status: g.status.rawValue, message: ([g.message] + g.notes).filter { !$0.isEmpty }.joined(separator: "; "),
+                            submitted: g.submitted, timeSource: g.timeSource?.rawValue))
+            for p in PenaltyRow.rows(from: [g]) {
+                rows.append(Row(student: p.student, exercise: p.exercise, check: "(\(p.kind) penalty)", points: p.points, max: 0,
+                                status: p.kind, message: p.detail))
+            }
             for c in g.checks {
                 rows.append(Row(student: g.student, exercise: g.exercise, check: c.name, points: c.points, max: c.max,
                                 status: c.status.rawValue, message: c.message))
@@ -58,9 +69,10 @@ public struct Gradebook {
     static func number(_ d: Double) -> String { d == d.rounded() ? String(Int(d)) : String(d) }
 
     public var csv: String {
-        var out = "student,exercise,check,points,max,status,message\n"
+        var out = "student,exercise,check,points,max,status,message,submitted,time_source\n"
         for r in rows {
-            out += [r.student, r.exercise, r.check, Self.number(r.points), Self.number(r.max), r.status, r.message]
+            out += [r.student, r.exercise, r.check, Self.number(r.points), Self.number(r.max), r.status, r.message,
+                    r.submitted ?? "", r.timeSource ?? ""]
                 .map(Self.csvField).joined(separator: ",") + "\n"
         }
         return out
@@ -93,7 +105,7 @@ public struct Gradebook {
     /// and the explanation once the exercise earned full marks.
     public func feedbackHTML(for student: String) -> String {
         let mine = grades.filter { $0.student == student }.sorted { $0.exercise < $1.exercise }
-        let total = mine.reduce(0) { $0 + $1.points }, max = mine.reduce(0) { $0 + $1.maxPoints }
+        let total = mine.reduce(0) { $0 + $1.finalPoints }, max = mine.reduce(0) { $0 + $1.maxPoints }
         var h = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>Feedback: \(Self.escape(student))</title>
@@ -107,8 +119,15 @@ public struct Gradebook {
         """
         for g in mine {
             let title = titles[g.exercise] ?? g.exercise
-            h += "<section><h2>\(Self.escape(title)) — \(Self.number(g.points)) / \(Self.number(g.maxPoints))</h2>\n"
+            let before = g.finalPoints < g.points ? " (\(Self.number(g.points)) before the late penalty)" : ""
+            h += "<section><h2>\(Self.escape(title)) — \(Self.number(g.finalPoints)) / \(Self.number(g.maxPoints))\(before)</h2>\n"
             if g.status != .ok { h += "<p class=\"bad\">\(Self.escape(g.status.rawValue)): \(Self.escape(g.message))</p>\n" }
+            if let late = g.late {
+                let cost = late.penaltyPoints > 0
+                    ? "Late penalty: -\(Self.number(late.penaltyPoints)) (score \(Self.number(g.finalPoints)) / \(Self.number(g.maxPoints)) after it). "
+                    : ""
+                h += "<p class=\"\(late.penaltyPoints > 0 ? "bad" : "note")\">\(Self.escape(cost + late.reason))</p>\n"
+            }
             for note in g.notes { h += "<p class=\"note\">\(Self.escape(note))</p>\n" }
             h += "<table><tr><th>check</th><th>points</th><th>result</th></tr>\n"
             for c in g.checks {
