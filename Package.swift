@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "VisionTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook", "ProgramRecords"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "Notebook"]),
-        .testTarget(name: "GraderTests", dependencies: ["Grader", "Notebook"], exclude: ["Fixtures"]),
+        .testTarget(name: "GraderTests", dependencies: ["Grader", "Notebook", "ZIPFoundation"], exclude: ["Fixtures"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "Torch", "NN", "Optim", "Models", "Checkpoint"]),
         // The PyTorch bridge (examples/pytorch/): shells out to a Python with torch, skipped without one.
         .testTarget(name: "BridgeTests", dependencies: ["Recipes", "Torch", "NN", "Models", "Checkpoint"]),
