@@ -312,7 +312,17 @@ extension LatePolicy {
     public static func parse(yaml: String, file: String) throws -> LatePolicy {
         let root: Node?
         do { root = try Yams.compose(yaml: yaml) } catch let error as YamlError {
-            throw NotebookError(file: file, line: yamlLine(error), "invalid YAML: \(yamlProblem(error))")
+            var line = yamlLine(error)
+            // Yams places a duplicated key at its mapping's start; the second occurrence is the mistake.
+            if case .duplicatedKeysInMapping(let keys, _) = error, let key = keys.first {
+                let lines = yaml.components(separatedBy: "\n")
+                let hits = lines.indices.filter {
+                    let t = lines[$0].trimmingCharacters(in: .whitespaces)
+                    return t.hasPrefix(key + ":") || t.hasPrefix("\"\(key)\":") || t.hasPrefix("'\(key)':")
+                }
+                if hits.count >= 2 { line = hits[1] + 1 }
+            }
+            throw NotebookError(file: file, line: line, "invalid YAML: \(yamlProblem(error))")
         }
         var policy = LatePolicy(file: file)
         guard let root else { return policy }

@@ -143,7 +143,7 @@ struct GradeCommand: ParsableCommand {
         let taken = penalties.reduce(0) { $0 - $1.points }
         print("late: \(late.count) submission\(late.count == 1 ? "" : "s") after the deadline, \(penalties.count) penalized (\(Self.number(taken)) points in all; course file \(policy.file))")
         if let mtime = sources[.mtime], mtime > 0 {
-            FileHandle.standardError.write(Data("warning: \(mtime) submission time\(mtime == 1 ? " is a file's" : "s are files'") modification time; copying or unzipping can change it (see "Collecting submissions" in exercises/README.md for better sources)\n".utf8))
+            FileHandle.standardError.write(Data("warning: \(mtime) submission time\(mtime == 1 ? " is a file's" : "s are files'") modification time; copying or unzipping can change it (see \"Collecting submissions\" in exercises/README.md for better sources)\n".utf8))
         }
     }
 }

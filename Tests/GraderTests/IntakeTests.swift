@@ -131,7 +131,8 @@ final class IntakeTests: XCTestCase {
         XCTAssertEqual(jane.lmsIDs["canvas_late"], "true")
         XCTAssertEqual(Set(jane.files.keys), ["q01-affine-map"])
         XCTAssertEqual(try String(contentsOf: intake.file(student: "kimmin-1005", exercise: "q01-affine-map")!.file, encoding: .utf8), "min 1005")
-        XCTAssertEqual(intake.student(named: "leeann")?.lmsIDs, ["canvas_user_id": "1003"])
+        // Its exercise file has no submission id; its PDF has one.
+        XCTAssertEqual(intake.student(named: "leeann")?.lmsIDs, ["canvas_user_id": "1003", "canvas_submission_id": "9003"])
 
         if metadata {
             XCTAssertEqual(john.files["q01-affine-map"]?.timeSource, .canvas)

@@ -149,9 +149,11 @@ public struct SimilarityRun {
             }
             var answers: [Answer] = []
             for student in readable {
-                guard let file = intake.file(student: student, exercise: exercise.name)?.file else { continue }
+                guard let submitted = intake.file(student: student, exercise: exercise.name) else { continue }
                 do {
-                    answers.append(try answer(student: student, exercise: exercise, file: file, handout: handout))
+                    var found = try answer(student: student, exercise: exercise, file: submitted.file, handout: handout)
+                    found.file = submitted.original  // a zip's entry, not its temporary copy
+                    answers.append(found)
                 } catch {
                     problems.append("\(error)")
                 }
