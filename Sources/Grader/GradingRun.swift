@@ -97,7 +97,7 @@ public struct GradingRun {
         let unknown = selectedStudents.filter { !all.contains($0) }
         guard unknown.isEmpty else {
             throw NotebookError(file: submissions.path, line: nil,
-                                "no student folder named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) (--student takes a student's name as the gradebook shows it: a folder name, Canvas's name, or the Classroom roster's identifier)")
+                                "no student named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) in the submissions (--student takes a name as the gradebook shows it: the student's folder, Canvas name or Classroom roster identifier)")
         }
         return all.filter(selectedStudents.contains)
     }
@@ -150,11 +150,11 @@ public struct GradingRun {
 
     /// Grades everyone and writes the gradebook.
     public func run() throws -> (grades: [ExerciseGrade], written: Gradebook.Written) {
+        defer { intakeCache.reset() }  // a zip's extracted files go; the next run reads the submissions afresh
         if let refusal = Self.sandboxRefusal(isolates: grader.isolate, allowsUnsandboxed: allowsUnsandboxedPrograms) {
             throw NotebookError(file: submissions.path, line: nil, refusal)
         }
         let students = try students()
-        defer { intakeCache.reset() }  // the next run reads the submissions afresh
         let fm = FileManager.default
         try fm.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
         // Build every checker first (once per exercise), so students run in parallel only their own programs.

@@ -36,7 +36,7 @@ struct GradeCommand: ParsableCommand {
     @Flag(help: "Run students' programs even where they cannot be sandboxed (no bubblewrap, no user namespaces, not root): they can then read this machine's files.")
     var unsafeNoSandbox = false
 
-    @Option(name: .customLong("student"), help: "Grade only this student's folder (repeatable); the gradebook holds only them.")
+    @Option(name: .customLong("student"), help: "Grade only this student (repeatable; the name the gradebook shows: folder, Canvas name or roster identifier); the gradebook holds only them.")
     var students: [String] = []
 
     @Flag(help: "Grade again even unchanged submissions.")

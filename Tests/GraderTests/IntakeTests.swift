@@ -218,6 +218,25 @@ final class IntakeTests: XCTestCase {
         timed.removeExtracted()
     }
 
+    func testZipEntriesNeverOverwriteEachOther() throws {
+        let zip = root.appendingPathComponent("twice.zip")
+        let archive = try Archive(url: zip, accessMode: .create)
+        for text in ["first", "second"] {
+            let data = Data(text.utf8)
+            try archive.addEntry(with: "smithjohn_1001_5001_q01-affine-map.md", type: .file, uncompressedSize: Int64(data.count),
+                                 compressionMethod: .none) { position, size in data.subdata(in: Int(position) ..< Int(position) + size) }
+        }
+        let intake = try SubmissionIntake.read(zip, exercises: Self.exercises)
+        defer { intake.removeExtracted() }
+        XCTAssertNil(intake.file(student: "smithjohn", exercise: "q01-affine-map"))
+        XCTAssertEqual(intake.unmapped.count, 2)
+        XCTAssertTrue(intake.unmapped.allSatisfy { $0.reason.contains("ambiguous") }, "\(intake.unmapped)")
+        let folder = try XCTUnwrap(intake.extractedDirectory).appendingPathComponent("1001")
+        let copies = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+        XCTAssertEqual(copies.count, 2, "\(copies)")
+        XCTAssertEqual(Set(try copies.map { try String(contentsOf: folder.appendingPathComponent($0), encoding: .utf8) }), ["first", "second"])
+    }
+
     func testCanvasBadMetadataIsNamed() throws {
         let folder = root.appendingPathComponent("canvas")
         try write("smithjohn_1001_5001_q01-affine-map.md", in: folder)

@@ -25,7 +25,7 @@ enum CanvasIntake {
     static let maximumExtractedBytes: UInt64 = 2 << 30
 
     private static let pattern = try! NSRegularExpression(
-        pattern: "^([^_]+)_(?:(late)_)?([0-9]+)_(?:([0-9]+)_)?(.+)$", options: [.caseInsensitive])
+        pattern: "^([^_]+)_(?:(late)_)?([0-9]{1,30})_(?:([0-9]{1,30})_)?(.+)$", options: [.caseInsensitive])
 
     /// A Canvas download name's parts, or nil when the name does not follow the pattern.
     static func parse(_ fileName: String) -> Name? {
@@ -125,8 +125,8 @@ enum CanvasIntake {
         return url
     }
 
-    /// Extracts the zip's exercise files (only those) into `folder`, each as
-    /// `<entry number>/<its name>`: nothing from the archive chooses where a file lands.
+    /// Extracts the zip's exercise files (only those) into `folder`, each as `<user id>/<its name
+    /// reduced to letters, digits, - and _>.md`: nothing from the archive chooses where a file lands.
     private static func readZip(_ zip: URL, map: ExerciseMap, into folder: URL,
                                 unmapped: inout [UnmappedFile]) throws -> [Found] {
         let archive: Archive
@@ -137,6 +137,8 @@ enum CanvasIntake {
         var found: [Found] = []
         var count = 0
         var total: UInt64 = 0
+        var madeFolders = Set<String>()
+        var written = Set<String>()
         for entry in archive {
             count += 1
             guard count <= maximumEntries else {
@@ -178,10 +180,19 @@ enum CanvasIntake {
                 unmapped.append(UnmappedFile(path: original, reason: "cannot be read from the zip: \(error)"))
                 continue
             }
-            let directory = folder.appendingPathComponent(String(count))
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let file = directory.appendingPathComponent(ExerciseGrader.safeName(String(parsed.fileName.dropLast(3))) + ".md")
-            try data.write(to: file, options: .atomic)
+            // One folder per user id; a second entry of the same name (a damaged or crafted zip)
+            // gets the entry's number, so nothing is overwritten.
+            let directory = folder.appendingPathComponent(parsed.userID)
+            if madeFolders.insert(parsed.userID).inserted {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            }
+            var file = directory.appendingPathComponent(ExerciseGrader.safeName(String(parsed.fileName.dropLast(3))) + ".md")
+            if !written.insert(file.path).inserted {
+                file = directory.appendingPathComponent("\(count)-" + file.lastPathComponent)
+                written.insert(file.path)
+            }
+            // The folder is private and fresh: a plain write suffices.
+            try data.write(to: file)
             let mtime = entry.fileAttributes[.modificationDate] as? Date ?? Date(timeIntervalSince1970: 0)
             try? FileManager.default.setAttributes([.modificationDate: mtime], ofItemAtPath: file.path)
             found.append(Found(parsed: parsed, file: file, original: original, mtime: mtime))
