@@ -191,13 +191,34 @@ enum CanvasIntake {
                 file = directory.appendingPathComponent("\(count)-" + file.lastPathComponent)
                 written.insert(file.path)
             }
-            // The folder is private and fresh: a plain write suffices.
-            try data.write(to: file)
             let mtime = entry.fileAttributes[.modificationDate] as? Date ?? Date(timeIntervalSince1970: 0)
-            try? FileManager.default.setAttributes([.modificationDate: mtime], ofItemAtPath: file.path)
+            try writeNew(data, to: file, modified: mtime)
             found.append(Found(parsed: parsed, file: file, original: original, mtime: mtime))
         }
         return found
+    }
+
+    /// Writes a new file (never replacing or following one) with its modification time. Plain
+    /// system calls: a class's zip holds tens of thousands of files, and Foundation's `Data.write`
+    /// costs twice as much per file on a busy disk.
+    static func writeNew(_ data: Data, to file: URL, modified: Date) throws {
+        let fd = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw NotebookError(file: file.path, line: nil, "cannot create the extracted file (\(String(cString: strerror(errno))))")
+        }
+        defer { close(fd) }
+        var offset = 0
+        while offset < data.count {
+            let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + offset, data.count - offset) }
+            guard n > 0 else {
+                throw NotebookError(file: file.path, line: nil, "cannot write the extracted file (\(String(cString: strerror(errno))))")
+            }
+            offset += n
+        }
+        let seconds = modified.timeIntervalSince1970.rounded(.down)
+        let time = timespec(tv_sec: Int(seconds), tv_nsec: Int((modified.timeIntervalSince1970 - seconds) * 1e9))
+        var times = [time, time]
+        _ = futimens(fd, &times)
     }
 
     /// An entry's bytes, never more than its declared size, CRC-checked.

@@ -86,8 +86,18 @@ public struct SubmissionIntake: Sendable {
         student(named: name)?.files[exercise]
     }
 
+    /// Deletes the files extracted from a zip. The folder's two levels (user id, file) are
+    /// unlinked directly, which is many times faster than `FileManager.removeItem` for a class.
     public func removeExtracted() {
-        if let extractedDirectory { try? FileManager.default.removeItem(at: extractedDirectory) }
+        guard let extractedDirectory else { return }
+        let fm = FileManager.default
+        for folder in (try? fm.contentsOfDirectory(atPath: extractedDirectory.path)) ?? [] {
+            let path = extractedDirectory.appendingPathComponent(folder).path
+            for name in (try? fm.contentsOfDirectory(atPath: path)) ?? [] { unlink(path + "/" + name) }
+            rmdir(path)
+        }
+        // Whatever is left (nothing, unless something else wrote there) goes the slow way.
+        try? fm.removeItem(at: extractedDirectory)
     }
 
     /// Reads `source` (a folder, or a Canvas .zip) laid out as `layout` (nil: detected).
