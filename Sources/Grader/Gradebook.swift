@@ -69,10 +69,9 @@ public struct Gradebook {
     static func number(_ d: Double) -> String { d == d.rounded() ? String(Int(d)) : String(d) }
 
     public var csv: String {
-        var out = "student,exercise,check,points,max,status,message,submitted,time_source\n"
+        var out = "student,exercise,check,points,max,status,message\n"
         for r in rows {
-            out += [r.student, r.exercise, r.check, Self.number(r.points), Self.number(r.max), r.status, r.message,
-                    r.submitted ?? "", r.timeSource ?? ""]
+            out += [r.student, r.exercise, r.check, Self.number(r.points), Self.number(r.max), r.status, r.message]
                 .map(Self.csvField).joined(separator: ",") + "\n"
         }
         return out
@@ -122,6 +121,10 @@ public struct Gradebook {
             let before = g.finalPoints < g.points ? " (\(Self.number(g.points)) before the late penalty)" : ""
             h += "<section><h2>\(Self.escape(title)) — \(Self.number(g.finalPoints)) / \(Self.number(g.maxPoints))\(before)</h2>\n"
             if g.status != .ok { h += "<p class=\"bad\">\(Self.escape(g.status.rawValue)): \(Self.escape(g.message))</p>\n" }
+            if let submitted = g.submitted {
+                let source = g.timeSource.map { " (time from \($0 == .mtime ? "the file's modification time" : $0.rawValue))" } ?? ""
+                h += "<p class=\"note\">Submitted \(Self.escape(submitted))\(Self.escape(source))</p>\n"
+            }
             if let late = g.late {
                 let cost = late.penaltyPoints > 0
                     ? "Late penalty: -\(Self.number(late.penaltyPoints)) (score \(Self.number(g.finalPoints)) / \(Self.number(g.maxPoints)) after it). "

@@ -243,7 +243,9 @@ public struct LatePolicy: Sendable, Equatable {
             guard let policy else { continue }
             let work = indices.map { i -> LatePolicy.Work in
                 let file = submission?.files[grades[i].exercise]
-                return Work(exercise: grades[i].exercise, submitted: grades[i].status == .missing ? nil : file?.submitted,
+                // Not graded (no file, or the machine failed the reference): nothing to assess, no token spent.
+                let assessable = ![.missing, .environmentError].contains(grades[i].status)
+                return Work(exercise: grades[i].exercise, submitted: assessable ? file?.submitted : nil,
                             timeSource: file?.timeSource, earned: grades[i].points, maximum: grades[i].maxPoints)
             }
             let assessed = policy.assess(student: student, work: work)

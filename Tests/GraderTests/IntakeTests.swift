@@ -347,6 +347,22 @@ final class IntakeTests: XCTestCase {
         XCTAssertEqual(ClassroomIntake.assignmentPrefix(["only-one"]), "")
     }
 
+    func testSimilarityReadsTheSameIntake() throws {
+        let exercises = root.appendingPathComponent("exercises")
+        try FileManager.default.createDirectory(at: exercises, withIntermediateDirectories: true)
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        for name in Self.exercises {
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent("\(name).md"), to: exercises.appendingPathComponent("\(name).md"))
+        }
+        let zip = root.appendingPathComponent("download.zip")
+        try makeZip(at: zip, entryDate: Date())
+        let report = try SimilarityRun(exercisesDirectory: exercises, submissions: zip).run()
+        XCTAssertEqual(report.students, ["doejane", "kimmin-1004", "kimmin-1005", "leeann", "smithjohn"])
+        // Unmapped files are named as not compared, by their place in the zip.
+        XCTAssertTrue(report.problems.contains { $0.contains("download.zip:random-notes.txt") && $0.contains("not compared") }, "\(report.problems)")
+        XCTAssertTrue(report.problems.contains { $0.contains("ambiguous") }, "\(report.problems)")
+    }
+
     // MARK: - Through GradingRun
 
     func testGradingRunReadsEveryLayoutThroughTheIntake() throws {
