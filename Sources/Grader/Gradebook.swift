@@ -122,7 +122,13 @@ public struct Gradebook {
             h += "<section><h2>\(Self.escape(title)) — \(Self.number(g.finalPoints)) / \(Self.number(g.maxPoints))\(before)</h2>\n"
             if g.status != .ok { h += "<p class=\"bad\">\(Self.escape(g.status.rawValue)): \(Self.escape(g.message))</p>\n" }
             if let submitted = g.submitted {
-                let source = g.timeSource.map { " (time from \($0 == .mtime ? "the file's modification time" : $0.rawValue))" } ?? ""
+                let source = g.timeSource.map { source -> String in
+                    switch source {
+                    case .canvas: return " (time from Canvas's submission record)"
+                    case .git: return " (time of the repository's last commit)"
+                    case .mtime: return " (time from the file's modification time)"
+                    }
+                } ?? ""
                 h += "<p class=\"note\">Submitted \(Self.escape(submitted))\(Self.escape(source))</p>\n"
             }
             if let late = g.late {
