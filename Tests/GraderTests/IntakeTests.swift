@@ -203,6 +203,11 @@ final class IntakeTests: XCTestCase {
         XCTAssertNil(intake.file(student: "leeann", exercise: "q02-freeze-body"))
         intake.removeExtracted()
         XCTAssertFalse(FileManager.default.fileExists(atPath: extracted.path))
+        // A killed run's extraction (its process is gone) is removed by the next one.
+        let stale = FileManager.default.temporaryDirectory.appendingPathComponent("workbook-intake-2147483646-\(UUID().uuidString)")
+        try write("1001/q01-affine-map.md", in: stale)
+        try SubmissionIntake.read(zip, exercises: Self.exercises).removeExtracted()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale.path))
 
         // The API's JSON export beside the zip gives the times.
         let json = """

@@ -119,8 +119,16 @@ enum CanvasIntake {
                                 notes: notes.sorted(), extractedDirectory: extracted)
     }
 
+    /// `workbook-intake-<pid>-<uuid>` in the temporary folder; those of processes that are gone
+    /// (a killed run) are removed first.
     static func makePrivateTemporaryFolder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("workbook-intake-\(UUID().uuidString)")
+        let temporary = FileManager.default.temporaryDirectory
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? [] where name.hasPrefix("workbook-intake-") {
+            let fields = name.dropFirst("workbook-intake-".count).split(separator: "-", maxSplits: 1)
+            guard let pid = fields.first.flatMap({ Int32($0) }), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            SubmissionIntake.removeExtraction(temporary.appendingPathComponent(name))
+        }
+        let url = temporary.appendingPathComponent("workbook-intake-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return url
     }

@@ -89,15 +89,18 @@ public struct SubmissionIntake: Sendable {
     /// Deletes the files extracted from a zip. The folder's two levels (user id, file) are
     /// unlinked directly, which is many times faster than `FileManager.removeItem` for a class.
     public func removeExtracted() {
-        guard let extractedDirectory else { return }
+        if let extractedDirectory { Self.removeExtraction(extractedDirectory) }
+    }
+
+    static func removeExtraction(_ directory: URL) {
         let fm = FileManager.default
-        for folder in (try? fm.contentsOfDirectory(atPath: extractedDirectory.path)) ?? [] {
-            let path = extractedDirectory.appendingPathComponent(folder).path
+        for folder in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] {
+            let path = directory.appendingPathComponent(folder).path
             for name in (try? fm.contentsOfDirectory(atPath: path)) ?? [] { unlink(path + "/" + name) }
             rmdir(path)
         }
         // Whatever is left (nothing, unless something else wrote there) goes the slow way.
-        try? fm.removeItem(at: extractedDirectory)
+        try? fm.removeItem(at: directory)
     }
 
     /// Reads `source` (a folder, or a Canvas .zip) laid out as `layout` (nil: detected).
