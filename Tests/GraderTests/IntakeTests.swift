@@ -160,6 +160,7 @@ final class IntakeTests: XCTestCase {
     func testCanvasFlatFolder() throws {
         let folder = root.appendingPathComponent("canvas")
         for (name, text) in Self.canvasFiles { try write(name, text, in: folder) }
+        try write("__MACOSX/._smithjohn_1001_5001_q01-affine-map.md", in: folder)  // unzipped on a Mac
         XCTAssertEqual(try SubmissionIntake.detectLayout(of: folder), .canvas)
         try checkCanvas(try SubmissionIntake.read(folder, exercises: Self.exercises), metadata: false, zip: false)
 

@@ -58,7 +58,7 @@ enum CanvasIntake {
         let metadataFolders: [URL]
         if isDirectory.boolValue {
             metadataFolders = [source, source.deletingLastPathComponent()]
-            for name in try SubmissionIntake.listFolder(source) where !CanvasTimes.fileNames.contains(name) {
+            for name in try SubmissionIntake.listFolder(source) where !CanvasTimes.fileNames.contains(name) && name != "__MACOSX" {
                 let url = source.appendingPathComponent(name)
                 guard FileKind.of(url) == .file else {
                     unmapped.append(UnmappedFile(path: url.path, reason: "not a plain file (a Canvas download is one flat folder of files)"))
