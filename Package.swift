@@ -58,7 +58,10 @@ let package = Package(
         .target(name: "Notebook", dependencies: ["CCmark", "Digest", "ProgramRecords", .product(name: "Yams", package: "Yams")]),
         .target(name: "Site", dependencies: ["Notebook", "CCmark",
                                              .product(name: "Mustache", package: "swift-mustache")]),
-        .target(name: "Grader", dependencies: ["Notebook", "ProgramRecords", .product(name: "GRDB", package: "GRDB.swift")]),
+        // GRDB: the gradebook database; ZIPFoundation: Canvas's submission downloads; Yams: course.yml.
+        .target(name: "Grader", dependencies: ["Notebook", "ProgramRecords", "ZIPFoundation",
+                                               .product(name: "Yams", package: "Yams"),
+                                               .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(name: "WorkbookCLI", dependencies: [
             "Notebook", "Site", "Grader", "Workbook",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -77,7 +80,8 @@ let package = Package(
         .testTarget(name: "VisionTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook", "ProgramRecords"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "Notebook"]),
-        .testTarget(name: "GraderTests", dependencies: ["Grader", "Notebook", .product(name: "GRDB", package: "GRDB.swift")],
+        .testTarget(name: "GraderTests", dependencies: ["Grader", "Notebook", "ZIPFoundation",
+                                                        .product(name: "GRDB", package: "GRDB.swift")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes", "Torch", "NN", "Optim", "Models", "Checkpoint"]),
         // The PyTorch bridge (examples/pytorch/): shells out to a Python with torch, skipped without one.

@@ -15,7 +15,8 @@ public struct Gradebook {
     public var titles: [String: String]
     public var date: Date
     /// Deductions beside the grades (late penalties): their own rows, so raw points remain.
-    public var penalties: [PenaltyRow] = []
+    /// By default the late policy's, from the grades' assessments.
+    public var penalties: [PenaltyRow]
     /// The run's id in the gradebook database, when it came from there.
     public var runID: Int64?
 
@@ -24,6 +25,7 @@ public struct Gradebook {
         self.explanations = explanations
         self.titles = titles
         self.date = date
+        self.penalties = PenaltyRow.rows(from: grades)
     }
 
     public struct Row: Codable, Equatable {
@@ -34,23 +36,30 @@ public struct Gradebook {
         public var max: Double
         public var status: String
         public var message: String
+        /// On `(exercise)` rows: when it was submitted (ISO 8601, UTC) and the time's source
+        /// (canvas, git, mtime); nil for a missing file.
+        public var submitted: String? = nil
+        public var timeSource: String? = nil
     }
 
     /// Per check: the check's verdict; per exercise: a row with check `(exercise)`, the
-    /// exercise's total and its status (ok, compile-error, timeout, ...) and message.
+    /// exercise's raw total and its status (ok, compile-error, timeout, ...) and message; per
+    /// penalized exercise: a `(late penalty)` row with the points taken (negative, max 0, status
+    /// `late`), so raw and final scores both remain.
     public var rows: [Row] {
         var rows: [Row] = []
         for g in grades {
             rows.append(Row(student: g.student, exercise: g.exercise, check: "(exercise)", points: g.points, max: g.maxPoints,
-                            status: g.status.rawValue, message: ([g.message] + g.notes).filter { !$0.isEmpty }.joined(separator: "; ")))
+                            status: g.status.rawValue, message: ([g.message] + g.notes).filter { !$0.isEmpty }.joined(separator: "; "),
+                            submitted: g.submitted, timeSource: g.timeSource?.rawValue))
             for c in g.checks {
                 rows.append(Row(student: g.student, exercise: g.exercise, check: c.name, points: c.points, max: c.max,
                                 status: c.status.rawValue, message: c.message))
             }
         }
-        // A penalty is a row of its own (check `(penalty)`, max 0): the checks' points stay raw.
+        // A penalty is a row of its own (check `(late penalty)` and so on, max 0): the checks' points stay raw.
         for p in penalties {
-            rows.append(Row(student: p.student, exercise: p.exercise ?? "(total)", check: "(penalty)", points: p.points, max: 0,
+            rows.append(Row(student: p.student, exercise: p.exercise ?? "(total)", check: "(\(p.kind) penalty)", points: p.points, max: 0,
                             status: p.kind, message: p.detail))
         }
         return rows
@@ -133,8 +142,26 @@ public struct Gradebook {
         }
         for g in mine {
             let title = titles[g.exercise] ?? g.exercise
-            h += "<section><h2>\(Self.escape(title)) — \(Self.number(g.points)) / \(Self.number(g.maxPoints))</h2>\n"
+            let taken = deductions.filter { $0.exercise == g.exercise }.reduce(0) { $0 + $1.points }
+            let before = taken < 0 ? " (\(Self.number(g.points)) before the late penalty)" : ""
+            h += "<section><h2>\(Self.escape(title)) — \(Self.number(g.points + taken)) / \(Self.number(g.maxPoints))\(before)</h2>\n"
             if g.status != .ok { h += "<p class=\"bad\">\(Self.escape(g.status.rawValue)): \(Self.escape(g.message))</p>\n" }
+            if let submitted = g.submitted {
+                let source = g.timeSource.map { source -> String in
+                    switch source {
+                    case .canvas: return " (time from Canvas's submission record)"
+                    case .git: return " (time of the repository's last commit)"
+                    case .mtime: return " (time from the file's modification time)"
+                    }
+                } ?? ""
+                h += "<p class=\"note\">Submitted \(Self.escape(submitted))\(Self.escape(source))</p>\n"
+            }
+            if let late = g.late {
+                let cost = taken < 0
+                    ? "Late penalty: \(Self.number(taken)) (score \(Self.number(g.points + taken)) / \(Self.number(g.maxPoints)) after it). "
+                    : ""
+                h += "<p class=\"\(taken < 0 ? "bad" : "note")\">\(Self.escape(cost + late.reason))</p>\n"
+            }
             for note in g.notes { h += "<p class=\"note\">\(Self.escape(note))</p>\n" }
             h += "<table><tr><th>check</th><th>points</th><th>result</th></tr>\n"
             for c in g.checks {

@@ -182,6 +182,15 @@ public final class GradebookDatabase: @unchecked Sendable {
             try insertOnly("penalties", db)
             try sealedGuard("penalties", "NEW.run_id", db)
         }
+        m.registerMigration("v3-late-assessments") { db in
+            // The late policy's whole verdict (on time, days late, tokens spent: what the
+            // feedback tells the student) and the LMS ids, as JSON; the points it took are rows
+            // of `penalties`.
+            try db.execute(sql: """
+                ALTER TABLE submissions ADD COLUMN late TEXT;
+                ALTER TABLE submissions ADD COLUMN lms_ids TEXT;
+                """)
+        }
         return m
     }()
 
@@ -235,8 +244,8 @@ public final class GradebookDatabase: @unchecked Sendable {
         }
         let submission = try db.makeStatement(sql: """
             INSERT INTO submissions (run_id, student, exercise, file_name, file_sha256, submitted_at, time_source, canvas_user_id,
-                                     status, message, notes, output, seconds, compile_seconds, run_seconds, cached)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     status, message, notes, output, seconds, compile_seconds, run_seconds, cached, late, lms_ids)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let check = try db.makeStatement(sql: """
             INSERT INTO checks (submission_id, position, name, hidden, points, max, status, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -247,7 +256,9 @@ public final class GradebookDatabase: @unchecked Sendable {
             let notes = g.notes.isEmpty ? "[]" : String(decoding: try encoder.encode(g.notes), as: UTF8.self)
             try submission.execute(arguments: [id, g.student, g.exercise, meta.fileName, meta.fileSHA256, meta.submittedAt.map(GradebookTime.string),
                                                meta.timeSource, meta.canvasUserID, g.status.rawValue, g.message, notes, g.output, g.seconds,
-                                               g.compileSeconds, g.runSeconds, g.cached])
+                                               g.compileSeconds, g.runSeconds, g.cached,
+                                               try g.late.map { String(decoding: try encoder.encode($0), as: UTF8.self) },
+                                               try g.lmsIDs.map { String(decoding: try encoder.encode($0), as: UTF8.self) }])
             let submissionID = db.lastInsertedRowID
             for (position, c) in g.checks.enumerated() {
                 try check.execute(arguments: [submissionID, position, c.name, c.hidden, c.points, c.max, c.status.rawValue, c.message])
@@ -332,8 +343,13 @@ public final class GradebookDatabase: @unchecked Sendable {
                                           checks: checks[submissionID] ?? [], output: s["output"], seconds: s["seconds"],
                                           compileSeconds: s["compile_seconds"], runSeconds: s["run_seconds"])
                 grade.cached = s["cached"]
-                run.grades.append(grade)
                 let submitted: String? = s["submitted_at"]
+                let timeSource: String? = s["time_source"]
+                grade.submitted = submitted.map(GradebookTime.date).map(LatePolicy.iso)
+                grade.timeSource = timeSource.flatMap(SubmissionTimeSource.init(rawValue:))
+                if let late: String = s["late"] { grade.late = try? decoder.decode(LateAssessment.self, from: Data(late.utf8)) }
+                if let ids: String = s["lms_ids"] { grade.lmsIDs = try? decoder.decode([String: String].self, from: Data(ids.utf8)) }
+                run.grades.append(grade)
                 run.submissions[SubmissionKey(student: grade.student, exercise: grade.exercise)] = SubmissionMetadata(
                     fileName: s["file_name"], fileSHA256: s["file_sha256"], submittedAt: submitted.map(GradebookTime.date),
                     timeSource: s["time_source"], canvasUserID: s["canvas_user_id"])

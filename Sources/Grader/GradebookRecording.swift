@@ -38,7 +38,16 @@ extension GradingRun {
         var submissions: [SubmissionKey: SubmissionMetadata] = [:]
         for g in grades {
             let key = SubmissionKey(student: g.student, exercise: g.exercise)
-            submissions[key] = submissionMetadata(key, files[key])
+            var meta = submissionMetadata(key, files[key])
+            // The intake's time (Canvas, git) beats a file's mtime; its Canvas id fills a gap.
+            if meta.timeSource == nil || meta.timeSource == SubmissionTimeSource.mtime.rawValue,
+               let source = g.timeSource, source != .mtime, let submitted = g.submitted,
+               let date = ISO8601DateFormatter().date(from: submitted) {
+                meta.submittedAt = GradebookTime.rounded(date)
+                meta.timeSource = source.rawValue
+            }
+            if meta.canvasUserID == nil { meta.canvasUserID = g.lmsIDs?["canvas_user_id"] }
+            submissions[key] = meta
         }
         let info = GradebookRunInfo(startedAt: startedAt, finishedAt: Date(), exerciseSetHash: RecordedExercise.setHash(exercises),
                                     engineFingerprint: engineFingerprint(), toolchain: EngineBuild.toolchainVersion(),

@@ -52,7 +52,18 @@ public struct ExerciseGrade: Codable, Sendable {
     public var runSeconds: Double?
     /// Came from the grade cache.
     public var cached: Bool = false
+    /// When the student submitted the file (ISO 8601, UTC) and where that time came from
+    /// (`SubmissionIntake`); nil for a missing file and in grades cached by older versions.
+    public var submitted: String?
+    public var timeSource: SubmissionTimeSource?
+    /// The student's identifiers in the LMS (`canvas_user_id`, `github_username`, ...).
+    public var lmsIDs: [String: String]?
+    /// How late it was and what that cost, when the course sets a deadline (`LatePolicy`).
+    /// `points` stays the checks' total; `finalPoints` subtracts the penalty.
+    public var late: LateAssessment?
 
     public var points: Double { checks.reduce(0) { $0 + $1.points } }
     public var maxPoints: Double { checks.reduce(0) { $0 + $1.max } }
+    /// The points after the late penalty.
+    public var finalPoints: Double { points - (late?.penaltyPoints ?? 0) }
 }

@@ -14,6 +14,11 @@ public struct GradingRun {
     public var useCache = true
     /// Only these students' folders (`workbook grade --student`); nil grades everyone.
     public var selectedStudents: [String]?
+    /// How the submissions are laid out (`--layout`); nil: detected (`SubmissionIntake.detectLayout`).
+    public var layout: SubmissionLayout?
+    /// Deadlines and late penalties (`course.yml`); nil: times are recorded, nothing is late.
+    public var latePolicy: LatePolicy?
+    private let intakeCache = IntakeCache()
     /// Run students' programs even where they cannot be isolated (`--unsafe-no-sandbox`): they
     /// could then read the machine's files, the hidden checks included, and leave files behind.
     public var allowsUnsandboxedPrograms = false
@@ -22,10 +27,13 @@ public struct GradingRun {
     /// Grade only this machine's share of the students (`--shard I/N`); the run is recorded as partial.
     public var shard: Shard?
     /// What the gradebook records of a submitted file (`SubmissionMetadata.reading`: its hash and
-    /// mtime); a layout that knows the real submission time or the Canvas id sets it.
+    /// mtime); the time and Canvas id the intake found (carried by the grade) take precedence
+    /// over an mtime (`publish`).
     public var submissionMetadata: (SubmissionKey, URL?) -> SubmissionMetadata = { SubmissionMetadata.reading($1) }
-    /// Deductions to record beside the grades (the late policy's); none by default.
-    public var penalties: ([ExerciseGrade], [SubmissionKey: SubmissionMetadata]) throws -> [PenaltyRow] = { _, _ in [] }
+    /// Deductions to record beside the grades: by default the late policy's (`assessLateness`).
+    public var penalties: ([ExerciseGrade], [SubmissionKey: SubmissionMetadata]) throws -> [PenaltyRow] = { grades, _ in
+        PenaltyRow.rows(from: grades)
+    }
     /// The reference runs of this grading run, by exercise name (run when a student's grade of
     /// that exercise is not in the cache).
     public var references: [String: ExerciseGrade] { referenceRuns.all.mapValues(\.grade) }
@@ -79,8 +87,9 @@ public struct GradingRun {
         if !problems.isEmpty { throw NotebookError(file: exercisesDirectory.path, line: nil, problems.joined(separator: "\n")) }
         guard !exercises.isEmpty else { throw NotebookError(file: exercisesDirectory.path, line: nil, "no exercises (*.md) here") }
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: submissions.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw NotebookError(file: submissions.path, line: nil, "the submissions folder does not exist")
+        guard FileManager.default.fileExists(atPath: submissions.path, isDirectory: &isDirectory),
+              isDirectory.boolValue || submissions.pathExtension.lowercased() == "zip" else {
+            throw NotebookError(file: submissions.path, line: nil, "the submissions folder (or Canvas .zip) does not exist")
         }
         self.exercises = exercises
         self.submissions = submissions
@@ -91,16 +100,52 @@ public struct GradingRun {
         self.parallelism = max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 
-    /// Student folders, sorted.
+    /// The students (as the intake names them), sorted.
     public func students() throws -> [String] {
-        let all = try SubmissionFolders.students(in: submissions)
+        let all = try intake().students.map(\.name)
         guard let selectedStudents else { return all }
         let unknown = selectedStudents.filter { !all.contains($0) }
         guard unknown.isEmpty else {
             throw NotebookError(file: submissions.path, line: nil,
-                                "no student folder named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) (--student takes a folder name)")
+                                "no student named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) in the submissions (--student takes a name as the gradebook shows it: the student's folder, Canvas name or Classroom roster identifier)")
         }
         return all.filter(selectedStudents.contains)
+    }
+
+    /// The submissions as received (read once per grading run; a zip's files are extracted
+    /// into a private temporary folder, removed when `run()` ends).
+    public func intake() throws -> SubmissionIntake {
+        try intakeCache.value {
+            try SubmissionIntake.read(submissions, exercises: exercises.map(\.name), layout: layout)
+        }
+    }
+
+    /// A student's file for an exercise, nil when missing (or ambiguous: reported by the intake).
+    func submissionFile(student: String, exercise: Exercise) -> URL? {
+        (try? intake())?.file(student: student, exercise: exercise.name)?.file
+    }
+
+    /// Submission times, LMS ids and late assessments, after grading.
+    func assessLateness(_ grades: [ExerciseGrade]) -> [ExerciseGrade] {
+        guard let intake = try? intake() else { return grades }
+        return LatePolicy.annotate(grades, intake: intake, policy: latePolicy)
+    }
+
+    final class IntakeCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var intake: SubmissionIntake?
+        func value(_ read: () throws -> SubmissionIntake) throws -> SubmissionIntake {
+            lock.lock(); defer { lock.unlock() }
+            if let intake { return intake }
+            let read = try read()
+            intake = read
+            return read
+        }
+        func reset() {
+            lock.lock(); defer { lock.unlock() }
+            intake?.removeExtracted()
+            intake = nil
+        }
     }
 
     var cacheDirectory: URL { output.appendingPathComponent(".grade-cache") }
@@ -116,6 +161,7 @@ public struct GradingRun {
     /// Grades everyone (or this shard's students), records the run in the gradebook database and
     /// writes its files from the recorded run.
     public func run() throws -> (grades: [ExerciseGrade], written: Gradebook.Written) {
+        defer { intakeCache.reset() }  // a zip's extracted files go; the next run reads the submissions afresh
         if let refusal = Self.sandboxRefusal(isolates: grader.isolate, allowsUnsandboxed: allowsUnsandboxedPrograms) {
             throw NotebookError(file: submissions.path, line: nil, refusal)
         }
@@ -146,10 +192,9 @@ public struct GradingRun {
             slots.wait()
             queue.async(group: group) {
                 defer { slots.signal() }
-                let folder = self.submissions.appendingPathComponent(student)
                 var mine: [ExerciseGrade] = []
                 for exercise in self.exercises {
-                    let file = ExerciseGrader.submissionFile(for: exercise, in: folder)
+                    let file = self.submissionFile(student: student, exercise: exercise)
                     let grade = self.gradeCached(student: student, exercise: exercise, file: file,
                                                  uid: 62000 + UInt32(index % 3000))
                     mine.append(grade)
@@ -163,7 +208,7 @@ public struct GradingRun {
             }
         }
         group.wait()
-        let grades = shared.results.flatMap { $0 }
+        let grades = assessLateness(shared.results.flatMap { $0 })
         return (grades, try publish(grades: grades, files: shared.files, startedAt: startedAt, database: database))
     }
 

@@ -10,8 +10,11 @@ struct SimilarityCommand: ParsableCommand {
         commandName: "similarity",
         abstract: "Compare students' answer cells (starter and given code excluded) and write an HTML report of similar pairs.")
 
-    @Argument(help: "Folder with one sub-folder per student holding their qNN-*.md files (as for `workbook grade`).")
+    @Argument(help: "Submissions as for `workbook grade`: a folder per student, a Canvas download (folder or .zip) or a GitHub Classroom clone.")
     var submissions: String
+
+    @Option(help: "How the submissions are laid out: folders, canvas or classroom (default: detected).")
+    var layout: SubmissionLayout?
 
     @Option(help: "Folder of exercises (instructor versions).")
     var exercises = "exercises"
@@ -46,6 +49,7 @@ struct SimilarityCommand: ParsableCommand {
         options.winnowing = Winnowing(k: kgram, window: window)
         options.maxStudentsPerFingerprint = maxSharing
         options.detailedPairs = max(0, detailedPairs)
+        options.layout = layout
         let start = Date()
         let run = try SimilarityRun(exercisesDirectory: URL(fileURLWithPath: exercises).standardizedFileURL,
                                     submissions: URL(fileURLWithPath: submissions).standardizedFileURL, options: options)

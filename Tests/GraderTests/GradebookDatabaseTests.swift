@@ -96,7 +96,7 @@ final class GradebookDatabaseTests: XCTestCase {
         let book = back.gradebook
         XCTAssertTrue(book.csv.hasPrefix("student,exercise,check,points,max,status,message\n"), book.csv)
         XCTAssertTrue(book.csv.contains("ann,q01-affine-map,(exercise),4,4,ok,\"a note, with \"\"quotes\"\"\"\n"), book.csv)
-        XCTAssertTrue(book.csv.contains("bob,q02-freeze-body,(penalty),-0.5,0,late,1 day late\n"), book.csv)
+        XCTAssertTrue(book.csv.contains("bob,q02-freeze-body,(late penalty),-0.5,0,late,1 day late\n"), book.csv)
         XCTAssertTrue(book.feedbackHTML(for: "bob").contains("Total: <strong>0.5 / 8</strong> (1 before penalties)"), book.feedbackHTML(for: "bob"))
         XCTAssertTrue(book.feedbackHTML(for: "ann").contains("Total: <strong>5 / 8</strong>"))
         XCTAssertEqual(try db.integrityCheck(), "ok")

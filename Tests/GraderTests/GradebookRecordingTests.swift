@@ -61,7 +61,7 @@ final class GradebookRecordingTests: XCTestCase {
         XCTAssertEqual(recorded.penalties, [PenaltyRow(student: "bob", exercise: "q01-affine-map", kind: "late", points: -1, detail: "2 days late")])
         // The published files are the recorded run's views.
         XCTAssertEqual(try String(contentsOf: written.csv, encoding: .utf8), recorded.gradebook.csv)
-        XCTAssertTrue(recorded.gradebook.csv.contains("bob,q01-affine-map,(penalty),-1,0,late,2 days late\n"))
+        XCTAssertTrue(recorded.gradebook.csv.contains("bob,q01-affine-map,(late penalty),-1,0,late,2 days late\n"))
         let feedback = try String(contentsOf: written.feedback.appendingPathComponent("bob.html"), encoding: .utf8)
         XCTAssertTrue(feedback.contains("Total: <strong>1 / 4</strong> (2 before penalties)"), feedback)
         let canvas = CSVRows.parse(GradebookTable(try db.latest()).canvasCSV(perExercise: false))

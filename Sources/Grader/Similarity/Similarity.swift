@@ -18,6 +18,8 @@ public struct SimilarityRun {
         /// Pairs shown with their code on the page (the rest are listed in its table only), so a
         /// large class still gets a page a browser opens.
         public var detailedPairs = 200
+        /// How the submissions are laid out; nil: detected (`SubmissionIntake`).
+        public var layout: SubmissionLayout?
         public init() {}
     }
 
@@ -37,7 +39,7 @@ public struct SimilarityRun {
             throw NotebookError(file: exercisesDirectory.path, line: nil,
                                 problems.isEmpty ? "no exercises (*.md) here" : "no exercise could be read:\n" + problems.joined(separator: "\n"))
         }
-        _ = try SubmissionFolders.students(in: submissions)  // a missing folder fails now, with its name
+        _ = try SubmissionIntake.detectLayout(of: submissions)  // a missing folder fails now, with its name
         self.exercises = exercises
         self.submissions = submissions
         self.options = options
@@ -124,18 +126,12 @@ public struct SimilarityRun {
     /// Compares every pair of students, exercise by exercise. Files that cannot be read or parsed
     /// are reported in `problems` and left out; everything else is compared.
     public func run() throws -> SimilarityReport {
-        let students = try SubmissionFolders.students(in: submissions)
+        let intake = try SubmissionIntake.read(submissions, exercises: exercises.map(\.name), layout: options.layout)
+        defer { intake.removeExtracted() }
         var problems = exerciseProblems
-        var readable: [String] = []
-        for student in students {
-            let folder = submissions.appendingPathComponent(student)
-            if FileManager.default.isReadableFile(atPath: folder.path),
-               (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) != nil {
-                readable.append(student)
-            } else {
-                problems.append("\(folder.path): error: cannot read the student's folder; not compared")
-            }
-        }
+        // Files the intake could not map (unreadable folders, ambiguous or unknown files) are named, not compared.
+        problems += intake.unmapped.map { "\($0.path): error: \($0.reason); not compared" }
+        let readable = intake.students.map(\.name)
         // Per pair of names: (exercise, answer indices, shared fingerprints); details are built
         // only for the pairs reported, so a large class costs counters, not copies.
         var pairs: [Pair: [(exercise: Int, a: Int, b: Int, shared: Int)]] = [:]
@@ -153,9 +149,11 @@ public struct SimilarityRun {
             }
             var answers: [Answer] = []
             for student in readable {
-                guard let file = ExerciseGrader.submissionFile(for: exercise, in: submissions.appendingPathComponent(student)) else { continue }
+                guard let submitted = intake.file(student: student, exercise: exercise.name) else { continue }
                 do {
-                    answers.append(try answer(student: student, exercise: exercise, file: file, handout: handout))
+                    var found = try answer(student: student, exercise: exercise, file: submitted.file, handout: handout)
+                    found.file = submitted.original  // a zip's entry, not its temporary copy
+                    answers.append(found)
                 } catch {
                     problems.append("\(error)")
                 }
@@ -214,7 +212,7 @@ public struct SimilarityRun {
                 results[i].exercises[j].blocks = Self.blocks(a: m.a, b: m.b, shared: shared)
             }
         }
-        return SimilarityReport(date: Date(), students: students, exercises: compared, pairs: results,
+        return SimilarityReport(date: Date(), students: readable, exercises: compared, pairs: results,
                                 problems: problems, options: options)
     }
 
