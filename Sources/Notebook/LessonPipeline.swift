@@ -52,7 +52,19 @@ public struct LessonPipeline {
         if options.useCache && !options.force && !options.keepsBacktrace, let stored = cache.lookup(lesson, key: key) {
             return Run(lesson: lesson, result: Self.rebase(stored, to: lesson), cached: true)
         }
+        return try execute(lesson, key: key, inputs: inputs, toolchain: toolchain) { executable, runner in
+            try runner.run(executable: executable, lesson: lesson)
+        }
+    }
 
+    /// The stages after the cache lookup, shared by `workbook run` and the notebook's live runs:
+    /// generate, compile (`onCompiled` sees the outcome; `shouldStop` abandons the compile), run
+    /// the program through `runProgram` (given the runner configured from the options), collect,
+    /// and store a result worth keeping under `key`.
+    func execute(_ lesson: Lesson, key: String, inputs: [String: String], toolchain: String,
+                 onCompiled: (ProgramCompiler.Output) -> Void = { _ in },
+                 shouldStop: () -> Bool = { false },
+                 runProgram: (URL, CellRunner) throws -> CellRunner.RawRun) throws -> Run {
         let t0 = Date()
         let program = ProgramGenerator().generate(lesson)
         let t1 = Date()
@@ -60,20 +72,23 @@ public struct LessonPipeline {
         // temporary folder that goes with the run.
         let folder = options.useCache ? buildFolder(for: lesson) : try Self.temporaryFolder(for: lesson)
         defer { if !options.useCache { try? FileManager.default.removeItem(at: folder) } }
-        let compiled = try compile(program, lesson: lesson, in: folder)
+        let compiled = try compile(program, lesson: lesson, in: folder, shouldStop: shouldStop)
+        onCompiled(compiled)
         let t2 = Date()
         var cells: [CellResult]
         var messages: [String] = []
         var runSeconds = 0.0
-        var timedOut = false
-        if let executable = compiled.executable {
+        var keep = true
+        if let executable = compiled.executable, !shouldStop() {
             var runner = CellRunner(defaultCellTimeout: options.defaultCellTimeout, lessonTimeout: options.lessonTimeout)
             runner.environment["WORKBOOK_PACKAGE_ROOT"] = engine.packageRoot.path
-            let raw = try runner.run(executable: executable, lesson: lesson)
+            let raw = try runProgram(executable, runner)
             runSeconds = raw.duration
-            timedOut = raw.timeout != nil
+            // A timeout depends on the machine's load, not only on the code; a stopped run is unfinished.
+            keep = raw.timeout == nil && raw.ending != .stopped
             (cells, messages) = OutputCollector(keepsBacktrace: options.keepsBacktrace).collect(raw, lesson: lesson, programCells: program.cellIndices)
         } else {
+            keep = !shouldStop()
             (cells, messages) = Self.compileFailure(compiled, lesson: lesson)
         }
         let formatter = ISO8601DateFormatter()
@@ -84,8 +99,7 @@ public struct LessonPipeline {
             inputs: inputs, createdAt: formatter.string(from: Date()),
             durations: .init(generate: t1.timeIntervalSince(t0), compile: t2.timeIntervalSince(t1), run: runSeconds),
             cells: cells, messages: messages)
-        // A timeout depends on the machine's load, not only on the code: do not keep it.
-        if options.useCache && !timedOut && !options.keepsBacktrace { try cache.store(result, for: lesson) }
+        if options.useCache && keep && !options.keepsBacktrace { try cache.store(result, for: lesson) }
         return Run(lesson: lesson, result: result, cached: false)
     }
 
@@ -140,8 +154,10 @@ public struct LessonPipeline {
 
     /// Compiles a lesson's program to `folder/lesson`; diagnostics in the lesson name their cell,
     /// and the generated file is called the lesson's generated program.
-    func compile(_ program: ProgramGenerator.Program, lesson: Lesson, in folder: URL) throws -> ProgramCompiler.Output {
-        var output = try ProgramCompiler(engine: engine).compile(source: program.source, name: "lesson", in: folder)
+    func compile(_ program: ProgramGenerator.Program, lesson: Lesson, in folder: URL,
+                 shouldStop: () -> Bool = { false }) throws -> ProgramCompiler.Output {
+        var output = try ProgramCompiler(engine: engine).compile(source: program.source, name: "lesson", in: folder,
+                                                                 shouldStop: shouldStop)
         let cells = lesson.cells
         for i in output.diagnostics.indices {
             let d = output.diagnostics[i]

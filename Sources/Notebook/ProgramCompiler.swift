@@ -61,8 +61,10 @@ public struct ProgramCompiler: Sendable {
     }
 
     /// Writes `source` to `directory/main.swift` and compiles it to `directory/<name>`; a
-    /// pathological source that keeps the type checker busy is stopped after `timeout` seconds.
-    public func compile(source: String, name: String, in directory: URL, timeout: Double = 300) throws -> Output {
+    /// pathological source that keeps the type checker busy is stopped after `timeout` seconds,
+    /// and a compile nobody waits for any more (a notebook run stopped) when `shouldStop` says so.
+    public func compile(source: String, name: String, in directory: URL, timeout: Double = 300,
+                        shouldStop: () -> Bool = { false }) throws -> Output {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         if let moduleCache { try Self.prepareModuleCache(moduleCache, engine: engine) }
@@ -80,7 +82,7 @@ public struct ProgramCompiler: Sendable {
                       main.path, "-o", executable.path]
         let start = Date()
         let result = try ChildProcess(executable: "swiftc", arguments: arguments).run(check: {
-            Date().timeIntervalSince(start) > timeout
+            Date().timeIntervalSince(start) > timeout || shouldStop()
         })
         let log = String(decoding: result.stderr + result.stdout, as: UTF8.self)
         let ok = result.termination == .exited(0) && fm.fileExists(atPath: executable.path)
