@@ -15,8 +15,8 @@ public struct LiveBackend: NotebookBackend {
         self.workDirectory = workDirectory
     }
 
-    public func save(cell: Int, in file: URL, code: String, kind: NotebookFileKind) throws -> Lesson {
-        _ = try CellEditor.replaceCode(ofCell: cell, in: file, with: code)
+    public func save(cell: Int, in file: URL, code: String, expected: String?, kind: NotebookFileKind) throws -> Lesson {
+        _ = try CellEditor.replaceCode(ofCell: cell, in: file, with: code, expecting: expected)
         // Re-read as the page knows it (an exercise with its cell options).
         let configuration = kind == .exercise ? Exercise.parserConfiguration : LessonParser.Configuration()
         return try LessonParser(configuration: configuration).load(path: file.path)

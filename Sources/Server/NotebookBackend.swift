@@ -6,8 +6,9 @@ import Notebook
 /// use a fake; `LiveBackend` is the real one (CellEditor, LiveRunner, ExerciseGrader.runLive).
 public protocol NotebookBackend: Sendable {
     /// Writes `code` into Swift cell `cell` of `file` (atomically, only that cell's lines) and
-    /// returns the file re-parsed.
-    func save(cell: Int, in file: URL, code: String, kind: NotebookFileKind) throws -> Lesson
+    /// returns the file re-parsed. `expected`: the cell's code as the page loaded it; if the file
+    /// now holds something else there (edited in an editor meanwhile), the save is refused.
+    func save(cell: Int, in file: URL, code: String, expected: String?, kind: NotebookFileKind) throws -> Lesson
     /// Runs `file` to the end or until `control` is stopped, calling `onEvent` in order.
     func run(_ file: URL, kind: NotebookFileKind, control: RunControl,
              onEvent: @escaping @Sendable (NotebookEvent) -> Void) throws

@@ -12,7 +12,7 @@ import Site
 ///
 ///     GET  /…                    the site's files; HTML pages get the notebook's script injected
 ///     GET  /__workbook/events    server-sent events: `reload` after a rebuild, `run` events
-///     POST /__workbook/run       {file, cell, code}: save the cell, then run its lesson or exercise
+///     POST /__workbook/run       {file, cell, code, expected?}: save the cell, run its file
 ///     POST /__workbook/stop      {}: stop the current run
 public final class NotebookServer: @unchecked Sendable {
     /// A folder of Markdown pages the page may run, and where its pages live in the site.
@@ -240,8 +240,9 @@ public final class NotebookServer: @unchecked Sendable {
             return Self.json(403, ["error": "refused: '\(file)' is not a lesson or exercise of this course (only \(allowed) can be run)"])
         }
         do {
-            let id = try runs.start(file: file, url: found.url, kind: found.folder.kind, cell: cell, code: code)
-            return Self.json(200, ["run": id])
+            let (id, saved) = try runs.start(file: file, url: found.url, kind: found.folder.kind, cell: cell, code: code,
+                                    expected: object["expected"] as? String)
+            return Self.json(200, ["run": id, "code": saved])
         } catch {
             return Self.json(400, ["error": "\(error)"])
         }

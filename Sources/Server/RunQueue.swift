@@ -21,8 +21,9 @@ final class RunQueue: @unchecked Sendable {
     }
 
     /// Saves the cell at once (a refused save is the request's error), then queues the run.
-    func start(file: String, url: URL, kind: NotebookFileKind, cell: Int, code: String) throws -> Int {
-        let lesson = try backend.save(cell: cell, in: url, code: code, kind: kind)
+    /// Returns the run's id and the cell's code as saved.
+    func start(file: String, url: URL, kind: NotebookFileKind, cell: Int, code: String, expected: String?) throws -> (id: Int, saved: String) {
+        let lesson = try backend.save(cell: cell, in: url, code: code, expected: expected, kind: kind)
         let control = RunControl()
         lock.lock()
         let id = nextID
@@ -52,7 +53,7 @@ final class RunQueue: @unchecked Sendable {
             if current?.id == id { current = nil }
             lock.unlock()
         }
-        return id
+        return (id, cell < lesson.cells.count ? lesson.cells[cell].source : code)
     }
 
     var isRunning: Bool { lock.lock(); defer { lock.unlock() }; return current != nil }

@@ -90,7 +90,7 @@ struct ServeCommand: ParsableCommand {
         interrupt.setEventHandler {
             server.stop()
             print("\nstopped")
-            exit(0)
+            Foundation.exit(0)
         }
         interrupt.resume()
         print("serving \(o.output.path) (Ctrl-C to stop)")

@@ -149,7 +149,7 @@ final class ServerHTTPTests: XCTestCase {
         XCTAssertEqual(settings["mode"] as? String, "notebook")
         XCTAssertEqual(settings["file"] as? String, "lessons/01-first.md")
         let cells = settings["cells"] as? [[String: Any]] ?? []
-        XCTAssertEqual(cells.map { $0["code"] as? String }, ["print(\"one\")", "print(\"two\")"])
+        XCTAssertEqual(cells.map { $0["code"] as? String }, ["print(\"one\")\n", "print(\"two\")\n"])
         XCTAssertEqual(cells.map { $0["editable"] as? Bool }, [true, true])
         // The files on disk stay the plain site.
         let disk = try String(contentsOf: course.site.appendingPathComponent("lessons/01-first.html"), encoding: .utf8)

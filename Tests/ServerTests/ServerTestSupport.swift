@@ -119,7 +119,11 @@ final class EventStream: @unchecked Sendable {
             var bytes = [UInt8](repeating: 0, count: 65536)
             let n = recv(fd, &bytes, bytes.count, 0)
             if n == 0 { throw WebTestError("the event stream closed; got \(events.map { "\($0.name) \($0.data)" })") }
-            if n > 0 { buffer += String(decoding: bytes[0..<n], as: UTF8.self); parse() }
+            if n > 0 {
+                // Unicode scalars, not Characters: "\r\n" (chunk framing) is one Character in Swift.
+                buffer += String(decoding: bytes[0..<n], as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
+                parse()
+            }
         }
     }
 
@@ -159,7 +163,7 @@ final class FakeBackend: NotebookBackend, @unchecked Sendable {
     var saves: [(cell: Int, file: URL, code: String)] = []
     var loopsUntilStopped = false
 
-    func save(cell: Int, in file: URL, code: String, kind: NotebookFileKind) throws -> Lesson {
+    func save(cell: Int, in file: URL, code: String, expected: String?, kind: NotebookFileKind) throws -> Lesson {
         lock.lock(); saves.append((cell, file, code)); lock.unlock()
         let lesson = try LessonParser(configuration: kind == .exercise ? Exercise.parserConfiguration : .init()).load(path: file.path)
         guard cell < lesson.cells.count else { throw NotebookError(file: file.path, line: nil, "no cell \(cell)") }

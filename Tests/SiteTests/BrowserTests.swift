@@ -208,7 +208,7 @@ final class BrowserTests: XCTestCase {
 
 /// The read-only server runs nothing.
 struct NoBackend: NotebookBackend {
-    func save(cell: Int, in file: URL, code: String, kind: NotebookFileKind) throws -> Lesson {
+    func save(cell: Int, in file: URL, code: String, expected: String?, kind: NotebookFileKind) throws -> Lesson {
         throw NotebookError(file: file.path, line: nil, "read-only")
     }
     func run(_ file: URL, kind: NotebookFileKind, control: RunControl, onEvent: @escaping @Sendable (NotebookEvent) -> Void) throws {}

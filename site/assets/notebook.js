@@ -112,8 +112,9 @@
     used = true;
     var code = state.editor ? state.editor.value : state.code;
     setState(state, "saving…", "running");
-    post("/__workbook/run", { file: settings.file, cell: state.index, code: code }).then(function (reply) {
-      state.code = code;
+    // `expected`: the code this page last saw, so an edit made meanwhile in an editor is not overwritten.
+    post("/__workbook/run", { file: settings.file, cell: state.index, code: code, expected: state.code }).then(function (reply) {
+      state.code = reply.code;
       state.ranCode = code;
       if (state.source) state.source.querySelector("code").textContent = code;
       begin(reply.run, state.index);
