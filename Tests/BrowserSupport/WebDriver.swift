@@ -126,6 +126,7 @@ public final class WebDriver: @unchecked Sendable {
             var offset = 0
             while offset < raw.count {
                 let n = send(fd, raw.baseAddress! + offset, raw.count - offset, 0)
+                if n < 0 && errno == EINTR { continue }
                 guard n > 0 else { throw Failure(description: "\(method) \(path): send failed") }
                 offset += n
             }
@@ -142,6 +143,8 @@ public final class WebDriver: @unchecked Sendable {
                 if head.contains("transfer-encoding: chunked"), response.suffix(5) == Data("0\r\n\r\n".utf8) { break }
             }
             let n = recv(fd, &buffer, buffer.count, 0)
+            // A child process of the test (a lesson program) ending interrupts recv with SIGCHLD.
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             response.append(contentsOf: buffer[0..<n])
         }

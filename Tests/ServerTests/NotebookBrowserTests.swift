@@ -102,7 +102,10 @@ final class NotebookBrowserTests: XCTestCase {
             let server = NotebookServer(configuration: configuration,
                                         backend: LiveBackend(engine: engine, workDirectory: root.appendingPathComponent(".work")))
             try server.start()
-            shared = Shared(browser: try WebDriver(), root: root, server: server)
+            let browser = try WebDriver()
+            // Leave the browser's own start page (chrome:// requests) before the tests watch the network.
+            try browser.open(URL(string: "about:blank")!)
+            shared = Shared(browser: browser, root: root, server: server)
         } catch {
             startError = error
         }

@@ -37,6 +37,7 @@ struct RawHTTP {
             var offset = 0
             while offset < raw.count {
                 let n = Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                if n < 0 && errno == EINTR { continue }  // SIGCHLD from a lesson program
                 guard n > 0 else { throw WebTestError("send failed") }
                 offset += n
             }
@@ -55,6 +56,7 @@ struct RawHTTP {
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = recv(fd, &buffer, buffer.count, 0)
+            if n < 0 && errno == EINTR { continue }  // SIGCHLD from a lesson program
             if n <= 0 { break }
             response.append(contentsOf: buffer[0..<n])
         }
