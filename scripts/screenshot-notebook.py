@@ -73,8 +73,10 @@ def main():
     os.makedirs(handout)
     with open(os.path.join(handout, "q01-first-layer.md"), "w") as f:
         f.write(HANDOUT)
-    subprocess.run(["swift", "build", "-c", "release", "--product", "workbook"], cwd=ROOT, check=True)
-    bin_path = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+    # The CLI's own speed does not matter here; lesson programs link the release engine library.
+    subprocess.run(["swift", "build", "-c", "release", "--product", "WorkbookKit"], cwd=ROOT, check=True)
+    subprocess.run(["swift", "build", "--product", "workbook"], cwd=ROOT, check=True)
+    bin_path = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True,
                               capture_output=True, text=True).stdout.strip()
     serve = subprocess.Popen([os.path.join(bin_path, "workbook"), "serve", "--port", "0", "--exercises", handout,
                               "--out", os.path.join(work, "site")],
