@@ -44,8 +44,9 @@ try expectEqual(try answers.int("count"), 15, "the number of parameters")
 ANSWER = """let weights = fc.weight.shape.reduce(1, *)
 let biases = fc.bias!.shape.reduce(1, *)
 let count = weights + biases
-show(table: Table(headers: ["part", "parameters"],
-                  rows: [["weight", .integer(weights)], ["bias", .integer(biases)], ["total", .integer(count)]]))"""
+let rows: [[Table.Value]] = [["weight", .integer(weights)],
+                             ["bias", .integer(biases)], ["total", .integer(count)]]
+show(table: Table(headers: ["part", "parameters"], rows: rows))"""
 
 
 def free_port():
@@ -119,6 +120,8 @@ def main():
         for _ in range(3000):
             if run("return !!document.body.getAttribute('data-run')"): break
             time.sleep(0.1)
+        # The picture is of the run, not of the rebuild that follows the save.
+        run("var s = document.createElement('style'); s.textContent = '#nb-rebuilt { display: none; }'; document.head.appendChild(s);")
         run("document.querySelector('.nb-edit').closest('.nb-cell').scrollIntoView({block: 'start'}); window.scrollBy(0, -70);")
         time.sleep(0.3)
         png = base64.b64decode(call(port, "GET", s + "/screenshot"))

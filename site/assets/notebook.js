@@ -86,7 +86,12 @@
     var editor = make("textarea", "nb-editor");
     editor.value = state.code;
     editor.spellcheck = false;
-    editor.rows = Math.min(30, Math.max(3, state.code.split("\n").length + 1));
+    // Tall enough for the code (up to 30 lines; it scrolls beyond): 14px at line-height 1.5.
+    function fit() {
+      var lines = Math.min(30, Math.max(3, editor.value.replace(/\n$/, "").split("\n").length + 1));
+      editor.style.height = (lines * 21 + 28) + "px";
+    }
+    fit();
     editor.addEventListener("keydown", function (e) {
       if (e.key === "Tab" && !e.shiftKey && !e.ctrlKey && !e.metaKey && !e.altKey) {
         e.preventDefault();
@@ -100,10 +105,16 @@
       }
     });
     editor.addEventListener("input", function () {
+      fit();
       if (editor.value !== state.ranCode) markStale(state, "edited since its output");
     });
-    if (state.source) state.source.hidden = true;
-    state.bar.insertAdjacentElement("afterend", editor);
+    // In place of the code it edits.
+    if (state.source) {
+      state.source.insertAdjacentElement("beforebegin", editor);
+      state.source.hidden = true;
+    } else {
+      state.bar.insertAdjacentElement("afterend", editor);
+    }
     state.editor = editor;
     editor.focus();
   }
@@ -251,7 +262,7 @@
             state.element.classList.remove("nb-stale");
             state.element.removeAttribute("data-stale");
           }
-          setState(state, "ran" + (ev.seconds !== undefined ? " in " + ev.seconds.toFixed(2) + " s" : ""), "ok");
+          setState(state, "ran" + (ev.seconds >= 0.01 ? " in " + ev.seconds.toFixed(2) + " s" : ""), "ok");
         } else if (ev.status === "not-run") {
           setState(state, "not run: an earlier cell failed", "stale");
         } else {
@@ -303,6 +314,9 @@
       // An answer shown behind "Show solution" is the reader's own code here: open it.
       var details = element.closest("details.solution");
       if (details) details.open = true;
+      // On an exercise, the code shown is the reader's answer to edit, not only a starting point.
+      var label = element.querySelector(".cell-label");
+      if (label && settings.kind === "exercise") label.textContent = "Your answer";
     }
     state.bar.appendChild(state.label);
     element.insertBefore(state.bar, element.firstChild);
