@@ -18,6 +18,7 @@ final class NotebookBrowserTests: XCTestCase {
     }
     nonisolated(unsafe) static var shared: Shared?
     nonisolated(unsafe) static var startError: Error?
+    nonisolated(unsafe) static var engineProblem: String?
 
     static let lesson = """
     ---
@@ -76,8 +77,14 @@ final class NotebookBrowserTests: XCTestCase {
         super.setUp()
         guard WebDriver.chromium != nil, WebDriver.chromedriver != nil else { return }
         do {
-            let engine = try EngineBuild()
-            try engine.ensureBuilt(ignoringLock: true)  // `swift test` holds the package lock
+            let engine: EngineBuild
+            do {
+                engine = try EngineBuild()
+                try engine.ensureBuilt(ignoringLock: true)  // `swift test` holds the package lock
+            } catch {
+                engineProblem = "\(error)"
+                return
+            }
             let fm = FileManager.default
             let root = fm.temporaryDirectory.appendingPathComponent("notebook-browser-\(UUID().uuidString)").resolvingSymlinksInPath()
             try fm.createDirectory(at: root.appendingPathComponent("lessons"), withIntermediateDirectories: true)
@@ -124,6 +131,9 @@ final class NotebookBrowserTests: XCTestCase {
     var base: String { "http://127.0.0.1:\(server.port)/" }
 
     override func setUpWithError() throws {
+        if let problem = Self.engineProblem {
+            throw XCTSkip("needs the engine built with `swift build -c release --product WorkbookKit`: \(problem)")
+        }
         if let error = Self.startError { throw error }
         if Self.shared == nil {
             if ProcessInfo.processInfo.environment["WORKBOOK_REQUIRE_BROWSER"] == "1" {

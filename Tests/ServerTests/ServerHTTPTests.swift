@@ -114,6 +114,13 @@ final class ServerHTTPTests: XCTestCase {
         // Outputs come rendered by the site's own template.
         let table = events.first { $0["type"] as? String == "output" }?["html"] as? String ?? ""
         XCTAssertTrue(table.contains("<table>") && table.contains("<th class=\"align-left\">name</th>") && table.contains("0.25"), table)
+        // An image is written into the site's assets and served from there.
+        let figure = events.compactMap { $0["html"] as? String }.first { $0.contains("<figure class=\"output image\">") } ?? ""
+        let src = try XCTUnwrap(figure.range(of: "src=\"").map { String(figure[$0.upperBound...].prefix { $0 != "\"" }) }, figure)
+        XCTAssertTrue(src.hasPrefix("/assets/img/"), src)
+        let png = try course.get(src, cookie: course.cookie)
+        XCTAssertEqual(png.status, 200)
+        XCTAssertEqual(png.headers["content-type"], "image/png")
         let finished = events.first { $0["type"] as? String == "cellFinished" }
         XCTAssertEqual(finished?["status"] as? String, "ok")
         XCTAssertTrue((finished?["html"] as? String ?? "").contains("<pre class=\"output stdout\">fake output of cell 0</pre>"))

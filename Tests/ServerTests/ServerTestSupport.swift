@@ -164,6 +164,7 @@ final class FakeBackend: NotebookBackend, @unchecked Sendable {
     let lock = NSLock()
     var saves: [(cell: Int, file: URL, code: String)] = []
     var loopsUntilStopped = false
+    static let png = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEUlEQVR4nGP4z8AARAxg8j8AG/ID/fPnS7EAAAAASUVORK5CYII="
 
     func save(cell: Int, in file: URL, code: String, expected: String?, kind: NotebookFileKind) throws -> Lesson {
         lock.lock(); saves.append((cell, file, code)); lock.unlock()
@@ -183,6 +184,10 @@ final class FakeBackend: NotebookBackend, @unchecked Sendable {
             table.headers = ["name", "value"]
             table.rows = [["loss", "0.25"]]
             onEvent(.output(cell: cell.index, table))
+            var image = CellOutput(kind: .image)
+            image.png = Self.png
+            image.caption = "two red, two blue"
+            onEvent(.output(cell: cell.index, image))
             onEvent(.progress(cell: cell.index, label: "epoch", done: 1, total: 2, text: "epoch 1/2"))
             while loopsUntilStopped && !control.isStopped { usleep(10_000) }
             if control.isStopped {
