@@ -257,4 +257,16 @@ final class NotebookBrowserTests: XCTestCase {
         try run(0)
         try browser.wait(for: "return document.body.getAttribute('data-run') === 'succeeded'", timeout: 180, "the run to finish")
     }
+
+    /// Each page listens on one event stream; pages left behind must let go of theirs, or after
+    /// six pages the browser (6 connections per server) has none left for a Run.
+    func testRunStillWorksAfterManyPages() throws {
+        for _ in 0..<4 {
+            try open("lessons/01-live.html")
+            try open("exercises/q01-double.html")
+        }
+        try open("lessons/01-live.html")
+        try run(0)
+        try browser.wait(for: "return document.body.getAttribute('data-run') === 'succeeded'", timeout: 30, "the run to finish")
+    }
 }

@@ -35,15 +35,32 @@
     if (used || currentRun !== null) rebuiltNotice(); else location.reload();
   }
 
-  var events = new EventSource("/__workbook/events");
-  events.addEventListener("hello", function (e) {
-    // A rebuild while the stream was down (the server restarted, the laptop slept).
-    if (JSON.parse(e.data).generation !== settings.generation) reload();
+  // One event stream per page while it is shown. A browser opens at most 6 HTTP/1.1 connections
+  // to a server, so pages left behind (the back/forward cache) or hidden tabs let go of theirs;
+  // a hidden page keeps its stream while a run is streaming into it.
+  var events = null;
+  function connect() {
+    if (events) return;
+    events = new EventSource("/__workbook/events");
+    events.addEventListener("hello", function (e) {
+      // A rebuild while the stream was down (the server restarted, the laptop slept, the tab was hidden).
+      if (JSON.parse(e.data).generation !== settings.generation) reload();
+    });
+    events.addEventListener("reload", function (e) {
+      settings.generation = JSON.parse(e.data).generation;
+      reload();
+    });
+    if (notebook) events.addEventListener("run", onRun);
+  }
+  function disconnect() {
+    if (events) { events.close(); events = null; }
+  }
+  window.addEventListener("pagehide", disconnect);
+  window.addEventListener("pageshow", connect);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) connect(); else if (currentRun === null) disconnect();
   });
-  events.addEventListener("reload", function (e) {
-    settings.generation = JSON.parse(e.data).generation;
-    reload();
-  });
+  connect();
   if (!notebook) return;
 
   // --- The notebook ---------------------------------------------------------------------------
@@ -287,7 +304,6 @@
         break;
     }
   }
-  events.addEventListener("run", onRun);
 
   // Every cell runs with its file; the editable ones get the buttons.
   settings.cells.forEach(function (c) {
