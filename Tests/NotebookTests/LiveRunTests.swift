@@ -151,6 +151,33 @@ final class LiveRunTests: XCTestCase {
                      "a stopped run is not cached")
     }
 
+    /// The page's second Run stops the first and starts over on the saved file: the second run
+    /// waits for the first to end (they build in the same folder), then runs the new code.
+    func testSecondRunAfterStopRunsTheNewCode() throws {
+        let file = try write("again.md", "```swift\nprint(\"first\")\nwhile true {}\n```\n")
+        let runner = runner()
+        let first = LiveRunControl()
+        let looping = DispatchSemaphore(value: 0)
+        let firstDone = DispatchSemaphore(value: 0)
+        let firstResult = LockedBox<LessonResult>()
+        DispatchQueue.global().async {
+            let result = try? runner.runLesson(at: file, control: first, onEvent: { event in
+                if case .output(0, let o) = event, o.text?.contains("first") == true { looping.signal() }
+            })
+            firstResult.value = result
+            firstDone.signal()
+        }
+        XCTAssertEqual(looping.wait(timeout: .now() + 120), .success)
+        _ = try CellEditor.replaceCode(ofCell: 0, in: file, with: "print(\"second\")")
+        let recorder = Recorder()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { first.stop() }
+        let second = try runner.runLesson(at: file, control: LiveRunControl(), onEvent: recorder.onEvent)
+        XCTAssertEqual(firstDone.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(firstResult.value?.succeeded, false)
+        XCTAssertTrue(second.succeeded, "\(second.cells.map { $0.error ?? "" })")
+        XCTAssertEqual(recorder.stdout(of: 0), "second\n")
+    }
+
     func testCompileErrorAtItsCellAndMarkdownLine() throws {
         let file = try write("broken.md", """
         # Broken
@@ -261,6 +288,15 @@ final class LiveRunTests: XCTestCase {
         XCTAssertEqual(merged.map(\.0), [0, 12])
         XCTAssertEqual(merged.map(\.1), ["héllo", "wörld"])
         XCTAssertEqual(parser.seq, 13)
+    }
+}
+
+final class LockedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T?
+    var value: T? {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }
 
