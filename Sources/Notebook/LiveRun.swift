@@ -176,15 +176,15 @@ public struct LiveRunner: Sendable {
         }
         let lesson = try LessonParser(configuration: options.parser).parse(text: text, path: path)
         var pipeline = LessonPipeline(engine: engine, options: options)
-        pipeline.options.force = true
         pipeline.cache = cache
         pipeline.workDirectory = workDirectory
-        if options.buildEngine { try engine.build() } else { try engine.ensureBuilt() }
-        let toolchain = EngineBuild.toolchainVersion()
-        let (key, inputs) = try ExecutionCache.key(for: lesson, engine: engine.fingerprint, toolchain: toolchain,
-                                                   packageRoot: engine.packageRoot)
+        // The page's Run always runs (no cache lookup), and stores what `workbook build` will reuse.
+        let (key, inputs, toolchain) = try pipeline.prepare(lesson)
         onEvent(.compiling)
-        let stream = LiveStream(lesson: lesson, onEvent: onEvent)
+        let stream = LiveStream(lesson: lesson, collector: OutputCollector(keepsBacktrace: options.keepsBacktrace), onEvent: onEvent)
+        // The runner's own limits (cells' and the lesson's timeouts) come first, with their messages.
+        var limits = self.limits
+        limits.wallSeconds = max(limits.wallSeconds, options.lessonTimeout + 30)
         let sandbox = Sandbox(limits: limits, isolates: isolates && Sandbox.isolationAvailable,
                               libraries: [engine.library],
                               inputs: inputs.keys.sorted().map { Sandbox.Input(host: engine.packageRoot.appendingPathComponent($0), relativePath: $0) })
