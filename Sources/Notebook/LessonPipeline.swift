@@ -93,8 +93,11 @@ public struct LessonPipeline {
             // A timeout depends on the machine's load, not only on the code; a stopped run is unfinished.
             keep = raw.timeout == nil && raw.ending != .stopped
             (cells, messages) = OutputCollector(keepsBacktrace: options.keepsBacktrace).collect(raw, lesson: lesson, programCells: program.cellIndices)
+        } else if shouldStop() {
+            keep = false
+            (cells, _) = Self.compileFailure(ProgramCompiler.Output(executable: nil, diagnostics: [], log: "", seconds: 0, timedOut: false), lesson: lesson)
+            messages = ["\(lesson.path): stopped before the program ran"]
         } else {
-            keep = !shouldStop()
             (cells, messages) = Self.compileFailure(compiled, lesson: lesson)
         }
         let formatter = ISO8601DateFormatter()

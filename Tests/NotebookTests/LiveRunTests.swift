@@ -178,6 +178,18 @@ final class LiveRunTests: XCTestCase {
         XCTAssertEqual(recorder.stdout(of: 0), "second\n")
     }
 
+    func testStopDuringTheCompileRunsNothing() throws {
+        let file = try write("early.md", "```swift\nprint(\"never\")\n```\n")
+        let control = LiveRunControl()
+        let recorder = Recorder()
+        recorder.hook = { if case .compiling = $0 { control.stop() } }
+        let result = try runner().runLesson(at: file, control: control, onEvent: recorder.onEvent)
+        XCTAssertFalse(result.succeeded)
+        XCTAssertEqual(result.messages, ["\(file.path): stopped before the program ran"])
+        XCTAssertEqual(result.cells[0].status, .notRun)
+        XCTAssertEqual(recorder.all.map(\.debugText), ["compiling", "cellFinished(0, not-run)", "finished(succeeded: false, stopped: true)"])
+    }
+
     func testCompileErrorAtItsCellAndMarkdownLine() throws {
         let file = try write("broken.md", """
         # Broken
