@@ -190,6 +190,31 @@ final class LiveRunTests: XCTestCase {
         XCTAssertEqual(recorder.all.map(\.debugText), ["compiling", "cellFinished(0, not-run)", "finished(succeeded: false, stopped: true)"])
     }
 
+    /// The memory limit holds with and without the sandbox's isolation (prlimit's address-space
+    /// limit either way), and the run's outcome is at the cell.
+    func testMemoryLimitStopsAGreedyCell() throws {
+        let file = try write("greedy.md", """
+        ```swift
+        print("small")
+        ```
+
+        ```swift
+        var big = [UInt8](repeating: 1, count: 3 << 30)
+        big[5] = 2
+        print(big[5])
+        ```
+        """)
+        for isolates in [true, false] {
+            var runner = runner()
+            runner.isolates = isolates
+            runner.limits.memoryBytes = 1 << 30
+            let result = try runner.runLesson(at: file, control: LiveRunControl(), onEvent: { _ in })
+            XCTAssertFalse(result.succeeded, "isolates: \(isolates)")
+            XCTAssertEqual(result.cells[0].status, .ok, "isolates: \(isolates)")
+            XCTAssertEqual(result.cells[1].status, .error, "isolates: \(isolates)")
+        }
+    }
+
     func testCompileErrorAtItsCellAndMarkdownLine() throws {
         let file = try write("broken.md", """
         # Broken
