@@ -52,6 +52,14 @@ extension ExerciseGrader {
     /// engine (and the files the exercise declares, such as models/) come from `engine`.
     public func runLive(exerciseAt file: URL, control: LiveRunControl,
                         onEvent: @escaping @Sendable (LiveEvent) -> Void) throws -> ExerciseGrade {
+        // The run's folder is the exercise's name under the work folder: one run of a name at a time.
+        try LiveRunQueue.serialized(workDirectory.path + "#" + file.deletingPathExtension().lastPathComponent) {
+            try runLiveNow(exerciseAt: file, control: control, onEvent: onEvent)
+        }
+    }
+
+    func runLiveNow(exerciseAt file: URL, control: LiveRunControl,
+                    onEvent: @escaping @Sendable (LiveEvent) -> Void) throws -> ExerciseGrade {
         let start = Date()
         try engine.ensureBuilt()
         let exercise = try Exercise.load(path: file.path, handout: true)

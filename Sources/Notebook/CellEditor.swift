@@ -64,6 +64,14 @@ public enum CellEditor {
         return updated
     }
 
+    /// The cells the page offers to edit (indices into `lesson.cells`): every Swift cell of a
+    /// lesson; an exercise's answer cells only. `lesson` parsed with `Exercise.parserConfiguration`
+    /// (a superset of the lesson format) or the plain lesson parser.
+    public static func editableCells(in lesson: Lesson) throws -> [Int] {
+        guard let roles = try exerciseRoles(of: lesson) else { return lesson.cells.map(\.index) }
+        return roles.indices.filter { roles[$0] == .answer }
+    }
+
     /// The roles of the cells when `lesson` is an exercise (a cell with an exercise option or a
     /// solution region), nil for a lesson.
     static func exerciseRoles(of lesson: Lesson) throws -> [Exercise.Role]? {

@@ -45,16 +45,22 @@ public struct LessonPipeline {
     }
 
     public func run(_ lesson: Lesson) throws -> Run {
-        if options.buildEngine { try engine.build() } else { try engine.ensureBuilt() }
-        let toolchain = EngineBuild.toolchainVersion()
-        let (key, inputs) = try ExecutionCache.key(for: lesson, engine: engine.fingerprint, toolchain: toolchain,
-                                                   packageRoot: engine.packageRoot)
+        let (key, inputs, toolchain) = try prepare(lesson)
         if options.useCache && !options.force && !options.keepsBacktrace, let stored = cache.lookup(lesson, key: key) {
             return Run(lesson: lesson, result: Self.rebase(stored, to: lesson), cached: true)
         }
         return try execute(lesson, key: key, inputs: inputs, toolchain: toolchain) { executable, runner in
             try runner.run(executable: executable, lesson: lesson)
         }
+    }
+
+    /// Builds the engine if needed (always with `buildEngine`) and computes the lesson's cache key.
+    func prepare(_ lesson: Lesson) throws -> (key: String, inputs: [String: String], toolchain: String) {
+        if options.buildEngine { try engine.build() } else { try engine.ensureBuilt() }
+        let toolchain = EngineBuild.toolchainVersion()
+        let (key, inputs) = try ExecutionCache.key(for: lesson, engine: engine.fingerprint, toolchain: toolchain,
+                                                   packageRoot: engine.packageRoot)
+        return (key, inputs, toolchain)
     }
 
     /// The stages after the cache lookup, shared by `workbook run` and the notebook's live runs:
@@ -87,8 +93,11 @@ public struct LessonPipeline {
             // A timeout depends on the machine's load, not only on the code; a stopped run is unfinished.
             keep = raw.timeout == nil && raw.ending != .stopped
             (cells, messages) = OutputCollector(keepsBacktrace: options.keepsBacktrace).collect(raw, lesson: lesson, programCells: program.cellIndices)
+        } else if shouldStop() {
+            keep = false
+            (cells, _) = Self.compileFailure(ProgramCompiler.Output(executable: nil, diagnostics: [], log: "", seconds: 0, timedOut: false), lesson: lesson)
+            messages = ["\(lesson.path): stopped before the program ran"]
         } else {
-            keep = !shouldStop()
             (cells, messages) = Self.compileFailure(compiled, lesson: lesson)
         }
         let formatter = ISO8601DateFormatter()

@@ -90,6 +90,24 @@ public final class LiveRunControl: @unchecked Sendable {
     }
 }
 
+/// One live run per file at a time, in this process: a second Run of the same file (the page
+/// stops the first) waits until the first has returned, since both build in the same folder.
+/// After `stop()` that wait is short (the program is killed within ~0.1 s).
+public enum LiveRunQueue {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var locks: [String: NSLock] = [:]
+
+    public static func serialized<T>(_ key: String, _ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        let entry = locks[key] ?? NSLock()
+        locks[key] = entry
+        lock.unlock()
+        entry.lock()
+        defer { entry.unlock() }
+        return try body()
+    }
+}
+
 /// Runs a lesson for the notebook page: the same stages as `workbook run` (`LessonPipeline`), with
 /// the outputs forwarded as they arrive, a stop button, limits, and the sandbox where it isolates.
 public struct LiveRunner: Sendable {
@@ -141,6 +159,13 @@ public struct LiveRunner: Sendable {
     /// Runs in the bubblewrap sandbox (Sandbox.swift) when available, with a time and memory limit.
     public func runLesson(at file: URL, control: LiveRunControl,
                           onEvent: @escaping @Sendable (LiveEvent) -> Void) throws -> LessonResult {
+        try LiveRunQueue.serialized(file.standardizedFileURL.path) {
+            try runLessonNow(at: file, control: control, onEvent: onEvent)
+        }
+    }
+
+    func runLessonNow(at file: URL, control: LiveRunControl,
+                      onEvent: @escaping @Sendable (LiveEvent) -> Void) throws -> LessonResult {
         let start = Date()
         let path = lessonPath(for: file)
         let text: String
@@ -151,15 +176,15 @@ public struct LiveRunner: Sendable {
         }
         let lesson = try LessonParser(configuration: options.parser).parse(text: text, path: path)
         var pipeline = LessonPipeline(engine: engine, options: options)
-        pipeline.options.force = true
         pipeline.cache = cache
         pipeline.workDirectory = workDirectory
-        if options.buildEngine { try engine.build() } else { try engine.ensureBuilt() }
-        let toolchain = EngineBuild.toolchainVersion()
-        let (key, inputs) = try ExecutionCache.key(for: lesson, engine: engine.fingerprint, toolchain: toolchain,
-                                                   packageRoot: engine.packageRoot)
+        // The page's Run always runs (no cache lookup), and stores what `workbook build` will reuse.
+        let (key, inputs, toolchain) = try pipeline.prepare(lesson)
         onEvent(.compiling)
-        let stream = LiveStream(lesson: lesson, onEvent: onEvent)
+        let stream = LiveStream(lesson: lesson, collector: OutputCollector(keepsBacktrace: options.keepsBacktrace), onEvent: onEvent)
+        // The runner's own limits (cells' and the lesson's timeouts) come first, with their messages.
+        var limits = self.limits
+        limits.wallSeconds = max(limits.wallSeconds, options.lessonTimeout + 30)
         let sandbox = Sandbox(limits: limits, isolates: isolates && Sandbox.isolationAvailable,
                               libraries: [engine.library],
                               inputs: inputs.keys.sorted().map { Sandbox.Input(host: engine.packageRoot.appendingPathComponent($0), relativePath: $0) })

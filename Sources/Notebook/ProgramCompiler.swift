@@ -77,6 +77,7 @@ public struct ProgramCompiler: Sendable {
         if let moduleCache { arguments += ["-module-cache-path", moduleCache.path] }
         arguments += ["-I", engine.modules.path]
         for map in engine.moduleMaps { arguments += ["-Xcc", "-fmodule-map-file=\(map.path)"] }
+        arguments += Self.linkerArguments
         arguments += ["-L", engine.buildDirectory.path, "-lWorkbookKit",
                       "-Xlinker", "-rpath", "-Xlinker", engine.buildDirectory.path,
                       main.path, "-o", executable.path]
@@ -90,6 +91,20 @@ public struct ProgramCompiler: Sendable {
                       diagnostics: Diagnostic.parse(log, mainPath: main.path, generatedName: Self.generatedFileName),
                       log: log, seconds: Date().timeIntervalSince(start), timedOut: result.termination == .killed)
     }
+
+    /// `-use-ld=lld` when the toolchain ships lld beside `swiftc`: linking a program against the
+    /// engine takes about half the time of gold's, which is most of a notebook Run's wait
+    /// (bench/RESULTS.md, issue 29). Otherwise the toolchain's default linker.
+    static let linkerArguments: [String] = {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
+        for dir in path.split(separator: ":") {
+            let swiftc = URL(fileURLWithPath: String(dir)).appendingPathComponent("swiftc")
+            guard FileManager.default.isExecutableFile(atPath: swiftc.path) else { continue }
+            let lld = swiftc.resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("ld.lld")
+            return FileManager.default.isExecutableFile(atPath: lld.path) ? ["-use-ld=lld"] : []
+        }
+        return []
+    }()
 
     private static let moduleCacheLock = NSLock()
     nonisolated(unsafe) private static var preparedModuleCaches: Set<String> = []

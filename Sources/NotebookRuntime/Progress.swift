@@ -4,7 +4,8 @@ import Foundation
 ///
 /// On a terminal: one live line, redrawn in place (`epoch 2/5 [=====>    ] 120/391 loss 0.4312
 /// 85.2 it/s ETA 0:14`). Captured by the runner (or piped): one summary line per epoch, never
-/// one per batch.
+/// one per batch; when a notebook page watches (`NotebookSession.wantsProgress`), also a progress
+/// record about ten times a second, which moves the page's bar and leaves the captured text alone.
 ///
 ///     let progress = ProgressBar(epochs: 5, batchesPerEpoch: loader.count)
 ///     for epoch in 1...5 {

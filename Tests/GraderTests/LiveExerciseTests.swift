@@ -56,7 +56,8 @@ final class LiveExerciseTests: XCTestCase {
         let answer = reference.lesson.cells.first { $0.id == "answer" }!
         // The page saves the answer cell, then runs the file.
         let saved = try CellEditor.replaceCode(ofCell: answer.index, in: file, with: Exercise.solutionSource(of: answer))
-        XCTAssertEqual(saved.cells[answer.index].source, Exercise.solutionSource(of: answer) + "\n")
+        let solution = Exercise.solutionSource(of: answer)
+        XCTAssertEqual(saved.cells[answer.index].source, solution.hasSuffix("\n") ? solution : solution + "\n")
         let events = Events()
         let grade = try grader().runLive(exerciseAt: file, control: LiveRunControl(), onEvent: { events.add($0) })
         XCTAssertEqual(grade.status, .ok, grade.message)

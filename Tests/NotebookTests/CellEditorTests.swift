@@ -203,6 +203,9 @@ final class CellEditorTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("BEGIN SOLUTION"), "\(error)")
         }
         XCTAssertEqual(try bytes(url), before)
+        let parsed = try LessonParser(configuration: Exercise.parserConfiguration).parse(text: exercise, path: "q.md")
+        XCTAssertEqual(try CellEditor.editableCells(in: parsed), [1])
+        XCTAssertEqual(try CellEditor.editableCells(in: try LessonParser().parse(text: lesson, path: "l.md")), [0, 1, 2])
         let code = "// BEGIN SOLUTION\nlet answer = given + given\n// END SOLUTION\nexport(\"answer\", answer)\n"
         _ = try CellEditor.replaceCode(ofCell: 1, in: url, with: code)
         try assertOnlyCellChanged(url, before: before, cell: 1, code: code, ending: "\n")

@@ -151,6 +151,70 @@ final class LiveRunTests: XCTestCase {
                      "a stopped run is not cached")
     }
 
+    /// The page's second Run stops the first and starts over on the saved file: the second run
+    /// waits for the first to end (they build in the same folder), then runs the new code.
+    func testSecondRunAfterStopRunsTheNewCode() throws {
+        let file = try write("again.md", "```swift\nprint(\"first\")\nwhile true {}\n```\n")
+        let runner = runner()
+        let first = LiveRunControl()
+        let looping = DispatchSemaphore(value: 0)
+        let firstDone = DispatchSemaphore(value: 0)
+        let firstResult = LockedBox<LessonResult>()
+        DispatchQueue.global().async {
+            let result = try? runner.runLesson(at: file, control: first, onEvent: { event in
+                if case .output(0, let o) = event, o.text?.contains("first") == true { looping.signal() }
+            })
+            firstResult.value = result
+            firstDone.signal()
+        }
+        XCTAssertEqual(looping.wait(timeout: .now() + 120), .success)
+        _ = try CellEditor.replaceCode(ofCell: 0, in: file, with: "print(\"second\")")
+        let recorder = Recorder()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { first.stop() }
+        let second = try runner.runLesson(at: file, control: LiveRunControl(), onEvent: recorder.onEvent)
+        XCTAssertEqual(firstDone.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(firstResult.value?.succeeded, false)
+        XCTAssertTrue(second.succeeded, "\(second.cells.map { $0.error ?? "" })")
+        XCTAssertEqual(recorder.stdout(of: 0), "second\n")
+    }
+
+    func testStopDuringTheCompileRunsNothing() throws {
+        let file = try write("early.md", "```swift\nprint(\"never\")\n```\n")
+        let control = LiveRunControl()
+        let recorder = Recorder()
+        recorder.hook = { if case .compiling = $0 { control.stop() } }
+        let result = try runner().runLesson(at: file, control: control, onEvent: recorder.onEvent)
+        XCTAssertFalse(result.succeeded)
+        XCTAssertEqual(result.messages, ["\(file.path): stopped before the program ran"])
+        XCTAssertEqual(result.cells[0].status, .notRun)
+        XCTAssertEqual(recorder.all.map(\.debugText), ["compiling", "cellFinished(0, not-run)", "finished(succeeded: false, stopped: true)"])
+    }
+
+    /// The memory limit holds with and without the sandbox's isolation (prlimit's address-space
+    /// limit either way), and the run's outcome is at the cell.
+    func testMemoryLimitStopsAGreedyCell() throws {
+        let file = try write("greedy.md", """
+        ```swift
+        print("small")
+        ```
+
+        ```swift
+        var big = [UInt8](repeating: 1, count: 3 << 30)
+        big[5] = 2
+        print(big[5])
+        ```
+        """)
+        for isolates in [true, false] {
+            var runner = runner()
+            runner.isolates = isolates
+            runner.limits.memoryBytes = 1 << 30
+            let result = try runner.runLesson(at: file, control: LiveRunControl(), onEvent: { _ in })
+            XCTAssertFalse(result.succeeded, "isolates: \(isolates)")
+            XCTAssertEqual(result.cells[0].status, .ok, "isolates: \(isolates)")
+            XCTAssertEqual(result.cells[1].status, .error, "isolates: \(isolates)")
+        }
+    }
+
     func testCompileErrorAtItsCellAndMarkdownLine() throws {
         let file = try write("broken.md", """
         # Broken
@@ -261,6 +325,15 @@ final class LiveRunTests: XCTestCase {
         XCTAssertEqual(merged.map(\.0), [0, 12])
         XCTAssertEqual(merged.map(\.1), ["héllo", "wörld"])
         XCTAssertEqual(parser.seq, 13)
+    }
+}
+
+final class LockedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T?
+    var value: T? {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }
 
