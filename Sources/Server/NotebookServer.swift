@@ -297,11 +297,13 @@ public final class NotebookServer: @unchecked Sendable {
             guard let exercise = (try? Exercise(lesson: lesson)) ?? (try? Exercise(lesson: lesson, handout: true)) else { return nil }
             roles = exercise.roles
         }
+        // What a save accepts (CellEditor's rule), so the page never offers an edit it would refuse.
+        let editable = Set((try? CellEditor.editableCells(in: lesson)) ?? [])
         return lesson.cells.compactMap { cell in
             let role = roles.map { cell.index < $0.count ? $0[cell.index] : .hiddenCheck }
             if let role, role != .answer && role != .given { return nil }
             return ["index": cell.index, "id": cell.id, "code": cell.source, "line": cell.line,
-                    "editable": role == nil || role == .answer]
+                    "editable": editable.contains(cell.index)]
         }
     }
 

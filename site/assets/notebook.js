@@ -327,7 +327,7 @@
       state.editButton.addEventListener("click", function () { startEditing(state); });
       state.runButton.addEventListener("click", function () { run(state); });
       state.stopButton.addEventListener("click", stop);
-      // An answer shown behind "Show solution" is the reader's own code here: open it.
+      // An answer folded away in a solution toggle is the reader's own code here: open it.
       var details = element.closest("details.solution");
       if (details) details.open = true;
       // On an exercise, the code shown is the reader's answer to edit, not only a starting point.
