@@ -269,4 +269,19 @@ final class NotebookBrowserTests: XCTestCase {
         try run(0)
         try browser.wait(for: "return document.body.getAttribute('data-run') === 'succeeded'", timeout: 30, "the run to finish")
     }
+
+    /// A trap shows under the cell that trapped, with the Markdown file and line; later cells say
+    /// they did not run.
+    func testATrapShowsAtItsCellWithTheMarkdownLine() throws {
+        try open("lessons/01-live.html")
+        try edit(0, to: "let values: [Int] = []\nprint(values[3])")
+        try run(0)
+        try browser.wait(for: "return document.body.getAttribute('data-run') === 'failed'", timeout: 180, "the run to fail")
+        let error = try browser.run("var e = document.querySelectorAll('.nb-cell')[0].querySelector('.output.error'); return e ? e.textContent : '';") as? String ?? ""
+        XCTAssertTrue(error.contains("01-live.md:"), error)
+        XCTAssertEqual(try browser.run("return document.querySelectorAll('.nb-cell')[1].getAttribute('data-status')") as? String, "not-run")
+        try edit(0, to: "print(\"first cell\")")
+        try run(0)
+        try browser.wait(for: "return document.body.getAttribute('data-run') === 'succeeded'", timeout: 180, "the run to finish")
+    }
 }
