@@ -84,15 +84,20 @@ struct ServeCommand: ParsableCommand {
         let work = (handoutCourse ?? o.root).appendingPathComponent(".workbook/serve")
         let server = NotebookServer(configuration: configuration, backend: LiveBackend(engine: engine, workDirectory: work))
         try server.start()
-        // Ctrl-C: stop a running program (it runs in its own process group) before leaving.
-        signal(SIGINT, SIG_IGN)
-        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        interrupt.setEventHandler {
-            server.stop()
-            print("\nstopped")
-            Foundation.exit(0)
+        // Ctrl-C or a kill: stop a running program (it runs in its own process group) before leaving.
+        var stopSources: [DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                server.stop()
+                if let handoutCourse { try? FileManager.default.removeItem(at: handoutCourse) }
+                print("\nstopped")
+                Foundation.exit(0)
+            }
+            source.resume()
+            stopSources.append(source)
         }
-        interrupt.resume()
         print("serving \(o.output.path) (Ctrl-C to stop)")
         if readOnly {
             print("read-only site at \(server.url)")
