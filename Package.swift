@@ -23,6 +23,10 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         // The gradebook database (Sources/Grader/Gradebook*.swift) over the system's SQLite.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // `workbook serve`: static site, live reload and the notebook's run stream (server-sent events).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.14.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // System libraries from Debian.
@@ -62,8 +66,13 @@ let package = Package(
         .target(name: "Grader", dependencies: ["Notebook", "ProgramRecords", "ZIPFoundation",
                                                .product(name: "Yams", package: "Yams"),
                                                .product(name: "GRDB", package: "GRDB.swift")]),
+        // `workbook serve`: the site and the in-browser notebook (edit, run, stop cells) on 127.0.0.1.
+        .target(name: "Server", dependencies: ["Site", "Notebook", "Grader",
+                                               .product(name: "Hummingbird", package: "hummingbird"),
+                                               .product(name: "HTTPTypes", package: "swift-http-types"),
+                                               .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "WorkbookCLI", dependencies: [
-            "Notebook", "Site", "Grader", "Workbook",
+            "Notebook", "Site", "Grader", "Workbook", "Server",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "Bench", dependencies: ["Workbook", "Notebook", "Grader", "Site"], path: "bench/Sources/Bench"),
@@ -79,7 +88,10 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "VisionTests", dependencies: ["Torch", "Vision"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NotebookTests", dependencies: ["Notebook", "ProgramRecords"]),
-        .testTarget(name: "SiteTests", dependencies: ["Site", "Notebook"]),
+        // The WebDriver client that the browser tests of SiteTests and ServerTests share.
+        .target(name: "BrowserSupport", path: "Tests/BrowserSupport"),
+        .testTarget(name: "SiteTests", dependencies: ["Site", "Notebook", "Server", "BrowserSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Site", "Notebook", "Grader", "BrowserSupport"]),
         .testTarget(name: "GraderTests", dependencies: ["Grader", "Notebook", "ZIPFoundation",
                                                         .product(name: "GRDB", package: "GRDB.swift")],
                     exclude: ["Fixtures"]),

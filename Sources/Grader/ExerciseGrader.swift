@@ -169,6 +169,11 @@ public final class ExerciseGrader: @unchecked Sendable {
 
     /// Runs a student's own exercise file with its visible checks (`workbook test`).
     public func test(handout: Exercise, uid: UInt32) throws -> ExerciseGrade {
+        try test(handout: handout, uid: uid, live: nil)
+    }
+
+    /// `test(handout:uid:)`, telling `live` (the notebook page) as the run goes.
+    func test(handout: Exercise, uid: UInt32, live: LiveHooks?) throws -> ExerciseGrade {
         var grade = ExerciseGrade(student: "", exercise: handout.name, status: .ok, message: "", notes: [],
                                   checks: handout.checks.filter { !$0.hidden }.map {
                                       CheckGrade(name: $0.id, hidden: false, points: 0, max: $0.points, status: .notRun, message: "")
@@ -177,7 +182,7 @@ public final class ExerciseGrader: @unchecked Sendable {
         let program = try SubmissionProgram(exercise: handout, student: nil)
         let scratch = workDirectory.appendingPathComponent("runs/test").appendingPathComponent(handout.name)
         try run(program: program, exercise: handout, studentText: handout.lesson.text, scratch: scratch,
-                uid: uid, includeHidden: false, reference: .none, grade: &grade)
+                uid: uid, includeHidden: false, reference: .none, grade: &grade, live: live)
         grade.seconds = Date().timeIntervalSince(start)
         return grade
     }
@@ -289,7 +294,7 @@ public final class ExerciseGrader: @unchecked Sendable {
     /// Compile, run, check. Fills `grade`; returns what the program exported (nil when it did not compile).
     @discardableResult
     func run(program: SubmissionProgram, exercise: Exercise, studentText: String, scratch: URL, uid: UInt32,
-             includeHidden: Bool, reference: ReferenceSide, grade: inout ExerciseGrade) throws -> Data? {
+             includeHidden: Bool, reference: ReferenceSide, grade: inout ExerciseGrade, live: LiveHooks? = nil) throws -> Data? {
         let fm = FileManager.default
         try? fm.removeItem(at: scratch)
         try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -298,8 +303,10 @@ public final class ExerciseGrader: @unchecked Sendable {
         try Data(studentText.utf8).write(to: studentFile)
         let fm0 = exercise.lesson.frontMatter
         let compiled = try compiler.compile(source: program.source(seed: fm0.seed, threads: fm0.threads),
-                                            name: "program", in: scratch)
+                                            name: "program", in: scratch, shouldStop: { live?.control.isStopped ?? false })
         grade.compileSeconds = compiled.seconds
+        live?.compiled(compiled, exercise: exercise)
+        if live?.control.isStopped == true { return nil }
         guard let executable = compiled.executable else {
             let errors = compiled.failureMessages
             let first = errors.first ?? "compilation failed"
@@ -318,10 +325,16 @@ public final class ExerciseGrader: @unchecked Sendable {
         let sandbox = Sandbox(limits: limits, hidden: isolate ? hiddenPaths(excluding: scratch) : [], uid: uid, isolates: isolate,
                               libraries: [engine.library], inputs: try declaredInputs(of: exercise, studentFile: studentFile),
                               outputs: [Sandbox.Output(name: "answers.jsonl", variable: "WORKBOOK_ANSWERS_FILE")])
-        let env = [RecordChannel.outputVariable: "3", "WORKBOOK_THREADS": "1"]
+        var env = [RecordChannel.outputVariable: "3", "WORKBOOK_THREADS": "1"]
+        if live != nil { env[LiveStream.progressVariable] = "1" }
+        let start = Date()
+        let observer = live?.stream.observer(executable: executable, stop: live!.control)
         let result = try ProgramHost.run(ProgramHost.Launch(executable: executable.path, directory: scratch,
                                                             environment: env, channel: .records),
-                                         policy: .sandboxed(sandbox))
+                                         policy: .sandboxed(sandbox),
+                                         onRecord: { record, now in observer?.onRecord(.init(record: record, time: now)) },
+                                         onOutput: { stream, data in observer?.onOutput(stream, data, Date().timeIntervalSince(start)) },
+                                         shouldStop: { observer?.shouldStop() ?? false })
         grade.runSeconds = result.seconds
         grade.output = Self.clean(String(decoding: result.stdout, as: UTF8.self))
         let stderr = Self.clean(String(decoding: result.stderr, as: UTF8.self))
@@ -329,6 +342,8 @@ public final class ExerciseGrader: @unchecked Sendable {
             grade.notes.append("the program printed \(result.droppedOutputBytes + result.stdout.count + result.stderr.count) bytes; only the first \(limits.outputBytes >> 10) KiB of each stream were kept")
         }
         classify(result, stderr: stderr, program: program, limits: limits, executable: executable, grade: &grade)
+        live?.ran(result, executable: executable)
+        if live?.control.isStopped == true { return nil }
 
         // What the student's (now dead) processes exported, copied to where only the grader can write.
         let privateRun = privateDirectory.appendingPathComponent(UUID().uuidString)

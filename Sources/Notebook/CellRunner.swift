@@ -21,6 +21,10 @@ public struct CellRunner: Sendable {
     public struct TimedRecord: Sendable {
         public var record: Record
         public var time: Double
+        public init(record: Record, time: Double) {
+            self.record = record
+            self.time = time
+        }
     }
 
     public struct Timeout: Sendable {
@@ -47,8 +51,32 @@ public struct CellRunner: Sendable {
         return lesson.frontMatter.timeout ?? defaultCellTimeout
     }
 
+    /// Who watches a run as it goes (the notebook page): every record and every piece of stdout
+    /// and stderr as it arrives, and a way to stop the program.
+    public struct Observer {
+        public var onRecord: (TimedRecord) -> Void
+        public var onOutput: (ProgramHost.Stream, Data, Double) -> Void
+        public var shouldStop: () -> Bool
+        public init(onRecord: @escaping (TimedRecord) -> Void = { _ in },
+                    onOutput: @escaping (ProgramHost.Stream, Data, Double) -> Void = { _, _, _ in },
+                    shouldStop: @escaping () -> Bool = { false }) {
+            self.onRecord = onRecord
+            self.onOutput = onOutput
+            self.shouldStop = shouldStop
+        }
+    }
+
+    /// Runs the lesson's program as `workbook run` does: the host's environment plus `environment`,
+    /// in the current folder, on this machine.
     public func run(executable: URL, lesson: Lesson) throws -> RawRun {
-        var env = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        try run(executable: executable, lesson: lesson, policy: .local, baseEnvironment: ProcessInfo.processInfo.environment)
+    }
+
+    /// Runs the lesson's program under `policy` (a sandbox for the notebook), starting from
+    /// `baseEnvironment` plus `environment`, in `directory` (nil: the current one), telling `observer`.
+    public func run(executable: URL, lesson: Lesson, policy: ProgramHost.Policy, baseEnvironment: [String: String],
+                    directory: URL? = nil, observer: Observer? = nil) throws -> RawRun {
+        var env = baseEnvironment.merging(environment) { _, new in new }
         env[RecordChannel.outputVariable] = "3"
         // A crash report with symbolication takes seconds and says nothing a reader needs; the
         // engine's own handler prints the frames the runner maps to the statement.
@@ -58,15 +86,23 @@ public struct CellRunner: Sendable {
         var cellStart = 0.0
         var timeout: Timeout?
         let start = Date()
-        let outcome = try ProgramHost.run(ProgramHost.Launch(executable: executable.path, environment: env, channel: .records),
-                                          onRecord: { record, now in
-            records.append(TimedRecord(record: record, time: now))
+        let outcome = try ProgramHost.run(ProgramHost.Launch(executable: executable.path, directory: directory,
+                                                             environment: env, channel: .records),
+                                          policy: policy, onRecord: { record, now in
+            let timed = TimedRecord(record: record, time: now)
             switch record.body {
+            // Progress is for a watching page only; the outputs it would add nothing to are the same without it.
+            case .progress: observer?.onRecord(timed); return
             case .cell: current = record.cell; cellStart = now
             case .done: current = nil
             default: break
             }
+            records.append(timed)
+            observer?.onRecord(timed)
+        }, onOutput: { stream, data in
+            observer?.onOutput(stream, data, Date().timeIntervalSince(start))
         }, shouldStop: {
+            if observer?.shouldStop() == true { return true }
             let now = Date().timeIntervalSince(start)
             if now > lessonTimeout {
                 timeout = Timeout(cell: current, limit: lessonTimeout, lessonWide: true)

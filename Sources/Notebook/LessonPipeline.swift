@@ -45,14 +45,32 @@ public struct LessonPipeline {
     }
 
     public func run(_ lesson: Lesson) throws -> Run {
+        let (key, inputs, toolchain) = try prepare(lesson)
+        if options.useCache && !options.force && !options.keepsBacktrace, let stored = cache.lookup(lesson, key: key) {
+            return Run(lesson: lesson, result: Self.rebase(stored, to: lesson), cached: true)
+        }
+        return try execute(lesson, key: key, inputs: inputs, toolchain: toolchain) { executable, runner in
+            try runner.run(executable: executable, lesson: lesson)
+        }
+    }
+
+    /// Builds the engine if needed (always with `buildEngine`) and computes the lesson's cache key.
+    func prepare(_ lesson: Lesson) throws -> (key: String, inputs: [String: String], toolchain: String) {
         if options.buildEngine { try engine.build() } else { try engine.ensureBuilt() }
         let toolchain = EngineBuild.toolchainVersion()
         let (key, inputs) = try ExecutionCache.key(for: lesson, engine: engine.fingerprint, toolchain: toolchain,
                                                    packageRoot: engine.packageRoot)
-        if options.useCache && !options.force && !options.keepsBacktrace, let stored = cache.lookup(lesson, key: key) {
-            return Run(lesson: lesson, result: Self.rebase(stored, to: lesson), cached: true)
-        }
+        return (key, inputs, toolchain)
+    }
 
+    /// The stages after the cache lookup, shared by `workbook run` and the notebook's live runs:
+    /// generate, compile (`onCompiled` sees the outcome; `shouldStop` abandons the compile), run
+    /// the program through `runProgram` (given the runner configured from the options), collect,
+    /// and store a result worth keeping under `key`.
+    func execute(_ lesson: Lesson, key: String, inputs: [String: String], toolchain: String,
+                 onCompiled: (ProgramCompiler.Output) -> Void = { _ in },
+                 shouldStop: () -> Bool = { false },
+                 runProgram: (URL, CellRunner) throws -> CellRunner.RawRun) throws -> Run {
         let t0 = Date()
         let program = ProgramGenerator().generate(lesson)
         let t1 = Date()
@@ -60,19 +78,25 @@ public struct LessonPipeline {
         // temporary folder that goes with the run.
         let folder = options.useCache ? buildFolder(for: lesson) : try Self.temporaryFolder(for: lesson)
         defer { if !options.useCache { try? FileManager.default.removeItem(at: folder) } }
-        let compiled = try compile(program, lesson: lesson, in: folder)
+        let compiled = try compile(program, lesson: lesson, in: folder, shouldStop: shouldStop)
+        onCompiled(compiled)
         let t2 = Date()
         var cells: [CellResult]
         var messages: [String] = []
         var runSeconds = 0.0
-        var timedOut = false
-        if let executable = compiled.executable {
+        var keep = true
+        if let executable = compiled.executable, !shouldStop() {
             var runner = CellRunner(defaultCellTimeout: options.defaultCellTimeout, lessonTimeout: options.lessonTimeout)
             runner.environment["WORKBOOK_PACKAGE_ROOT"] = engine.packageRoot.path
-            let raw = try runner.run(executable: executable, lesson: lesson)
+            let raw = try runProgram(executable, runner)
             runSeconds = raw.duration
-            timedOut = raw.timeout != nil
+            // A timeout depends on the machine's load, not only on the code; a stopped run is unfinished.
+            keep = raw.timeout == nil && raw.ending != .stopped
             (cells, messages) = OutputCollector(keepsBacktrace: options.keepsBacktrace).collect(raw, lesson: lesson, programCells: program.cellIndices)
+        } else if shouldStop() {
+            keep = false
+            (cells, _) = Self.compileFailure(ProgramCompiler.Output(executable: nil, diagnostics: [], log: "", seconds: 0, timedOut: false), lesson: lesson)
+            messages = ["\(lesson.path): stopped before the program ran"]
         } else {
             (cells, messages) = Self.compileFailure(compiled, lesson: lesson)
         }
@@ -84,8 +108,7 @@ public struct LessonPipeline {
             inputs: inputs, createdAt: formatter.string(from: Date()),
             durations: .init(generate: t1.timeIntervalSince(t0), compile: t2.timeIntervalSince(t1), run: runSeconds),
             cells: cells, messages: messages)
-        // A timeout depends on the machine's load, not only on the code: do not keep it.
-        if options.useCache && !timedOut && !options.keepsBacktrace { try cache.store(result, for: lesson) }
+        if options.useCache && keep && !options.keepsBacktrace { try cache.store(result, for: lesson) }
         return Run(lesson: lesson, result: result, cached: false)
     }
 
@@ -140,8 +163,10 @@ public struct LessonPipeline {
 
     /// Compiles a lesson's program to `folder/lesson`; diagnostics in the lesson name their cell,
     /// and the generated file is called the lesson's generated program.
-    func compile(_ program: ProgramGenerator.Program, lesson: Lesson, in folder: URL) throws -> ProgramCompiler.Output {
-        var output = try ProgramCompiler(engine: engine).compile(source: program.source, name: "lesson", in: folder)
+    func compile(_ program: ProgramGenerator.Program, lesson: Lesson, in folder: URL,
+                 shouldStop: () -> Bool = { false }) throws -> ProgramCompiler.Output {
+        var output = try ProgramCompiler(engine: engine).compile(source: program.source, name: "lesson", in: folder,
+                                                                 shouldStop: shouldStop)
         let cells = lesson.cells
         for i in output.diagnostics.indices {
             let d = output.diagnostics[i]

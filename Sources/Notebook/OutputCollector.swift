@@ -10,9 +10,12 @@ import ProgramRecords
 public struct OutputCollector: Sendable {
     /// Keep the runtime's raw stack trace in the cell's stderr (`workbook run --backtrace`).
     public var keepsBacktrace: Bool
+    /// The module the program was compiled as (`#fileID`s in trap messages start with it).
+    public var moduleName: String
 
-    public init(keepsBacktrace: Bool = false) {
+    public init(keepsBacktrace: Bool = false, moduleName: String = ProgramGenerator.moduleName) {
         self.keepsBacktrace = keepsBacktrace
+        self.moduleName = moduleName
     }
 
     static let markerPrefix = StreamMarker.prefix
@@ -80,24 +83,9 @@ public struct OutputCollector: Sendable {
                     finished = true
                 case .expectedError(let failed, _):
                     if let c = record.cell { expected[c] = failed }
-                case .text(let text):
-                    append(CellOutput(kind: .text, text: text), to: owner)
-                case .table(let headers, let rows, let align):
-                    var o = CellOutput(kind: .table)
-                    o.headers = headers
-                    o.rows = rows
-                    o.align = align
-                    append(o, to: owner)
-                case .image(let png, let caption):
-                    var o = CellOutput(kind: .image)
-                    o.png = png
-                    o.caption = caption
-                    append(o, to: owner)
-                case .svg(let svg):
-                    var o = CellOutput(kind: .svg); o.svg = svg; append(o, to: owner)
-                case .html(let html):
-                    var o = CellOutput(kind: .html); o.html = html; append(o, to: owner)
-                case .begin:
+                case .text, .table, .image, .svg, .html:
+                    if let output = Self.output(for: record.body) { append(output, to: owner) }
+                case .begin, .progress:
                     break
                 }
             }
@@ -145,6 +133,31 @@ public struct OutputCollector: Sendable {
         return (results, messages)
     }
 
+    /// The cell output a display record stands for (nil for the records that only mark time).
+    public static func output(for body: Record.Body) -> CellOutput? {
+        switch body {
+        case .text(let text):
+            return CellOutput(kind: .text, text: text)
+        case .table(let headers, let rows, let align):
+            var o = CellOutput(kind: .table)
+            o.headers = headers
+            o.rows = rows
+            o.align = align
+            return o
+        case .image(let png, let caption):
+            var o = CellOutput(kind: .image)
+            o.png = png
+            o.caption = caption
+            return o
+        case .svg(let svg):
+            var o = CellOutput(kind: .svg); o.svg = svg; return o
+        case .html(let html):
+            var o = CellOutput(kind: .html); o.html = html; return o
+        case .begin, .cell, .done, .expectedError, .progress:
+            return nil
+        }
+    }
+
     /// Finds the trap message in a cell's stderr (the engine's `error: file:line: ...` line, else
     /// Swift's `Fatal error:` line), removes the crash lines and the runtime's stack trace from the
     /// stderr output and maps `#fileID` paths (`WorkbookLesson/NAME.md`) back to the lesson's path.
@@ -190,7 +203,7 @@ public struct OutputCollector: Sendable {
     /// `WorkbookLesson/NAME.md:LINE` (what `#fileID` gives under `#sourceLocation`) -> the lesson's path.
     func relocate(_ text: String, lesson: Lesson) -> String {
         let file = lesson.path.split(separator: "/").last.map(String.init) ?? lesson.path
-        return text.replacingOccurrences(of: "\(ProgramGenerator.moduleName)/\(file)", with: lesson.path)
+        return text.replacingOccurrences(of: "\(moduleName)/\(file)", with: lesson.path)
     }
 }
 

@@ -61,8 +61,10 @@ public struct ProgramCompiler: Sendable {
     }
 
     /// Writes `source` to `directory/main.swift` and compiles it to `directory/<name>`; a
-    /// pathological source that keeps the type checker busy is stopped after `timeout` seconds.
-    public func compile(source: String, name: String, in directory: URL, timeout: Double = 300) throws -> Output {
+    /// pathological source that keeps the type checker busy is stopped after `timeout` seconds,
+    /// and a compile nobody waits for any more (a notebook run stopped) when `shouldStop` says so.
+    public func compile(source: String, name: String, in directory: URL, timeout: Double = 300,
+                        shouldStop: () -> Bool = { false }) throws -> Output {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         if let moduleCache { try Self.prepareModuleCache(moduleCache, engine: engine) }
@@ -75,12 +77,13 @@ public struct ProgramCompiler: Sendable {
         if let moduleCache { arguments += ["-module-cache-path", moduleCache.path] }
         arguments += ["-I", engine.modules.path]
         for map in engine.moduleMaps { arguments += ["-Xcc", "-fmodule-map-file=\(map.path)"] }
+        arguments += Self.linkerArguments
         arguments += ["-L", engine.buildDirectory.path, "-lWorkbookKit",
                       "-Xlinker", "-rpath", "-Xlinker", engine.buildDirectory.path,
                       main.path, "-o", executable.path]
         let start = Date()
         let result = try ChildProcess(executable: "swiftc", arguments: arguments).run(check: {
-            Date().timeIntervalSince(start) > timeout
+            Date().timeIntervalSince(start) > timeout || shouldStop()
         })
         let log = String(decoding: result.stderr + result.stdout, as: UTF8.self)
         let ok = result.termination == .exited(0) && fm.fileExists(atPath: executable.path)
@@ -88,6 +91,20 @@ public struct ProgramCompiler: Sendable {
                       diagnostics: Diagnostic.parse(log, mainPath: main.path, generatedName: Self.generatedFileName),
                       log: log, seconds: Date().timeIntervalSince(start), timedOut: result.termination == .killed)
     }
+
+    /// `-use-ld=lld` when the toolchain ships lld beside `swiftc`: linking a program against the
+    /// engine takes about half the time of gold's, which is most of a notebook Run's wait
+    /// (bench/RESULTS.md, issue 29). Otherwise the toolchain's default linker.
+    static let linkerArguments: [String] = {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
+        for dir in path.split(separator: ":") {
+            let swiftc = URL(fileURLWithPath: String(dir)).appendingPathComponent("swiftc")
+            guard FileManager.default.isExecutableFile(atPath: swiftc.path) else { continue }
+            let lld = swiftc.resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("ld.lld")
+            return FileManager.default.isExecutableFile(atPath: lld.path) ? ["-use-ld=lld"] : []
+        }
+        return []
+    }()
 
     private static let moduleCacheLock = NSLock()
     nonisolated(unsafe) private static var preparedModuleCaches: Set<String> = []

@@ -98,23 +98,29 @@ public enum ProgramHost {
         case sandboxed(Sandbox)
     }
 
-    /// Runs `launch` under `policy` (see `run(_:bounds:onRecord:shouldStop:)`).
+    /// One of the program's standard streams.
+    public enum Stream: Sendable { case stdout, stderr }
+
+    /// Runs `launch` under `policy` (see `run(_:bounds:onRecord:onOutput:shouldStop:)`).
     public static func run(_ launch: Launch, policy: Policy,
                            onRecord: (Record, Double) -> Void = { _, _ in },
+                           onOutput: (Stream, Data) -> Void = { _, _ in },
                            shouldStop: () -> Bool = { false }) throws -> Outcome {
         switch policy {
         case .local:
-            return try run(launch, onRecord: onRecord, shouldStop: shouldStop)
+            return try run(launch, onRecord: onRecord, onOutput: onOutput, shouldStop: shouldStop)
         case .sandboxed(let sandbox):
-            return try sandbox.run(launch, onRecord: onRecord, shouldStop: shouldStop)
+            return try sandbox.run(launch, onRecord: onRecord, onOutput: onOutput, shouldStop: shouldStop)
         }
     }
 
     /// Starts `launch` and waits for it. `onRecord` gets each record with the seconds since the
-    /// start as it arrives; `shouldStop` runs at least every 100 ms and returns true to kill the
-    /// process group.
+    /// start as it arrives; `onOutput` each piece of stdout or stderr as the pipe delivers it (what
+    /// is kept under `outputCap`); `shouldStop` runs at least every 100 ms and returns true to kill
+    /// the process group.
     public static func run(_ launch: Launch, bounds: Bounds = Bounds(),
                            onRecord: (Record, Double) -> Void = { _, _ in },
+                           onOutput: (Stream, Data) -> Void = { _, _ in },
                            shouldStop: () -> Bool = { false }) throws -> Outcome {
         let start = Date()
         var command = [launch.executable] + launch.arguments
@@ -177,12 +183,17 @@ public enum ProgramHost {
                         if p.fd == rec {
                             lineBuffer.append(contentsOf: buffer[0..<n])
                             takeLines()
-                        } else if let cap = bounds.outputCap {
-                            let room = cap - kept[p.fd]!.count
-                            if room > 0 { kept[p.fd]!.append(contentsOf: buffer[0..<min(n, room)]) }
-                            dropped += max(0, n - max(room, 0))
                         } else {
-                            kept[p.fd]!.append(contentsOf: buffer[0..<n])
+                            var keep = n
+                            if let cap = bounds.outputCap {
+                                let room = cap - kept[p.fd]!.count
+                                keep = max(0, min(n, room))
+                                dropped += n - keep
+                            }
+                            if keep > 0 {
+                                kept[p.fd]!.append(contentsOf: buffer[0..<keep])
+                                onOutput(p.fd == out ? .stdout : .stderr, Data(buffer[0..<keep]))
+                            }
                         }
                     }
                 }

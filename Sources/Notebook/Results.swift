@@ -48,6 +48,16 @@ public struct CellResult: Codable, Sendable {
     public var outputs: [CellOutput]
     /// The error message for `error`, `expected-error`, `timeout` and `compile-error`.
     public var error: String?
+
+    public init(index: Int, id: String, line: Int, status: CellStatus, duration: Double?, outputs: [CellOutput], error: String?) {
+        self.index = index
+        self.id = id
+        self.line = line
+        self.status = status
+        self.duration = duration
+        self.outputs = outputs
+        self.error = error
+    }
 }
 
 /// The outcome of a lesson: the cache file's contents.

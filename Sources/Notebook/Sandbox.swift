@@ -317,10 +317,11 @@ public struct Sandbox: Sendable {
     }()
 
     /// Runs `launch` in this sandbox (see `ProgramHost.run(_:policy:)`).
-    func run(_ launch: ProgramHost.Launch, onRecord: (Record, Double) -> Void, shouldStop: () -> Bool) throws -> ProgramHost.Outcome {
+    func run(_ launch: ProgramHost.Launch, onRecord: (Record, Double) -> Void, onOutput: (ProgramHost.Stream, Data) -> Void = { _, _ in },
+             shouldStop: () -> Bool) throws -> ProgramHost.Outcome {
         guard isolated else {
             let wrapped = try limitedLaunch(launch)
-            var outcome = try ProgramHost.run(wrapped, bounds: bounds, onRecord: onRecord, shouldStop: shouldStop)
+            var outcome = try ProgramHost.run(wrapped, bounds: bounds, onRecord: onRecord, onOutput: onOutput, shouldStop: shouldStop)
             for output in outputs {
                 outcome.outputFiles[output.name] = UntrustedFile.read(wrapped.directory!.appendingPathComponent(output.name), limit: limits.fileBytes)
             }
@@ -343,7 +344,7 @@ public struct Sandbox: Sendable {
         let stage = try Stage(sandbox: sandbox)
         defer { stage.remove() }
         let (wrapped, _) = try sandbox.isolatedLaunch(launch, stage: stage)
-        var outcome = try ProgramHost.run(wrapped, bounds: bounds, onRecord: onRecord, shouldStop: shouldStop)
+        var outcome = try ProgramHost.run(wrapped, bounds: bounds, onRecord: onRecord, onOutput: onOutput, shouldStop: shouldStop)
         // bwrap exits with 128 + the signal that ended its program (SIGXCPU, SIGXFSZ, SIGKILL…).
         if case .exited(let code) = outcome.ending, code > 128, code < 128 + 65 { outcome.ending = .signalled(code - 128) }
         for output in outputs {

@@ -31,6 +31,23 @@ public enum NotebookSession {
         emitLocked(body)
     }
 
+    /// Whether the host watches progress as it happens (the notebook page sets
+    /// `WORKBOOK_LIVE_PROGRESS=1`); `workbook run` and the site do not, and get no progress records.
+    public static let wantsProgress: Bool = isCaptured && ProcessInfo.processInfo.environment[progressVariable] == "1"
+    public static let progressVariable = "WORKBOOK_LIVE_PROGRESS"
+
+    /// Emits a progress record for the current cell, without stream markers: the text streams are
+    /// cut exactly as they would be without it.
+    public static func emitProgress(label: String, done: Int, total: Int, text: String) {
+        lock.lock(); defer { lock.unlock() }
+        guard let fd = channel, wantsProgress else { return }
+        sequence += 1
+        let record = Record(seq: sequence, cell: current >= 0 ? current : nil,
+                            body: .progress(label: label, done: done, total: total, text: text))
+        guard let data = try? RecordChannel.encodeLine(record) else { return }
+        RecordChannel.write(data, to: fd)
+    }
+
     private static func emitLocked(_ body: Record.Body) {
         guard let fd = channel else { return }
         sequence += 1

@@ -4,7 +4,8 @@ import Foundation
 ///
 /// On a terminal: one live line, redrawn in place (`epoch 2/5 [=====>    ] 120/391 loss 0.4312
 /// 85.2 it/s ETA 0:14`). Captured by the runner (or piped): one summary line per epoch, never
-/// one per batch.
+/// one per batch; when a notebook page watches (`NotebookSession.wantsProgress`), also a progress
+/// record about ten times a second, which moves the page's bar and leaves the captured text alone.
 ///
 ///     let progress = ProgressBar(epochs: 5, batchesPerEpoch: loader.count)
 ///     for epoch in 1...5 {
@@ -34,20 +35,31 @@ public final class ProgressBar {
     public func step(loss: Float? = nil) {
         batch += 1
         if let loss { lastLoss = Double(loss); lossSum += Double(loss); lossCount += 1 }
-        if live && (Date().timeIntervalSince(lastDraw) > 0.1 || batch == batchesPerEpoch) {
-            lastDraw = Date()
-            let width = 24
-            let filled = min(width, batch * width / batchesPerEpoch)
-            let bar = String(repeating: "=", count: filled) + (filled < width ? ">" : "")
-                + String(repeating: " ", count: max(0, width - filled - 1))
-            let rate = Double(batch) / max(1e-9, Date().timeIntervalSince(epochStarted))
-            let remaining = Double(batchesPerEpoch - batch + (epochs - epoch) * batchesPerEpoch) / max(rate, 1e-9)
-            var line = "\repoch \(epoch)/\(epochs) [\(bar)] \(batch)/\(batchesPerEpoch)"
-            if let lastLoss { line += String(format: " loss %.4f", lastLoss) }
-            line += String(format: " %.1f it/s ETA %@", rate, Self.clock(remaining))
-            fputs(line + "\u{1B}[K", stdout)
+        // About ten redraws a second, and the epoch's last batch.
+        guard (live || NotebookSession.wantsProgress),
+              Date().timeIntervalSince(lastDraw) > 0.1 || batch == batchesPerEpoch else { return }
+        lastDraw = Date()
+        if live {
+            fputs("\r" + barLine() + "\u{1B}[K", stdout)
             fflush(stdout)
+        } else {
+            // A watching notebook page moves its own bar; captured text keeps one line per epoch.
+            NotebookSession.emitProgress(label: "epoch \(epoch)/\(epochs)", done: batch, total: batchesPerEpoch, text: barLine())
         }
+    }
+
+    /// `epoch 2/5 [=====>    ] 120/391 loss 0.4312 85.2 it/s ETA 0:14`
+    func barLine() -> String {
+        let width = 24
+        let filled = min(width, batch * width / batchesPerEpoch)
+        let bar = String(repeating: "=", count: filled) + (filled < width ? ">" : "")
+            + String(repeating: " ", count: max(0, width - filled - 1))
+        let rate = Double(batch) / max(1e-9, Date().timeIntervalSince(epochStarted))
+        let remaining = Double(batchesPerEpoch - batch + (epochs - epoch) * batchesPerEpoch) / max(rate, 1e-9)
+        var line = "epoch \(epoch)/\(epochs) [\(bar)] \(batch)/\(batchesPerEpoch)"
+        if let lastLoss { line += String(format: " loss %.4f", lastLoss) }
+        line += String(format: " %.1f it/s ETA %@", rate, Self.clock(remaining))
+        return line
     }
 
     /// The epoch is over: prints its summary (mean loss, rate, time, ETA, extra metrics).

@@ -37,6 +37,10 @@ public struct Record: Codable, Equatable, Sendable {
         case expectedError(failed: Bool, status: String)
         /// The last cell finished.
         case done
+        /// A progress bar moved (`ProgressBar` in a cell, when the host asked for live progress):
+        /// `done` of `total` steps, and the bar's one-line text. Hosts that do not know the kind skip
+        /// the line; it carries no stream marker, so the cell's text is cut exactly as without it.
+        case progress(label: String, done: Int, total: Int, text: String)
     }
 
     public init(seq: Int, cell: Int?, body: Body) {
@@ -57,11 +61,12 @@ public struct Record: Codable, Equatable, Sendable {
         case .html: return "html"
         case .expectedError: return "expected-error"
         case .done: return "done"
+        case .progress: return "progress"
         }
     }
 
     enum Key: String, CodingKey {
-        case seq, kind, cell, pid, line, text, headers, rows, align, png, caption, svg, html, failed, status
+        case seq, kind, cell, pid, line, text, headers, rows, align, png, caption, svg, html, failed, status, label, done, total
     }
 
     public struct UnknownKind: Error, CustomStringConvertible {
@@ -89,6 +94,10 @@ public struct Record: Codable, Equatable, Sendable {
         case "expected-error": body = .expectedError(failed: try c.decode(Bool.self, forKey: .failed),
                                                      status: try c.decodeIfPresent(String.self, forKey: .status) ?? "")
         case "done": body = .done
+        case "progress": body = .progress(label: try c.decodeIfPresent(String.self, forKey: .label) ?? "",
+                                          done: try c.decode(Int.self, forKey: .done),
+                                          total: try c.decode(Int.self, forKey: .total),
+                                          text: try c.decodeIfPresent(String.self, forKey: .text) ?? "")
         default: throw UnknownKind(kind: kind)
         }
     }
@@ -115,6 +124,11 @@ public struct Record: Codable, Equatable, Sendable {
             try c.encode(failed, forKey: .failed)
             try c.encode(status, forKey: .status)
         case .done: break
+        case .progress(let label, let done, let total, let text):
+            try c.encode(label, forKey: .label)
+            try c.encode(done, forKey: .done)
+            try c.encode(total, forKey: .total)
+            try c.encode(text, forKey: .text)
         }
     }
 }

@@ -9,6 +9,7 @@ final class RecordTests: XCTestCase {
             .table(headers: ["k", "v"], rows: [["a", "1"]], align: ["left", "right"]),
             .image(png: "iVBOR", caption: "c"), .image(png: "iVBOR", caption: nil),
             .svg("<svg/>"), .html("<b>x</b>"), .expectedError(failed: true, status: "signal 4"), .done,
+            .progress(label: "epoch 1/2", done: 3, total: 10, text: "epoch 1/2 [==>   ] 3/10"),
         ]
         for (i, body) in bodies.enumerated() {
             let record = Record(seq: i + 1, cell: i == 0 ? nil : 2, body: body)
@@ -27,6 +28,28 @@ final class RecordTests: XCTestCase {
         XCTAssertNil(RecordChannel.decode(Record.self, line: Data(#"{"seq":1,"kind":"rm -rf"}"#.utf8)))
         XCTAssertNil(RecordChannel.decode(Record.self, line: Data("{not json".utf8)))
         XCTAssertNil(RecordChannel.decode(Record.self, line: Data(#"{"seq":"1","kind":"done"}"#.utf8)))
+    }
+
+    /// A host of an older version (before the `progress` kind) skips a progress line as it skips
+    /// any unknown kind; such a reader is modelled by decoding with a type that knows only the
+    /// kinds before it.
+    func testProgressIsSkippedByReadersThatDoNotKnowIt() throws {
+        struct Unknown: Error {}
+        struct OldRecord: Decodable {
+            init(from decoder: Decoder) throws {
+                enum Key: String, CodingKey { case kind }
+                let kind = try decoder.container(keyedBy: Key.self).decode(String.self, forKey: .kind)
+                guard ["begin", "cell", "text", "table", "image", "svg", "html", "expected-error", "done"].contains(kind) else {
+                    throw Unknown()
+                }
+            }
+        }
+        let line = try RecordChannel.encodeLine(Record(seq: 5, cell: 0, body: .progress(label: "epoch 1/1", done: 1, total: 2, text: "t")))
+        XCTAssertNil(RecordChannel.decode(OldRecord.self, line: line.dropLast()))
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: line) as? [String: Any])
+        XCTAssertEqual(object["kind"] as? String, "progress")
+        XCTAssertEqual(object["done"] as? Int, 1)
+        XCTAssertEqual(object["total"] as? Int, 2)
     }
 
     func testVerdictsRoundTrip() throws {

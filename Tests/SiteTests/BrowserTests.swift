@@ -1,5 +1,7 @@
 import Foundation
+import BrowserSupport
 import Notebook
+import Server
 @testable import Site
 import XCTest
 
@@ -109,10 +111,14 @@ final class BrowserTests: XCTestCase {
 
     /// Across pages the choice lives in the origin's storage. Chromium does not reliably share one
     /// storage between file:// pages (each may get its own), so this is tried where readers move
-    /// between pages: the site served over HTTP, as `workbook serve` and a published site do.
+    /// between pages: the site served over HTTP, as `workbook serve` (here `--read-only`) and a
+    /// published site do.
     func testThemeChoiceFollowsTheReaderAcrossPages() throws {
-        let server = StaticServer(root: Self.shared!.site)
-        try server.start(port: 0)
+        var configuration = NotebookServer.Configuration(site: Self.shared!.site, folders: [], theme: nil)
+        configuration.readOnly = true
+        configuration.port = 0
+        let server = NotebookServer(configuration: configuration, backend: NoBackend())
+        try server.start()
         defer { server.stop() }
         let base = "http://127.0.0.1:\(server.port)/"
         allowedOrigin = base
@@ -198,4 +204,12 @@ final class BrowserTests: XCTestCase {
         XCTAssertEqual(away, [], "requests that left file://")
         // tearDown checks the console.
     }
+}
+
+/// The read-only server runs nothing.
+struct NoBackend: NotebookBackend {
+    func save(cell: Int, in file: URL, code: String, expected: String?, kind: NotebookFileKind) throws -> Lesson {
+        throw NotebookError(file: file.path, line: nil, "read-only")
+    }
+    func run(_ file: URL, kind: NotebookFileKind, control: RunControl, onEvent: @escaping @Sendable (NotebookEvent) -> Void) throws {}
 }

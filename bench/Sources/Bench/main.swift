@@ -12,6 +12,7 @@ import Workbook
 //   swift run -c release Bench --grader      (grading throughput, GraderBench.swift)
 //   swift run -c release Bench --similarity  (workbook similarity on 30 x 28 edited references, SimilarityBench.swift)
 //   swift run -c release Bench --site        (site rebuild times, SiteBench.swift)
+//   swift run -c release Bench --notebook-latency  (notebook Run latency, NotebookLatencyBench.swift)
 // --cpu-time measures the calling thread's CPU time; use it with WORKBOOK_THREADS=1 on a busy machine.
 // --fastest reports each workload's fastest run instead of the median (for A/B runs on a drifting VM).
 
@@ -35,6 +36,10 @@ if arguments.contains("--site") {
 }
 if arguments.contains("--grader") {
     runGraderBenchmark()
+    exit(0)
+}
+if arguments.contains("--notebook-latency") {
+    runNotebookLatencyBenchmark()
     exit(0)
 }
 if arguments.contains("--similarity") {

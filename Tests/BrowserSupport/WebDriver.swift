@@ -1,12 +1,18 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A small W3C WebDriver client for Debian's `chromedriver` driving headless `chromium`: just
 /// what the browser tests use (navigate, find, click, type, run a script, read the logs).
-final class WebDriver: @unchecked Sendable {
-    struct Failure: Error, CustomStringConvertible { var description: String }
+public final class WebDriver: @unchecked Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
 
-    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
-    static let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    public static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    public static let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     private let driver: Process
     private let port: Int
@@ -15,7 +21,7 @@ final class WebDriver: @unchecked Sendable {
 
     /// Starts chromedriver on a free port and opens a headless browser session whose console and
     /// network events are logged.
-    init(windowWidth: Int = 1200, windowHeight: Int = 900) throws {
+    public init(windowWidth: Int = 1200, windowHeight: Int = 900) throws {
         guard let chromium = Self.chromium, let chromedriver = Self.chromedriver else {
             throw Failure(description: "chromium and chromedriver are not installed (Debian packages chromium, chromium-driver; scripts/install-deps)")
         }
@@ -61,14 +67,14 @@ final class WebDriver: @unchecked Sendable {
         session = id
     }
 
-    func quit() {
+    public func quit() {
         _ = try? request("DELETE", "/session/\(session)", nil)
         driver.terminate()
         driver.waitUntilExit()
         try? FileManager.default.removeItem(at: profile)
     }
 
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket() failed") }
         defer { close(fd) }
@@ -86,7 +92,7 @@ final class WebDriver: @unchecked Sendable {
 
     /// One WebDriver command; returns its `value`.
     @discardableResult
-    func request(_ method: String, _ path: String, _ body: [String: Any]?) throws -> Any? {
+    public func request(_ method: String, _ path: String, _ body: [String: Any]?) throws -> Any? {
         let payload = try body.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
         let data = try Self.http(method, port: port, path: path, body: payload)
         let json = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) as? [String: Any]
@@ -99,7 +105,7 @@ final class WebDriver: @unchecked Sendable {
 
     /// One HTTP/1.1 exchange with the driver on loopback (Connection: close, so the body ends at
     /// EOF). A plain socket: corelibs URLSession is unreliable inside the test process.
-    static func http(_ method: String, port: Int, path: String, body: Data) throws -> Data {
+    public static func http(_ method: String, port: Int, path: String, body: Data) throws -> Data {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket() failed") }
         defer { close(fd) }
@@ -120,6 +126,7 @@ final class WebDriver: @unchecked Sendable {
             var offset = 0
             while offset < raw.count {
                 let n = send(fd, raw.baseAddress! + offset, raw.count - offset, 0)
+                if n < 0 && errno == EINTR { continue }
                 guard n > 0 else { throw Failure(description: "\(method) \(path): send failed") }
                 offset += n
             }
@@ -136,6 +143,8 @@ final class WebDriver: @unchecked Sendable {
                 if head.contains("transfer-encoding: chunked"), response.suffix(5) == Data("0\r\n\r\n".utf8) { break }
             }
             let n = recv(fd, &buffer, buffer.count, 0)
+            // A child process of the test (a lesson program) ending interrupts recv with SIGCHLD.
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             response.append(contentsOf: buffer[0..<n])
         }
@@ -159,31 +168,31 @@ final class WebDriver: @unchecked Sendable {
     }
 
     @discardableResult
-    func command(_ method: String, _ path: String, _ body: [String: Any]? = nil) throws -> Any? {
+    public func command(_ method: String, _ path: String, _ body: [String: Any]? = nil) throws -> Any? {
         try request(method, "/session/\(session)" + path, body)
     }
 
-    func open(_ url: URL) throws { try command("POST", "/url", ["url": url.absoluteString]) }
-    func refresh() throws { try command("POST", "/refresh", [:]) }
-    var currentURL: String { get throws { try command("GET", "/url") as? String ?? "" } }
+    public func open(_ url: URL) throws { try command("POST", "/url", ["url": url.absoluteString]) }
+    public func refresh() throws { try command("POST", "/refresh", [:]) }
+    public var currentURL: String { get throws { try command("GET", "/url") as? String ?? "" } }
 
     /// Runs `script` (a function body; `arguments` holds `args`) in the page and returns its result.
     @discardableResult
-    func run(_ script: String, _ args: [Any] = []) throws -> Any? {
+    public func run(_ script: String, _ args: [Any] = []) throws -> Any? {
         try command("POST", "/execute/sync", ["script": script, "args": args])
     }
 
-    func element(_ css: String) throws -> String {
+    public func element(_ css: String) throws -> String {
         let value = try command("POST", "/element", ["using": "css selector", "value": css]) as? [String: Any]
         guard let id = value?.values.first as? String else { throw Failure(description: "no element \(css)") }
         return id
     }
 
-    func click(_ css: String) throws { try command("POST", "/element/\(element(css))/click", [:]) }
-    func type(_ text: String, into css: String) throws { try command("POST", "/element/\(element(css))/value", ["text": text]) }
+    public func click(_ css: String) throws { try command("POST", "/element/\(element(css))/click", [:]) }
+    public func type(_ text: String, into css: String) throws { try command("POST", "/element/\(element(css))/value", ["text": text]) }
 
     /// Polls `script` until it returns true.
-    func wait(for script: String, timeout: Double = 5, _ what: String) throws {
+    public func wait(for script: String, timeout: Double = 5, _ what: String) throws {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
             if try run(script) as? Bool == true { return }
@@ -193,12 +202,12 @@ final class WebDriver: @unchecked Sendable {
     }
 
     /// Log entries of one type (`browser`: the console; `performance`: DevTools events) since the last call.
-    func log(_ type: String) throws -> [[String: Any]] {
+    public func log(_ type: String) throws -> [[String: Any]] {
         (try command("POST", "/se/log", ["type": type]) as? [[String: Any]]) ?? []
     }
 
     /// Every URL the browser requested since the last call (from the DevTools network events).
-    func requestedURLs() throws -> [String] {
+    public func requestedURLs() throws -> [String] {
         try log("performance").compactMap { entry in
             guard let text = entry["message"] as? String, let data = text.data(using: .utf8),
                   let message = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["message"] as? [String: Any],
