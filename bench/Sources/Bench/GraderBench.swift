@@ -14,6 +14,8 @@ import Notebook
 /// run, classify, check), and the CPU time of all child processes is reported beside the wall
 /// time: on a machine shared with other work the CPU time is the steadier figure.
 func runGraderBenchmark() {
+    // Line by line into a log file too: a long run is followed (and may be stopped) as it goes.
+    setvbuf(stdout, nil, _IOLBF, 0)
     do {
         let engine = try EngineBuild()
         try engine.ensureBuilt()
@@ -96,14 +98,17 @@ func runGraderBenchmark() {
                 run.grader.presetsOpenBLASCoreType = !tweaks.contains("reexec")
                 if let jobs = tweaks.first(where: { $0.hasPrefix("jobs") }).flatMap({ Int($0.dropFirst(4)) }) { run.parallelism = max(1, jobs) }
                 var last = Date()
+                let start = Date()
+                // With the rate so far, so that a long run stopped early still says something.
                 run.progress = { done, total, _ in
                     if Date().timeIntervalSince(last) > 60 || done == total {
                         last = Date()
-                        print("grader: [\(variant), round \(round + 1)] \(done)/\(total) graded")
+                        let elapsed = last.timeIntervalSince(start)
+                        print(String(format: "grader: [%@, round %d] %d/%d graded in %.0f s (%.3f s wall each so far)",
+                                     variant, round + 1, done, total, elapsed, elapsed / Double(max(1, done))))
                     }
                 }
                 let cpuBefore = childrenCPUSeconds()
-                let start = Date()
                 let (grades, _) = try run.run()
                 let wall = Date().timeIntervalSince(start)
                 let cpu = childrenCPUSeconds() - cpuBefore
