@@ -58,11 +58,6 @@ public final class ExerciseGrader: @unchecked Sendable {
             lock.lock(); defer { lock.unlock() }
             return totals
         }
-
-        public func reset() {
-            lock.lock(); defer { lock.unlock() }
-            totals = [:]
-        }
     }
 
     /// What `OPENBLAS_CORETYPE` an engine program would set before re-executing itself on this
