@@ -120,8 +120,17 @@ func runGraderBenchmark() {
                 // Every variant must grade alike: the grades without their timings, compared with the first variant's.
                 let comparable = grades.map(comparable)
                 var differing = 0
-                if let firstGrades { differing = zip(firstGrades, comparable).filter { $0 != $1 }.count + abs(firstGrades.count - comparable.count) }
-                else { firstGrades = comparable }
+                if let firstGrades {
+                    let pairs = zip(firstGrades, comparable).filter { $0 != $1 }
+                    differing = pairs.count + abs(firstGrades.count - comparable.count)
+                    // Where they part, so a difference can be told from run-to-run noise (timings in output).
+                    for (a, b) in pairs.prefix(3) {
+                        let common = zip(a, b).prefix { $0 == $1 }.count
+                        print("grader: differs: \(a.prefix(120))… first: …\(a.dropFirst(max(0, common - 80)).prefix(300))… now: …\(b.dropFirst(max(0, common - 80)).prefix(300))…")
+                    }
+                } else {
+                    firstGrades = comparable
+                }
                 print(String(format: "grader: [%@, round %d] %d students x %d exercises = %d programs in %.1f s with %d parallel (%.3f s wall, %.3f s CPU per program); statuses %@; ok without full marks: %d; grades differing from the first variant's: %d",
                              variant, round + 1, students, exercises.count, programs, wall, run.parallelism,
                              wall / Double(max(1, programs)), cpu / Double(max(1, programs)),
