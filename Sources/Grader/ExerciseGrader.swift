@@ -26,12 +26,59 @@ public final class ExerciseGrader: @unchecked Sendable {
     /// Run student programs without namespaces/uid change even as root (tests of the fallback).
     public var isolate = true
     public var compiler: ProgramCompiler
+    /// Give graded programs and checkers the OpenBLAS kernels they would pick by re-executing
+    /// themselves (`openBLASCoreType`) in their environment, so each starts once. False: they
+    /// re-execute as any engine program does (how to compare the two).
+    public var presetsOpenBLASCoreType = true
+    /// Where this grader's programs spent their time (bench/ reports it).
+    public let stageTimes = StageTimes()
 
     private let lock = NSLock()
     private var checkers: [String: Result<URL, CheckerBuildError>] = [:]
 
     public struct CheckerBuildError: Error, CustomStringConvertible {
         public var description: String
+    }
+
+    /// Seconds per stage of grading one program, summed over the programs graded (thread-safe).
+    public final class StageTimes: @unchecked Sendable {
+        private let lock = NSLock()
+        private var totals: [String: (seconds: Double, count: Int)] = [:]
+
+        public init() {}
+
+        public func add(_ stage: String, _ seconds: Double) {
+            lock.lock(); defer { lock.unlock() }
+            totals[stage, default: (0, 0)].seconds += seconds
+            totals[stage, default: (0, 0)].count += 1
+        }
+
+        /// Each stage's total seconds and how many programs went through it, by stage name.
+        public var summary: [String: (seconds: Double, count: Int)] {
+            lock.lock(); defer { lock.unlock() }
+            return totals
+        }
+    }
+
+    /// What `OPENBLAS_CORETYPE` an engine program would set before re-executing itself on this
+    /// CPU (SkylakeX where AVX-512 F/BW/DQ/VL are there, as CEngineSupport's coretype.c decides),
+    /// or nil where it keeps OpenBLAS's own choice. The same kernels, so the same results.
+    public static let openBLASCoreType: String? = {
+        #if os(Linux) && arch(x86_64)
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+        let flags = Set(line.split(separator: " ").map(String.init))
+        return ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) ? "SkylakeX" : nil
+        #else
+        return nil
+        #endif
+    }()
+
+    /// The environment of a graded program or checker besides its channel.
+    func engineEnvironment() -> [String: String] {
+        var env = ["WORKBOOK_THREADS": "1"]
+        if presetsOpenBLASCoreType, let coreType = Self.openBLASCoreType { env["OPENBLAS_CORETYPE"] = coreType }
+        return env
     }
 
     public init(engine: EngineBuild, workDirectory: URL, limits: SandboxLimits = SandboxLimits(), hiddenFolders: [String] = []) {
@@ -296,14 +343,25 @@ public final class ExerciseGrader: @unchecked Sendable {
     func run(program: SubmissionProgram, exercise: Exercise, studentText: String, scratch: URL, uid: UInt32,
              includeHidden: Bool, reference: ReferenceSide, grade: inout ExerciseGrade, live: LiveHooks? = nil) throws -> Data? {
         let fm = FileManager.default
+        var clock = Date()
+        /// Adds the time since the last lap to `stage`.
+        func lap(_ stage: String) {
+            let now = Date()
+            stageTimes.add(stage, now.timeIntervalSince(clock))
+            clock = now
+        }
         try? fm.removeItem(at: scratch)
         try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
         chmod(scratch.path, 0o700)
         let studentFile = scratch.appendingPathComponent(exercise.name + ".md")
         try Data(studentText.utf8).write(to: studentFile)
         let fm0 = exercise.lesson.frontMatter
-        let compiled = try compiler.compile(source: program.source(seed: fm0.seed, threads: fm0.threads),
-                                            name: "program", in: scratch, shouldStop: { live?.control.isStopped ?? false })
+        let source = program.source(seed: fm0.seed, threads: fm0.threads)
+        lap("prepare")
+        let compiled = try compiler.compile(source: source, name: "program", in: scratch,
+                                            shouldStop: { live?.control.isStopped ?? false })
+        lap("compile")
+        for (job, seconds) in compiled.jobSeconds { stageTimes.add("compile: \(job)", seconds) }
         grade.compileSeconds = compiled.seconds
         live?.compiled(compiled, exercise: exercise)
         if live?.control.isStopped == true { return nil }
@@ -325,8 +383,10 @@ public final class ExerciseGrader: @unchecked Sendable {
         let sandbox = Sandbox(limits: limits, hidden: isolate ? hiddenPaths(excluding: scratch) : [], uid: uid, isolates: isolate,
                               libraries: [engine.library], inputs: try declaredInputs(of: exercise, studentFile: studentFile),
                               outputs: [Sandbox.Output(name: "answers.jsonl", variable: "WORKBOOK_ANSWERS_FILE")])
-        var env = [RecordChannel.outputVariable: "3", "WORKBOOK_THREADS": "1"]
+        var env = engineEnvironment()
+        env[RecordChannel.outputVariable] = "3"
         if live != nil { env[LiveStream.progressVariable] = "1" }
+        lap("prepare")
         let start = Date()
         let observer = live?.stream.observer(executable: executable, stop: live!.control)
         let result = try ProgramHost.run(ProgramHost.Launch(executable: executable.path, directory: scratch,
@@ -335,6 +395,7 @@ public final class ExerciseGrader: @unchecked Sendable {
                                          onRecord: { record, now in observer?.onRecord(.init(record: record, time: now)) },
                                          onOutput: { stream, data in observer?.onOutput(stream, data, Date().timeIntervalSince(start)) },
                                          shouldStop: { observer?.shouldStop() ?? false })
+        lap("run (sandboxed)")
         grade.runSeconds = result.seconds
         grade.output = Self.clean(String(decoding: result.stdout, as: UTF8.self))
         let stderr = Self.clean(String(decoding: result.stderr, as: UTF8.self))
@@ -364,7 +425,9 @@ public final class ExerciseGrader: @unchecked Sendable {
         case .own: referenceFile = copy
         case .file(let url): referenceFile = url
         }
+        lap("classify, answers")
         try runChecks(exercise: exercise, includeHidden: includeHidden, answers: copy, reference: referenceFile, grade: &grade)
+        lap("check")
         return exported
     }
 
@@ -470,7 +533,7 @@ public final class ExerciseGrader: @unchecked Sendable {
             attempts += 1
             let result = try ProgramHost.run(ProgramHost.Launch(executable: checkerURL.path, arguments: [answers.path, String(next)] + (reference.map { [$0.path] } ?? []),
                                                                 directory: answers.deletingLastPathComponent(),
-                                                                environment: [RecordChannel.verdictVariable: "3", "WORKBOOK_THREADS": "1"],
+                                                                environment: engineEnvironment().merging([RecordChannel.verdictVariable: "3"]) { $1 },
                                                                 channel: .verdicts),
                                              policy: .sandboxed(sandbox))
             var started: Int?

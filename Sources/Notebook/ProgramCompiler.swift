@@ -32,6 +32,11 @@ public struct Diagnostic: Sendable, Equatable, Codable, CustomStringConvertible 
 /// Stage 3 (compile), for every program the tool builds (a lesson, a student's exercise, a
 /// checker): writes `main.swift` and runs `swiftc -Onone` against the release engine library, with
 /// line tables (so a trap maps to its Markdown line) and an optional shared module cache.
+///
+/// A grading run compiles thousands of programs that differ only in their source, so the
+/// driver's own start (a large program that merely plans the frontend, autolink and link jobs) is
+/// paid once: the jobs it prints for a placeholder program (`swiftc -###`) are kept per argument
+/// list and toolchain, and later programs run them directly with their own paths.
 public struct ProgramCompiler: Sendable {
     public var engine: EngineBuild
     /// Clang's module cache (nil: the toolchain's default). A shared one makes imports of the
@@ -39,6 +44,12 @@ public struct ProgramCompiler: Sendable {
     public var moduleCache: URL?
     /// The program's module name: `#fileID` then reads `<moduleName>/<file>.md`.
     public var moduleName: String
+    /// Link with the toolchain's own lld when it ships one: about half the CPU time of the
+    /// system's gold for a program linked against the engine. False: the driver's default linker.
+    public var usesToolchainLinker = true
+    /// Run the driver's jobs directly from a kept plan (see the type's comment); false runs
+    /// `swiftc` for every program (how to compare the two).
+    public var reusesDriverPlan = true
 
     /// How diagnostics name the generated `main.swift` itself.
     public static let generatedFileName = "main.swift (generated)"
@@ -57,7 +68,24 @@ public struct ProgramCompiler: Sendable {
         public var seconds: Double
         /// Stopped at the time limit.
         public var timedOut: Bool
+        /// Seconds per job when the plan's jobs ran directly (`frontend`, `autolink`, `link`);
+        /// empty when `swiftc` ran them.
+        public var jobSeconds: [String: Double] = [:]
         public var errors: [Diagnostic] { diagnostics.filter { $0.severity == "error" } }
+    }
+
+    /// The `swiftc` arguments for `main` and `executable`.
+    func arguments(main: String, executable: String) -> [String] {
+        var arguments = ["-Onone", "-gline-tables-only", "-swift-version", "5", "-module-name", moduleName,
+                         "-diagnostic-style", "llvm"]
+        if usesToolchainLinker, Self.toolchainHasLLD { arguments += ["-use-ld=lld"] }
+        if let moduleCache { arguments += ["-module-cache-path", moduleCache.path] }
+        arguments += ["-I", engine.modules.path]
+        for map in engine.moduleMaps { arguments += ["-Xcc", "-fmodule-map-file=\(map.path)"] }
+        arguments += ["-L", engine.buildDirectory.path, "-lWorkbookKit",
+                      "-Xlinker", "-rpath", "-Xlinker", engine.buildDirectory.path,
+                      main, "-o", executable]
+        return arguments
     }
 
     /// Writes `source` to `directory/main.swift` and compiles it to `directory/<name>`; a
@@ -72,38 +100,48 @@ public struct ProgramCompiler: Sendable {
         let executable = directory.appendingPathComponent(name)
         try Data(source.utf8).write(to: main, options: .atomic)
         try? fm.removeItem(at: executable)
-        var arguments = ["-Onone", "-gline-tables-only", "-swift-version", "5", "-module-name", moduleName,
-                         "-diagnostic-style", "llvm"]
-        if let moduleCache { arguments += ["-module-cache-path", moduleCache.path] }
-        arguments += ["-I", engine.modules.path]
-        for map in engine.moduleMaps { arguments += ["-Xcc", "-fmodule-map-file=\(map.path)"] }
-        arguments += Self.linkerArguments
-        arguments += ["-L", engine.buildDirectory.path, "-lWorkbookKit",
-                      "-Xlinker", "-rpath", "-Xlinker", engine.buildDirectory.path,
-                      main.path, "-o", executable.path]
         let start = Date()
-        let result = try ChildProcess(executable: "swiftc", arguments: arguments).run(check: {
-            Date().timeIntervalSince(start) > timeout || shouldStop()
-        })
-        let log = String(decoding: result.stderr + result.stdout, as: UTF8.self)
-        let ok = result.termination == .exited(0) && fm.fileExists(atPath: executable.path)
+        let stop = { Date().timeIntervalSince(start) > timeout || shouldStop() }
+        var stdout = Data(), stderr = Data()
+        var termination = ChildProcess.Termination.exited(0)
+        var jobSeconds: [String: Double] = [:]
+        if reusesDriverPlan, let plan = DriverPlan.plan(arguments: arguments(main: DriverPlan.placeholderMain,
+                                                                             executable: DriverPlan.placeholderExecutable)) {
+            // Intermediates (object, autolink list) beside the program, removed once it is linked.
+            let intermediates = directory.appendingPathComponent(".jobs-\(name)")
+            try? fm.removeItem(at: intermediates)
+            try fm.createDirectory(at: intermediates, withIntermediateDirectories: true)
+            defer { try? fm.removeItem(at: intermediates) }
+            for job in plan.jobs(main: main.path, executable: executable.path, intermediates: intermediates.path) {
+                let jobStart = Date()
+                let result = try ChildProcess(executable: job.command[0], arguments: Array(job.command.dropFirst())).run(check: stop)
+                jobSeconds[job.name, default: 0] += Date().timeIntervalSince(jobStart)
+                stdout += result.stdout
+                stderr += result.stderr
+                termination = result.termination
+                guard result.termination == .exited(0) else { break }
+            }
+        } else {
+            let result = try ChildProcess(executable: "swiftc", arguments: arguments(main: main.path, executable: executable.path))
+                .run(check: stop)
+            (stdout, stderr, termination) = (result.stdout, result.stderr, result.termination)
+        }
+        let log = String(decoding: stderr + stdout, as: UTF8.self)
+        let ok = termination == .exited(0) && fm.fileExists(atPath: executable.path)
         return Output(executable: ok ? executable : nil,
                       diagnostics: Diagnostic.parse(log, mainPath: main.path, generatedName: Self.generatedFileName),
-                      log: log, seconds: Date().timeIntervalSince(start), timedOut: result.termination == .killed)
+                      log: log, seconds: Date().timeIntervalSince(start), timedOut: termination == .killed,
+                      jobSeconds: jobSeconds)
     }
 
-    /// `-use-ld=lld` when the toolchain ships lld beside `swiftc`: linking a program against the
-    /// engine takes about half the time of gold's, which is most of a notebook Run's wait
-    /// (bench/RESULTS.md, issue 29). Otherwise the toolchain's default linker.
-    static let linkerArguments: [String] = {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
-        for dir in path.split(separator: ":") {
-            let swiftc = URL(fileURLWithPath: String(dir)).appendingPathComponent("swiftc")
-            guard FileManager.default.isExecutableFile(atPath: swiftc.path) else { continue }
-            let lld = swiftc.resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("ld.lld")
-            return FileManager.default.isExecutableFile(atPath: lld.path) ? ["-use-ld=lld"] : []
-        }
-        return []
+    /// Whether the toolchain of `swiftc` on PATH ships `ld.lld` beside it (Swift's Linux toolchains do).
+    static let toolchainHasLLD: Bool = {
+        #if os(Linux)
+        guard let swiftc = DriverPlan.swiftcPath else { return false }
+        return FileManager.default.isExecutableFile(atPath: swiftc.deletingLastPathComponent().appendingPathComponent("ld.lld").path)
+        #else
+        return false
+        #endif
     }()
 
     private static let moduleCacheLock = NSLock()
