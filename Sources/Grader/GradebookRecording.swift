@@ -36,7 +36,8 @@ extension GradingRun {
         let packageRoot = grader.engine.packageRoot
         let exercises = self.exercises.map { RecordedExercise($0, packageRoot: packageRoot) }
         var submissions: [SubmissionKey: SubmissionMetadata] = [:]
-        for g in grades {
+        var recorded: [ExerciseGrade] = []
+        for var g in grades {
             let key = SubmissionKey(student: g.student, exercise: g.exercise)
             var meta = submissionMetadata(key, files[key])
             // The intake's time (Canvas, git) beats a file's mtime; its Canvas id fills a gap.
@@ -48,12 +49,16 @@ extension GradingRun {
             }
             if meta.canvasUserID == nil { meta.canvasUserID = g.lmsIDs?["canvas_user_id"] }
             submissions[key] = meta
+            // The grade states the time the gradebook records (as it reads back).
+            g.submitted = meta.submittedAt.map(LatePolicy.iso)
+            g.timeSource = meta.timeSource.flatMap(SubmissionTimeSource.init(rawValue:))
+            recorded.append(g)
         }
         let info = GradebookRunInfo(startedAt: startedAt, finishedAt: Date(), exerciseSetHash: RecordedExercise.setHash(exercises),
                                     engineFingerprint: engineFingerprint(), toolchain: EngineBuild.toolchainVersion(),
                                     graderVersion: GradebookRunInfo.currentGraderVersion, shard: shard)
-        let run = RecordedRun(info: info, exercises: exercises, grades: grades, submissions: submissions,
-                              penalties: try penalties(grades, submissions))
+        let run = RecordedRun(info: info, exercises: exercises, grades: recorded, submissions: submissions,
+                              penalties: try penalties(recorded, submissions))
         let id = try database.record(run)
         var written = try database.run(id).gradebook.write(to: output)
         written.database = database.url

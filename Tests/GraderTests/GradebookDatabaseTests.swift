@@ -43,12 +43,21 @@ final class GradebookDatabaseTests: XCTestCase {
                                                      exerciseSetHash: hash, engineFingerprint: engine, toolchain: "Swift 6.3.1",
                                                      graderVersion: GradebookRunInfo.currentGraderVersion, shard: shard))
         run.exercises = exercises
-        run.grades = grades
-        for g in grades {
+        for var g in grades {
             let key = SubmissionKey(student: g.student, exercise: g.exercise)
+            let submitted = GradebookTime.rounded(started.addingTimeInterval(-3600))
             run.submissions[key] = SubmissionMetadata(fileName: g.exercise + ".md", fileSHA256: files["\(g.student)/\(g.exercise)"] ?? "sha-\(g.student)-\(g.exercise)",
-                                                      submittedAt: started.addingTimeInterval(-3600), timeSource: "mtime",
+                                                      submittedAt: submitted, timeSource: "mtime",
                                                       canvasUserID: g.student == "ann" ? "4242" : nil)
+            // As `publish` records them: the grade states the recorded time; the late verdict and
+            // LMS ids ride along (migration v3).
+            g.submitted = LatePolicy.iso(submitted)
+            g.timeSource = .mtime
+            if g.student == "ann" { g.lmsIDs = ["canvas_user_id": "4242"] }
+            if g.student == "bob" && g.exercise == "q02-freeze-body" {
+                g.late = LateAssessment(due: "2027-01-14T07:00:00Z", daysLate: 1, tokensUsed: 0, penaltyPoints: 0.5, reason: "1 day late")
+            }
+            run.grades.append(g)
         }
         run.penalties = penalties
         return run

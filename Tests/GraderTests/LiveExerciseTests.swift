@@ -6,20 +6,10 @@ import Notebook
 /// page and run live, with each visible check's verdict as an event.
 final class LiveExerciseTests: XCTestCase {
     nonisolated(unsafe) static var engine: EngineBuild?
-    nonisolated(unsafe) static var engineProblem: String?
     var directory: URL!
 
     override func setUpWithError() throws {
-        if Self.engine == nil && Self.engineProblem == nil {
-            do {
-                let engine = try EngineBuild()
-                try engine.ensureBuilt(ignoringLock: true)
-                Self.engine = engine
-            } catch {
-                Self.engineProblem = "\(error)"
-            }
-        }
-        if let problem = Self.engineProblem { throw XCTSkip("needs the engine release build: \(problem)") }
+        do { Self.engine = try GradingTests.engine() } catch { throw XCTSkip("needs the engine release build: \(error)") }
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("live-exercise-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("handout"), withIntermediateDirectories: true)
     }

@@ -5,23 +5,11 @@ import XCTest
 /// about a second, so the lessons are few and each checks several things.
 final class LessonRunTests: XCTestCase {
     nonisolated(unsafe) static var engine: EngineBuild?
-    nonisolated(unsafe) static var engineProblem: String?
 
     var directory: URL!
 
     override func setUpWithError() throws {
-        if Self.engine == nil && Self.engineProblem == nil {
-            do {
-                let engine = try EngineBuild()
-                try engine.ensureBuilt(ignoringLock: true)  // `swift test` holds the package lock
-                Self.engine = engine
-            } catch {
-                Self.engineProblem = "\(error)"
-            }
-        }
-        if let problem = Self.engineProblem {
-            throw XCTSkip("needs the engine built with `swift build -c release --product WorkbookKit`: \(problem)")
-        }
+        Self.engine = try ReleaseEngine.required()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("notebook-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("lessons"), withIntermediateDirectories: true)
     }

@@ -6,23 +6,11 @@ import ProgramRecords
 /// and the execution cache shared with `workbook run` / `workbook build`.
 final class LiveRunTests: XCTestCase {
     nonisolated(unsafe) static var engine: EngineBuild?
-    nonisolated(unsafe) static var engineProblem: String?
 
     var directory: URL!
 
     override func setUpWithError() throws {
-        if Self.engine == nil && Self.engineProblem == nil {
-            do {
-                let engine = try EngineBuild()
-                try engine.ensureBuilt(ignoringLock: true)  // `swift test` holds the package lock
-                Self.engine = engine
-            } catch {
-                Self.engineProblem = "\(error)"
-            }
-        }
-        if let problem = Self.engineProblem {
-            throw XCTSkip("needs the engine built with `swift build -c release --product WorkbookKit`: \(problem)")
-        }
+        Self.engine = try ReleaseEngine.required()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("live-tests-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
