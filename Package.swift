@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.14.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // Stops the server gracefully (open connections finished, not cancelled mid-write).
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // System libraries from Debian.
@@ -70,7 +72,8 @@ let package = Package(
         .target(name: "Server", dependencies: ["Site", "Notebook", "Grader",
                                                .product(name: "Hummingbird", package: "hummingbird"),
                                                .product(name: "HTTPTypes", package: "swift-http-types"),
-                                               .product(name: "Logging", package: "swift-log")]),
+                                               .product(name: "Logging", package: "swift-log"),
+                                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .executableTarget(name: "WorkbookCLI", dependencies: [
             "Notebook", "Site", "Grader", "Workbook", "Server",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

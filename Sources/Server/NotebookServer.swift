@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import ServiceLifecycle
 import Logging
 import Notebook
 import Site
@@ -56,6 +57,7 @@ public final class NotebookServer: @unchecked Sendable {
     private let lock = NSLock()
     private var _generation = 0
     private var task: Task<Void, Never>?
+    private var serviceGroup: ServiceGroup?
     public private(set) var port: UInt16 = 0
 
     public init(configuration: Configuration, backend: any NotebookBackend) {
@@ -106,8 +108,12 @@ public final class NotebookServer: @unchecked Sendable {
                 outcome.ready.signal()
             },
             logger: logger)
+        // Run as a service so `stop()` can end it gracefully: cancelling the task under an open
+        // connection traps in NIO ("Deinited NIOAsyncWriter without calling finish()").
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        serviceGroup = group
         task = Task {
-            do { try await app.run() } catch {
+            do { try await group.run() } catch {
                 outcome.error = error
                 outcome.ready.signal()
             }
@@ -127,11 +133,21 @@ public final class NotebookServer: @unchecked Sendable {
         }
     }
 
+    /// Stops the running program, ends the event streams, then shuts the server down gracefully
+    /// (waiting up to 5 s for open connections) and returns when it has stopped.
     public func stop() {
         runs.stopCurrent()
         hub.close()
-        task?.cancel()
-        task = nil
+        guard let task, let group = serviceGroup else { return }
+        self.task = nil
+        serviceGroup = nil
+        let stopped = DispatchSemaphore(value: 0)
+        Task.detached {
+            await group.triggerGracefulShutdown()
+            await task.value
+            stopped.signal()
+        }
+        if stopped.wait(timeout: .now() + 5) == .timedOut { task.cancel() }
     }
 
     /// Blocks until the server stops (Ctrl-C ends the process).
