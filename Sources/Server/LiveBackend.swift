@@ -23,29 +23,15 @@ public struct LiveBackend: NotebookBackend {
     }
 
     public func run(_ file: URL, kind: NotebookFileKind, control: RunControl,
-                    onEvent: @escaping @Sendable (NotebookEvent) -> Void) throws {
+                    onEvent: @escaping @Sendable (LiveEvent) -> Void) throws {
         let live = LiveRunControl()
         control.onStop { live.stop() }
-        let forward: @Sendable (LiveEvent) -> Void = { onEvent(Self.event($0)) }
         switch kind {
         case .lesson:
-            _ = try LiveRunner(engine: engine).runLesson(at: file, control: live, onEvent: forward)
+            _ = try LiveRunner(engine: engine).runLesson(at: file, control: live, onEvent: onEvent)
         case .exercise:
             try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
-            _ = try ExerciseGrader(engine: engine, workDirectory: workDirectory).runLive(exerciseAt: file, control: live, onEvent: forward)
-        }
-    }
-
-    static func event(_ event: LiveEvent) -> NotebookEvent {
-        switch event {
-        case .compiling: .compiling
-        case .compileFailed(let problems): .compileFailed(problems.map { .init(cell: $0.cell, line: $0.line, message: $0.message) })
-        case .cellStarted(let cell): .cellStarted(cell: cell)
-        case .output(let cell, let output): .output(cell: cell, output)
-        case .progress(let cell, let p): .progress(cell: cell, label: p.label, done: p.done, total: p.total, text: p.text)
-        case .cellFinished(let result): .cellFinished(result)
-        case .check(let c): .check(.init(name: c.name, passed: c.passed, points: c.points, max: c.max, message: c.message))
-        case .finished(let succeeded, let stopped, let seconds): .finished(succeeded: succeeded, stopped: stopped, seconds: seconds)
+            _ = try ExerciseGrader(engine: engine, workDirectory: workDirectory).runLive(exerciseAt: file, control: live, onEvent: onEvent)
         }
     }
 }

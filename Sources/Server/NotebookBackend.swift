@@ -9,9 +9,10 @@ public protocol NotebookBackend: Sendable {
     /// returns the file re-parsed. `expected`: the cell's code as the page loaded it; if the file
     /// now holds something else there (edited in an editor meanwhile), the save is refused.
     func save(cell: Int, in file: URL, code: String, expected: String?, kind: NotebookFileKind) throws -> Lesson
-    /// Runs `file` to the end or until `control` is stopped, calling `onEvent` in order.
+    /// Runs `file` to the end or until `control` is stopped, calling `onEvent` in order with the
+    /// library's live events (`LiveEvent`).
     func run(_ file: URL, kind: NotebookFileKind, control: RunControl,
-             onEvent: @escaping @Sendable (NotebookEvent) -> Void) throws
+             onEvent: @escaping @Sendable (LiveEvent) -> Void) throws
 }
 
 public enum NotebookFileKind: String, Sendable {
@@ -44,33 +45,4 @@ public final class RunControl: @unchecked Sendable {
         handlers.append(handler)
         lock.unlock()
     }
-}
-
-/// What happens during a run, in the order it happens (the library's live events, in the server's terms).
-public enum NotebookEvent: Sendable {
-    public struct Problem: Sendable, Equatable {
-        public var cell: Int?
-        public var line: Int
-        public var message: String
-        public init(cell: Int?, line: Int, message: String) { self.cell = cell; self.line = line; self.message = message }
-    }
-    public struct Check: Sendable, Equatable {
-        public var name: String
-        public var passed: Bool
-        public var points: Double
-        public var max: Double
-        public var message: String
-        public init(name: String, passed: Bool, points: Double, max: Double, message: String) {
-            self.name = name; self.passed = passed; self.points = points; self.max = max; self.message = message
-        }
-    }
-
-    case compiling
-    case compileFailed([Problem])
-    case cellStarted(cell: Int)
-    case output(cell: Int, CellOutput)
-    case progress(cell: Int, label: String, done: Int, total: Int, text: String)
-    case cellFinished(CellResult)
-    case check(Check)
-    case finished(succeeded: Bool, stopped: Bool, seconds: Double)
 }

@@ -77,7 +77,7 @@ final class RunQueue: @unchecked Sendable {
         return lesson.cells.map { exercise.role(of: $0) }
     }
 
-    func json(_ event: NotebookEvent, lesson: Lesson, roles: [CellRole], file: String) -> [String: Any]? {
+    func json(_ event: LiveEvent, lesson: Lesson, roles: [CellRole], file: String) -> [String: Any]? {
         func shown(_ cell: Int?) -> Bool {
             guard let cell else { return true }
             return cell < roles.count ? roles[cell] == .normal || roles[cell] == .solution : false
@@ -103,9 +103,9 @@ final class RunQueue: @unchecked Sendable {
                 let html = (try? fragments?.html(for: output)) ?? nil
                 return ["type": "output", "cell": cell, "html": html ?? HTML.escape(output.text ?? "(\(output.kind.rawValue) output)")]
             }
-        case .progress(let cell, let label, let done, let total, let text):
+        case .progress(let cell, let p):
             guard shown(cell) else { return nil }
-            return ["type": "progress", "cell": cell, "label": label, "done": done, "total": total, "text": text]
+            return ["type": "progress", "cell": cell, "label": p.label, "done": p.done, "total": p.total, "text": p.text]
         case .cellFinished(let result):
             guard shown(result.index), result.index < lesson.cells.count else { return nil }
             var o: [String: Any] = ["type": "cellFinished", "cell": result.index, "status": result.status.rawValue]

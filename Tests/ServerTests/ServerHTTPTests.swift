@@ -85,6 +85,18 @@ final class ServerHTTPTests: XCTestCase {
         XCTAssertTrue((course.backend as! FakeBackend).saves.isEmpty)
     }
 
+    /// A hostile page open in the same browser posts a form (no preflight) to the run endpoint,
+    /// with the session cookie attached as a lax browser would: refused, nothing saved or run.
+    func testACrossSiteFormPostWithTheCookieRunsNothing() throws {
+        for origin in ["http://evil.example", "null", "http://127.0.0.1.evil.example:\(course.port)"] {
+            let reply = try course.post("/__workbook/run", ["file": "lessons/01-first.md", "cell": 0, "code": "print(1)"],
+                                        headers: ["Cookie": course.cookie, "Content-Type": "application/x-www-form-urlencoded",
+                                                  "Origin": origin])
+            XCTAssertEqual(reply.status, 403, origin)
+        }
+        XCTAssertTrue((course.backend as! FakeBackend).saves.isEmpty)
+    }
+
     func testRunAndStopAreJSONPostsWithAnOriginOrTheHeader() throws {
         let body = ["file": "lessons/01-first.md", "cell": 0, "code": "print(1)"] as [String: Any]
         XCTAssertEqual(try course.get("/__workbook/run", cookie: course.cookie).status, 405)

@@ -174,7 +174,7 @@ final class FakeBackend: NotebookBackend, @unchecked Sendable {
     }
 
     func run(_ file: URL, kind: NotebookFileKind, control: RunControl,
-             onEvent: @escaping @Sendable (NotebookEvent) -> Void) throws {
+             onEvent: @escaping @Sendable (LiveEvent) -> Void) throws {
         let lesson = try LessonParser().load(path: file.path)
         onEvent(.compiling)
         for cell in lesson.cells {
@@ -188,7 +188,7 @@ final class FakeBackend: NotebookBackend, @unchecked Sendable {
             image.png = Self.png
             image.caption = "two red, two blue"
             onEvent(.output(cell: cell.index, image))
-            onEvent(.progress(cell: cell.index, label: "epoch", done: 1, total: 2, text: "epoch 1/2"))
+            onEvent(.progress(cell: cell.index, LiveProgress(label: "epoch", done: 1, total: 2, text: "epoch 1/2")))
             while loopsUntilStopped && !control.isStopped { usleep(10_000) }
             if control.isStopped {
                 onEvent(.finished(succeeded: false, stopped: true, seconds: 0.1))
@@ -202,7 +202,7 @@ final class FakeBackend: NotebookBackend, @unchecked Sendable {
             onEvent(.cellFinished(result))
         }
         if kind == .exercise {
-            onEvent(.check(.init(name: "shape", passed: true, points: 1, max: 1, message: "")))
+            onEvent(.check(LiveCheck(name: "shape", passed: true, points: 1, max: 1, message: "")))
         }
         onEvent(.finished(succeeded: true, stopped: false, seconds: 0.1))
     }

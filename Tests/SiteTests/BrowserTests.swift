@@ -213,5 +213,5 @@ struct NoBackend: NotebookBackend {
     func save(cell: Int, in file: URL, code: String, expected: String?, kind: NotebookFileKind) throws -> Lesson {
         throw NotebookError(file: file.path, line: nil, "read-only")
     }
-    func run(_ file: URL, kind: NotebookFileKind, control: RunControl, onEvent: @escaping @Sendable (NotebookEvent) -> Void) throws {}
+    func run(_ file: URL, kind: NotebookFileKind, control: RunControl, onEvent: @escaping @Sendable (LiveEvent) -> Void) throws {}
 }
